@@ -1,0 +1,11 @@
+# Every dependency is a Debian package installed by scripts/setup (see ../shared/docs/dependencies.md).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
+find_package(ICU REQUIRED COMPONENTS uc)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(dnnl REQUIRED)
+find_package(OpenMP REQUIRED)
+find_package(GTest REQUIRED)
+find_package(Threads REQUIRED)

@@ -1,0 +1,11 @@
+#pragma once
+// Subcommand registry: each src/app/<name>.cpp adds its CLI11 subcommand; its callback stores the
+// process exit code in `exit_code` (owned by main).
+#include <CLI/CLI.hpp>
+
+namespace ds::app {
+void register_commands(CLI::App& app, int& exit_code);
+
+void add_generate_command(CLI::App& app, int& exit_code);
+void add_tokenizer_commands(CLI::App& app, int& exit_code);  // tokenize, detokenize, chat-template
+}  // namespace ds::app

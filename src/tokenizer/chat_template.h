@@ -1,0 +1,44 @@
+#pragma once
+// ChatTemplate: renders Hugging Face chat templates (a Jinja subset) exactly as transformers does
+// (jinja2 with trim_blocks=True, lstrip_blocks=True, raise_exception, tojson, strftime_now).
+// An unsupported construct is a parse-time error naming it, never a silently wrong prompt.
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/status.h"
+
+namespace ds {
+
+namespace jinja {
+class Template;  // parsed program (src/tokenizer/jinja_*.h)
+}
+
+struct ChatTemplateInputs {
+  const nlohmann::json* messages = nullptr;  // array of {"role", "content", ...}
+  const nlohmann::json* tools = nullptr;     // optional array, may be null
+  bool add_generation_prompt = false;
+  std::string bos_token;
+  std::string eos_token;
+  // Extra template variables (e.g. chat_template_kwargs from a request); may be null.
+  const nlohmann::json* extra_context = nullptr;
+};
+
+class ChatTemplate {
+ public:
+  static Result<ChatTemplate> parse(std::string_view source);
+  // Errors from raise_exception() or runtime type errors come back as kInvalidArgument.
+  Result<std::string> render(const ChatTemplateInputs& inputs) const;
+
+  ChatTemplate(ChatTemplate&&) noexcept;
+  ChatTemplate& operator=(ChatTemplate&&) noexcept;
+  ~ChatTemplate();
+
+ private:
+  ChatTemplate() = default;
+  std::unique_ptr<jinja::Template> tmpl_;
+};
+
+}  // namespace ds
