@@ -13,7 +13,7 @@
 namespace ds {
 
 namespace jinja {
-class Template;  // parsed program (src/tokenizer/jinja_*.h)
+class Template;  // parsed program (src/template/jinja_*.h)
 }
 
 struct ChatTemplateInputs {
