@@ -19,7 +19,7 @@ struct TensorInfo {
   Tensor view;       // points into the mmap
 };
 
-class MappedFile;  // RAII mmap, defined in safetensors.cpp
+class MappedFile;  // RAII mmap, model/mapped_file.h
 
 class SafetensorsFile {
  public:
