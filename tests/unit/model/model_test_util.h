@@ -51,6 +51,10 @@ inline size_t st_dtype_size(const std::string& d) {
 }
 
 struct StTensor {
+  using Offsets = std::optional<std::pair<uint64_t, uint64_t>>;
+  StTensor(std::string n, std::string dt = "F32", std::vector<int64_t> sh = {}, Offsets off = std::nullopt,
+           float f = 0.f)
+      : name(std::move(n)), dtype(std::move(dt)), shape(std::move(sh)), offsets(off), fill(f) {}
   std::string name;
   std::string dtype = "F32";
   std::vector<int64_t> shape;
@@ -112,7 +116,7 @@ inline json tiny_config(const TinySpec& s) {
 inline std::vector<StTensor> tiny_tensors(const TinySpec& s) {
   const int64_t hd = s.hidden / s.heads, q = s.heads * hd, kv = s.kv_heads * hd;
   std::vector<StTensor> t;
-  auto add = [&](std::string n, std::vector<int64_t> shape) { t.push_back({n, s.dtype, shape, {}, 0.01f}); };
+  auto add = [&](std::string n, std::vector<int64_t> shape) { t.push_back(StTensor(n, s.dtype, shape, std::nullopt, 0.01f)); };
   add("model.embed_tokens.weight", {s.vocab, s.hidden});
   for (int64_t i = 0; i < s.layers; ++i) {
     std::string p = "model.layers." + std::to_string(i) + ".";
