@@ -7,13 +7,10 @@
 
 namespace ds::tok {
 
-Status BpeModel::load_vocab(const Json& vocab, const std::string& path) {
-  if (!vocab.is_object()) return invalid_argument(path + ".vocab: expected an object of token -> id");
-  vocab_.reserve(vocab.size());
+Status BpeModel::load_vocab(const BpeData& data, const std::string& path) {
+  vocab_.reserve(data.vocab.size());
   int64_t max_id = -1;
-  for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer()) return invalid_argument(path + ".vocab[\"" + token + "\"]: id is not an integer");
-    const int64_t v = id.get<int64_t>();
+  for (const auto& [token, v] : data.vocab) {
     if (v < 0 || v >= kMaxTokenId) return invalid_argument(path + ".vocab[\"" + token + "\"]: id out of range");
     vocab_[token] = static_cast<int32_t>(v);
     max_id = std::max(max_id, v);
@@ -42,29 +39,16 @@ Status BpeModel::add_merge(const std::string& a, const std::string& b, int32_t r
   return Status::ok();
 }
 
-Status BpeModel::load_merges(const Json& merges, const std::string& path) {
-  if (!merges.is_array()) return invalid_argument(path + ".merges: expected an array");
-  merges_.reserve(merges.size());
-  for (size_t i = 0; i < merges.size(); ++i) {
-    const std::string where = path + ".merges[" + std::to_string(i) + "]";
-    const Json& m = merges[i];
-    if (m.is_string()) {
-      const std::string& s = m.get_ref<const std::string&>();
-      const size_t sp = s.find(' ');
-      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
-        return invalid_argument(where + ": expected \"left right\" with exactly one space");
-      }
-      DS_RETURN_IF_ERROR(add_merge(s.substr(0, sp), s.substr(sp + 1), static_cast<int32_t>(i), where));
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      DS_RETURN_IF_ERROR(add_merge(m[0].get<std::string>(), m[1].get<std::string>(), static_cast<int32_t>(i), where));
-    } else {
-      return invalid_argument(where + ": expected a \"a b\" string or a [\"a\", \"b\"] pair");
-    }
+Status BpeModel::load_merges(const BpeData& data, const std::string& path) {
+  merges_.reserve(data.merges.size());
+  for (size_t i = 0; i < data.merges.size(); ++i) {
+    const auto& [a, b] = data.merges[i];
+    DS_RETURN_IF_ERROR(add_merge(a, b, static_cast<int32_t>(i), path + ".merges[" + std::to_string(i) + "]"));
   }
   return Status::ok();
 }
 
-Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& j, const std::string& path) {
+Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& j, const BpeData& data, const std::string& path) {
   DS_RETURN_IF_ERROR(expect_object(j, path));
   auto m = std::unique_ptr<BpeModel>(new BpeModel());
   DS_ASSIGN_OR_RETURN(m->prefix_, get_string_or(j, "continuing_subword_prefix", path, ""));
@@ -73,11 +57,15 @@ Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const Json& j, const std::
   DS_ASSIGN_OR_RETURN(m->fuse_unk_, get_bool_or(j, "fuse_unk", path, false));
   DS_ASSIGN_OR_RETURN(m->ignore_merges_, get_bool_or(j, "ignore_merges", path, false));
   DS_ASSIGN_OR_RETURN(std::string unk, get_string_or(j, "unk_token", path, ""));
-  auto vocab = j.find("vocab");
-  if (vocab == j.end()) return invalid_argument(path + ".vocab missing");
-  DS_RETURN_IF_ERROR(m->load_vocab(*vocab, path));
-  auto merges = j.find("merges");
-  if (merges != j.end() && !merges->is_null()) DS_RETURN_IF_ERROR(m->load_merges(*merges, path));
+  if (!data.has_vocab) {
+    if (j.contains("vocab")) return invalid_argument(path + ".vocab: expected an object of token -> id");
+    return invalid_argument(path + ".vocab missing");
+  }
+  if (!data.has_merges && j.contains("merges") && !j["merges"].is_null()) {
+    return invalid_argument(path + ".merges: expected an array");
+  }
+  DS_RETURN_IF_ERROR(m->load_vocab(data, path));
+  DS_RETURN_IF_ERROR(m->load_merges(data, path));
   if (!unk.empty()) m->unk_id_ = m->token_to_id(unk);  // HF fails at encode time if absent; we drop
   for (int b = 0; b < 256; ++b) {
     char name[8];

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tokenizer/json_fields.h"
+#include "tokenizer/tokenizer_json_reader.h"
 
 namespace ds::tok {
 
@@ -28,8 +29,9 @@ inline constexpr int64_t kMaxTokenId = 1 << 24;
 
 class BpeModel {
  public:
-  // `j` is the value of "model"; errors are relative to `path` ("model.merges[3]: ...").
-  static Result<std::unique_ptr<BpeModel>> from_json(const Json& j, const std::string& path);
+  // `j` is the value of "model" (without vocab/merges, which come streamed in `data`); errors
+  // are relative to `path` ("model.merges[3]: ...").
+  static Result<std::unique_ptr<BpeModel>> from_json(const Json& j, const BpeData& data, const std::string& path);
 
   // Appends the ids for one pre-token (its text already byte-level mapped / normalized).
   void tokenize(std::string_view word, std::vector<int32_t>& out) const;
@@ -46,8 +48,8 @@ class BpeModel {
   static uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
-  Status load_vocab(const Json& vocab, const std::string& path);
-  Status load_merges(const Json& merges, const std::string& path);
+  Status load_vocab(const BpeData& data, const std::string& path);
+  Status load_merges(const BpeData& data, const std::string& path);
   Status add_merge(const std::string& a, const std::string& b, int32_t rank, const std::string& where);
   void initial_symbols(std::string_view word, std::vector<int32_t>& ids) const;
   void merge(std::vector<int32_t>& ids) const;

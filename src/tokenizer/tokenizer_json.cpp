@@ -4,6 +4,7 @@
 
 #include "common/file_util.h"
 #include "tokenizer/hf_tokenizer.h"
+#include "tokenizer/tokenizer_json_reader.h"
 
 namespace ds {
 namespace {
@@ -18,16 +19,16 @@ Result<Json> parse_json(std::string_view text, const std::string& source) {
   }
 }
 
-Result<std::unique_ptr<tok::BpeModel>> make_model(const Json& root) {
+Result<std::unique_ptr<tok::BpeModel>> make_model(const Json& root, const tok::BpeData& data) {
   auto it = root.find("model");
   if (it == root.end() || it->is_null()) return invalid_argument("model missing");
   DS_RETURN_IF_ERROR(tok::expect_object(*it, "model"));
   // Files without "type" are BPE when they carry merges (HF infers the model the same way).
-  std::string type = it->contains("merges") ? "BPE" : "";
+  std::string type = data.has_merges || it->contains("merges") ? "BPE" : "";
   DS_ASSIGN_OR_RETURN(type, tok::get_string_or(*it, "type", "model", type));
   if (type.empty()) return invalid_argument("model.type missing");
   if (type != "BPE") return unsupported("model.type '" + type + "' is not supported (only BPE)");
-  return tok::BpeModel::from_json(*it, "model");
+  return tok::BpeModel::from_json(*it, data, "model");
 }
 
 const Json& field_or_null(const Json& root, const char* key) {
@@ -36,10 +37,10 @@ const Json& field_or_null(const Json& root, const char* key) {
   return it == root.end() ? kNull : *it;
 }
 
-Result<tok::TokenizerParts> parse_tokenizer(const Json& root) {
+Result<tok::TokenizerParts> parse_tokenizer(const Json& root, const tok::BpeData& data) {
   DS_RETURN_IF_ERROR(tok::expect_object(root, "top level"));
   tok::TokenizerParts p;
-  DS_ASSIGN_OR_RETURN(p.model, make_model(root));
+  DS_ASSIGN_OR_RETURN(p.model, make_model(root, data));
   DS_RETURN_IF_ERROR(p.added.load(field_or_null(root, "added_tokens"), "added_tokens"));
   DS_ASSIGN_OR_RETURN(p.normalizer, tok::make_normalizer(field_or_null(root, "normalizer"), "normalizer"));
   DS_ASSIGN_OR_RETURN(p.pre_tokenizer, tok::make_pre_tokenizer(field_or_null(root, "pre_tokenizer"), "pre_tokenizer"));
@@ -90,8 +91,9 @@ std::string config_source_for(const std::string& source) {
 
 Result<std::unique_ptr<Tokenizer>> build(std::string_view tokenizer_json, std::string_view config_json,
                                          const std::string& source) {
-  DS_ASSIGN_OR_RETURN(Json root, parse_json(tokenizer_json, source));
-  auto parts = parse_tokenizer(root);
+  auto doc = tok::read_tokenizer_json(tokenizer_json);
+  if (!doc.ok()) return doc.status().with_context(source);
+  auto parts = parse_tokenizer(doc->root, doc->bpe);
   if (!parts.ok()) return parts.status().with_context(source);
   DS_RETURN_IF_ERROR(parse_config(config_json, config_source_for(source), parts.value()));
   return std::unique_ptr<Tokenizer>(new tok::HfTokenizer(std::move(parts).value()));
