@@ -1,0 +1,84 @@
+#include "app/model_options.h"
+
+#include <algorithm>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/file_util.h"
+
+namespace ds::app {
+
+void add_model_options(CLI::App& cmd, ModelOptions& o) {
+  cmd.add_option("--model,-m", o.model, "Model folder (Hugging Face layout) or, with --load-format dummy, a model id")
+      ->required();
+  cmd.add_option("--tokenizer", o.tokenizer, "Folder with tokenizer.json (default: the model folder)");
+  cmd.add_option("--load-format", o.load_format, "auto | dummy (random weights from the config)")
+      ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
+  cmd.add_option("--dtype", o.dtype, "Weight dtype for dummy weights: auto | bfloat16 | half | float32")
+      ->check(CLI::IsMember({"auto", "bfloat16", "half", "float16", "float32", "float"}));
+  cmd.add_option("--generation-config", o.generation_config, "auto (use generation_config.json) | none");
+  cmd.add_option("--chat-template", o.chat_template_file, "Jinja chat template file overriding the model's");
+  cmd.add_option("--max-model-len", o.max_model_len, "Maximum prompt + output length")->check(CLI::Range(1, 1 << 24));
+  cmd.add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd.add_option("--seed-weights", o.dummy_seed, "Seed of --load-format dummy weights");
+}
+
+Result<std::unique_ptr<LoadedModel>> load_model_from_options(ModelOptions& o) {
+  ModelSource src;
+  src.model = o.model;
+  src.tokenizer = o.tokenizer;
+  src.load_format = o.load_format == "dummy" ? LoadFormat::kDummy : LoadFormat::kAuto;
+  src.dummy_seed = o.dummy_seed;
+  if (o.dtype == "float32" || o.dtype == "float") src.dummy_dtype = DType::kF32;
+  if (o.dtype == "half" || o.dtype == "float16") src.dummy_dtype = DType::kF16;
+  if (o.generation_config != "auto" && o.generation_config != "none" && o.generation_config != "vllm") {
+    return invalid_argument("--generation-config: expected auto or none, got '" + o.generation_config + "'");
+  }
+  DS_ASSIGN_OR_RETURN(auto m, load_model(src));
+  if (o.generation_config != "auto") m->generation = GenerationDefaults{};
+  if (!o.chat_template_file.empty()) {
+    DS_ASSIGN_OR_RETURN(o.chat_template, read_file(o.chat_template_file));
+  }
+  return m;
+}
+
+int32_t effective_max_model_len(const ModelOptions& o, const ModelConfig& cfg, int32_t needed) {
+  if (o.max_model_len > 0) return o.max_model_len;
+  return int32_t(std::min<int64_t>(cfg.max_position_embeddings, needed + 1));
+}
+
+std::vector<int32_t> stop_ids(const LoadedModel& m) {
+  std::vector<int32_t> ids;
+  for (int64_t e : m.generation.eos_token_ids) ids.push_back(int32_t(e));
+  if (ids.empty())
+    for (int64_t e : m.config.eos_token_ids) ids.push_back(int32_t(e));
+  if (ids.empty() && m.tokenizer && m.tokenizer->eos_token_id()) ids.push_back(*m.tokenizer->eos_token_id());
+  return ids;
+}
+
+int fail(const Status& s) {
+  std::cerr << "dsserve: error: " << s.message() << std::endl;
+  return 1;
+}
+
+void print_json_result(const std::vector<int32_t>& prompt_ids, const GenerateResult& r, const std::string& text,
+                       int32_t top_logprobs) {
+  nlohmann::json j;
+  j["prompt_ids"] = prompt_ids;
+  j["output_ids"] = r.output_ids;
+  j["text"] = text;
+  j["finish_reason"] = r.finish_reason;
+  nlohmann::json lps = nlohmann::json::array(), tops = nlohmann::json::array();
+  for (const SampledToken& t : r.tokens) {
+    lps.push_back(t.logprob);
+    nlohmann::json top = nlohmann::json::array();
+    for (auto [id, lp] : t.top) top.push_back({{"id", id}, {"logprob", lp}});
+    tops.push_back(top);
+  }
+  j["logprobs"] = lps;
+  if (top_logprobs > 0) j["top_logprobs"] = tops;
+  std::cout << j.dump() << std::endl;
+}
+
+}  // namespace ds::app

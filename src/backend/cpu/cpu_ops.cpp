@@ -1,0 +1,138 @@
+// The CPU op table (float32 activations) and the CPU Backend.
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_attention.h"
+#include "backend/cpu/cpu_matmul.h"
+
+namespace ds {
+namespace {
+
+float rms_scale(const float* x, int64_t h, float eps) {
+  float ss = 0.f;
+  for (int64_t i = 0; i < h; ++i) ss += x[i] * x[i];
+  return 1.f / std::sqrt(ss / float(h) + eps);
+}
+
+class CpuOps final : public Ops {
+ public:
+  void embedding(const Tensor& table, const int32_t* ids, Tensor out) override {
+    const int64_t h = table.dim(1), v = table.dim(0);
+#pragma omp parallel for
+    for (int64_t t = 0; t < out.dim(0); ++t) {
+      DS_CHECK(ids[t] >= 0 && ids[t] < v) << "token id " << ids[t] << " outside vocab " << v;
+      const size_t base = size_t(ids[t]) * size_t(h);
+      for (int64_t i = 0; i < h; ++i) out.ptr<float>()[t * h + i] = load_as_f32(table.data, table.dtype, base + size_t(i));
+    }
+  }
+
+  void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor out) override {
+    const int64_t h = x.dim(1);
+    for (int64_t t = 0; t < x.dim(0); ++t) {
+      const float* xr = x.ptr<const float>() + t * h;
+      const float r = rms_scale(xr, h, eps);
+      for (int64_t i = 0; i < h; ++i) out.ptr<float>()[t * h + i] = xr[i] * r * load_as_f32(w.data, w.dtype, size_t(i));
+    }
+  }
+
+  void add_rmsnorm(const Tensor& x, Tensor residual, const Tensor& w, float eps, Tensor out) override {
+    const int64_t n = x.numel();
+    for (int64_t i = 0; i < n; ++i) residual.ptr<float>()[i] += x.ptr<const float>()[i];
+    rmsnorm(residual, w, eps, out);
+  }
+
+  void matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) override {
+    cpu::matmul(x, w, bias, out);
+  }
+
+  void rope(Tensor q, Tensor k, const int32_t* positions, const RopeParams& rope) override {
+    const int64_t d = rope.head_dim, half = d / 2;
+    auto rotate = [&](Tensor x, int64_t t, float pos) {
+      float* row = x.ptr<float>() + t * x.dim(1);
+      for (int64_t h = 0; h < x.dim(1) / d; ++h) {
+        float* v = row + h * d;
+        for (int64_t i = 0; i < half; ++i) {
+          const float angle = pos * rope.inv_freq[i];  // float32 as in HF
+          const float c = std::cos(angle), s = std::sin(angle);
+          const float x1 = v[i], x2 = v[i + half];
+          v[i] = x1 * c - x2 * s;
+          v[i + half] = x2 * c + x1 * s;
+        }
+      }
+    };
+    for (int64_t t = 0; t < q.dim(0); ++t) {
+      rotate(q, t, float(positions[t]));
+      rotate(k, t, float(positions[t]));
+    }
+  }
+
+  void store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor v_cache,
+                const int32_t* slot_mapping) override {
+    cpu::store_kv(k, v, k_cache, v_cache, slot_mapping);
+  }
+
+  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
+                 float scale, Tensor out) override {
+    cpu::paged_attention(q, k_cache, v_cache, batch, scale, out);
+  }
+
+  void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override {
+    const int64_t n = gate.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = gate.ptr<const float>()[i];
+      out.ptr<float>()[i] = g / (1.f + std::exp(-g)) * up.ptr<const float>()[i];
+    }
+  }
+
+  void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) override {
+    const size_t row_bytes = size_t(x.dim(1)) * dtype_size(x.dtype);
+    for (int64_t i = 0; i < out.dim(0); ++i)
+      std::memcpy(static_cast<char*>(out.data) + size_t(i) * row_bytes,
+                  static_cast<const char*>(x.data) + size_t(rows[i]) * row_bytes, row_bytes);
+  }
+};
+
+class HostBuffer final : public DeviceBuffer {
+ public:
+  explicit HostBuffer(size_t n) : size_(n) {
+    data_ = n ? std::aligned_alloc(64, (n + 63) / 64 * 64) : nullptr;
+    DS_CHECK(n == 0 || data_) << "out of host memory allocating " << n << " bytes";
+    if (data_) std::memset(data_, 0, n);
+  }
+  ~HostBuffer() override { std::free(data_); }
+  void* data() override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  void* data_;
+  size_t size_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const CpuBackendOptions& o) {
+    if (o.num_threads > 0) omp_set_num_threads(o.num_threads);
+  }
+  std::string name() const override { return "cpu"; }
+  Ops& ops() override { return ops_; }
+  std::unique_ptr<DeviceBuffer> alloc(size_t bytes) override { return std::make_unique<HostBuffer>(bytes); }
+  void copy_to_device(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void copy_to_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void synchronize() override {}
+  DType activation_dtype() const override { return DType::kF32; }
+
+ private:
+  CpuOps ops_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opts) {
+  return std::make_unique<CpuBackend>(opts);
+}
+
+}  // namespace ds

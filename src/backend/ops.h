@@ -1,0 +1,60 @@
+#pragma once
+// Ops: THE backend boundary. The decoder is written once against this table; the CPU backend is
+// the reference (and test oracle), the CUDA backend implements the same contract.
+// All tensors are views in the backend's memory. Activations are float32 on the CPU backend;
+// weights may be F32/F16/BF16. No stream/device handle ever appears above this interface.
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace ds {
+
+// Paged-attention metadata for one forward (vLLM's contract). Tokens of all sequences are
+// flattened: sequence s owns query rows [query_start_loc[s], query_start_loc[s+1]), whose
+// positions are the last (q_len) of its seq_lens[s] context positions.
+struct AttentionBatch {
+  int32_t num_seqs = 0;
+  const int32_t* query_start_loc = nullptr;  // [num_seqs + 1]
+  const int32_t* seq_lens = nullptr;         // [num_seqs] context length incl. the new tokens
+  const int32_t* block_tables = nullptr;     // [num_seqs, max_blocks_per_seq] block ids
+  int32_t max_blocks_per_seq = 0;
+  int32_t block_size = 0;
+};
+
+// Rotary embedding parameters, precomputed once per model: inv_freq[head_dim/2] (llama3 scaling
+// already applied). Pairs are (i, i + head_dim/2): HF's rotate_half convention.
+struct RopeParams {
+  const float* inv_freq = nullptr;  // host or device memory, [head_dim / 2]
+  int32_t head_dim = 0;
+};
+
+class Ops {
+ public:
+  virtual ~Ops() = default;
+
+  // out[t, :] = table[ids[t], :]                       table [V, H], out [T, H]
+  virtual void embedding(const Tensor& table, const int32_t* ids, Tensor out) = 0;
+  // out = x / rms(x) * w                               x, out [T, H], w [H]
+  virtual void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor out) = 0;
+  // residual += x; out = rmsnorm(residual) * w         (the pre-norm decoder's fused step)
+  virtual void add_rmsnorm(const Tensor& x, Tensor residual, const Tensor& w, float eps,
+                           Tensor out) = 0;
+  // out = x @ w^T (+ bias)                             x [T, K], w [N, K], bias [N] or undefined
+  virtual void matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) = 0;
+  // In-place rotary embedding of q [T, Hq*D] and k [T, Hk*D] at positions[t].
+  virtual void rope(Tensor q, Tensor k, const int32_t* positions, const RopeParams& rope) = 0;
+  // Writes k, v [T, Hk*D] into the paged caches [num_blocks, block_size, Hk, D] at slot_mapping[t]
+  // (slot = block * block_size + offset; -1 = skip).
+  virtual void store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor v_cache,
+                        const int32_t* slot_mapping) = 0;
+  // Causal attention of q [T, Hq*D] over the paged cache (GQA: head h reads KV head
+  // h / (Hq/Hk)); out [T, Hq*D].
+  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                         const AttentionBatch& batch, float scale, Tensor out) = 0;
+  // out = silu(gate) * up                              gate, up, out [T, I]
+  virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) = 0;
+  // out[i, :] = x[rows[i], :]                          selects the rows whose logits are needed
+  virtual void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) = 0;
+};
+
+}  // namespace ds

@@ -1,0 +1,104 @@
+#include "runtime/decoder.h"
+
+#include <cmath>
+
+#include "runtime/rope.h"
+
+namespace ds {
+namespace {
+// Activation buffers; shapes for T tokens: [T, cols].
+enum Act { kResidual, kNormed, kQ, kK, kV, kAttn, kOut, kGate, kUp, kMlp, kSel, kLogits, kNumActs };
+}  // namespace
+
+Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int32_t max_tokens,
+                 int32_t max_logit_rows)
+    : cfg_(cfg), w_(w), be_(be), ops_(be.ops()), max_tokens_(max_tokens), max_logit_rows_(max_logit_rows) {
+  const int64_t h = cfg.hidden_size, i = cfg.intermediate_size;
+  const int64_t cols[kNumActs] = {h, h, cfg.q_size(), cfg.kv_size(), cfg.kv_size(), cfg.q_size(), h, i, i, h, h,
+                                  cfg.vocab_size};
+  const size_t esz = dtype_size(be.activation_dtype());
+  for (int a = 0; a < kNumActs; ++a) {
+    const int64_t rows = (a == kSel || a == kLogits) ? max_logit_rows : max_tokens;
+    bufs_.push_back(be.alloc(size_t(rows * cols[a]) * esz));
+  }
+  std::vector<float> inv = rope_inv_freq(cfg);
+  inv_freq_ = be.alloc(inv.size() * sizeof(float));
+  be.copy_to_device(inv_freq_->data(), inv.data(), inv.size() * sizeof(float));
+  rope_ = {static_cast<const float*>(inv_freq_->data()), int32_t(cfg.head_dim)};
+}
+
+Tensor Decoder::act(int which, int64_t rows, int64_t cols) {
+  return Tensor(bufs_[size_t(which)]->data(), be_.activation_dtype(), {rows, cols});
+}
+
+// Packs the batch's int32 arrays into one device buffer (one copy) and points the views at it.
+void Decoder::upload_metadata(const ForwardBatch& b) {
+  const std::vector<const std::vector<int32_t>*> parts = {&b.token_ids, &b.positions, &b.slot_mapping,
+                                                          &b.logits_indices, &b.query_start_loc,
+                                                          &b.seq_lens, &b.block_tables};
+  std::vector<int32_t> packed;
+  std::vector<size_t> offsets;
+  for (const auto* p : parts) {
+    offsets.push_back(packed.size());
+    packed.insert(packed.end(), p->begin(), p->end());
+  }
+  if (!meta_ || meta_->size() < packed.size() * 4) meta_ = be_.alloc(packed.size() * 4 * 2);
+  be_.copy_to_device(meta_->data(), packed.data(), packed.size() * 4);
+  const int32_t* base = static_cast<const int32_t*>(meta_->data());
+  d_tokens_ = base + offsets[0];
+  d_positions_ = base + offsets[1];
+  d_slots_ = base + offsets[2];
+  d_logit_rows_ = base + offsets[3];
+  attn_.query_start_loc = base + offsets[4];
+  attn_.seq_lens = base + offsets[5];
+  attn_.block_tables = base + offsets[6];
+  // The CPU kernels read these host-side fields directly; a device backend reads the copies.
+  attn_.num_seqs = b.num_seqs();
+  attn_.max_blocks_per_seq = b.max_blocks_per_seq;
+}
+
+void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv) {
+  const LayerWeights& lw = w_.layers[size_t(l)];
+  const int64_t h = cfg_.hidden_size, i = cfg_.intermediate_size;
+  const float eps = float(cfg_.rms_norm_eps);
+  Tensor normed = act(kNormed, t, h), q = act(kQ, t, cfg_.q_size()), k = act(kK, t, cfg_.kv_size()),
+         v = act(kV, t, cfg_.kv_size()), attn = act(kAttn, t, cfg_.q_size()), out = act(kOut, t, h);
+  ops_.matmul(normed, lw.q_proj, lw.q_bias, q);
+  ops_.matmul(normed, lw.k_proj, lw.k_bias, k);
+  ops_.matmul(normed, lw.v_proj, lw.v_bias, v);
+  ops_.rope(q, k, d_positions_, rope_);
+  ops_.store_kv(k, v, kv.k(l), kv.v(l), d_slots_);
+  ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
+  ops_.matmul(attn, lw.o_proj, Tensor(), out);
+  ops_.add_rmsnorm(out, act(kResidual, t, h), lw.post_attention_layernorm, eps, normed);
+  Tensor gate = act(kGate, t, i), up = act(kUp, t, i), mlp = act(kMlp, t, h);
+  ops_.matmul(normed, lw.gate_proj, Tensor(), gate);
+  ops_.matmul(normed, lw.up_proj, Tensor(), up);
+  ops_.silu_mul(gate, up, gate);
+  ops_.matmul(gate, lw.down_proj, Tensor(), mlp);
+  const Tensor& next_norm = (l + 1 < cfg_.num_hidden_layers) ? w_.layers[size_t(l + 1)].input_layernorm : w_.norm;
+  ops_.add_rmsnorm(mlp, act(kResidual, t, h), next_norm, eps, normed);
+}
+
+void Decoder::forward(const ForwardBatch& b, KvCache& kv, std::vector<float>& logits) {
+  const int32_t t = b.num_tokens();
+  const int64_t rows = int64_t(b.logits_indices.size());
+  DS_CHECK(t > 0 && t <= max_tokens_) << "tokens " << t << " max " << max_tokens_;
+  DS_CHECK(rows <= max_logit_rows_) << "logit rows " << rows << " max " << max_logit_rows_;
+  upload_metadata(b);
+  AttentionBatch ab = attn_;
+  ab.block_size = kv.block_size();
+  const int64_t h = cfg_.hidden_size;
+  ops_.embedding(w_.embed_tokens, d_tokens_, act(kResidual, t, h));
+  ops_.rmsnorm(act(kResidual, t, h), w_.layers[0].input_layernorm, float(cfg_.rms_norm_eps), act(kNormed, t, h));
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer(l, t, ab, kv);
+  logits.resize(size_t(rows * cfg_.vocab_size));
+  if (rows == 0) return;  // a prefill chunk that samples nothing
+  // `normed` now holds the final-norm output of every token; project only the wanted rows.
+  Tensor sel = act(kSel, rows, h), out = act(kLogits, rows, cfg_.vocab_size);
+  ops_.gather_rows(act(kNormed, t, h), d_logit_rows_, sel);
+  ops_.matmul(sel, w_.lm_head, Tensor(), out);
+  be_.copy_to_host(logits.data(), out.data, logits.size() * sizeof(float));
+}
+
+}  // namespace ds

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the dsserve binary on the CPU (stdlib only).
+
+usage: test_cli.py PATH/TO/dsserve SHARED_DIR
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+DSSERVE = SHARED = None
+
+
+def slurp(path, mode="r"):
+    with open(path, mode) as f:
+        return f.read()
+
+
+def spit(path, data, mode="w"):
+    with open(path, mode) as f:
+        f.write(data)
+
+
+def run(*args, check=True):
+    p = subprocess.run([DSSERVE, *args], capture_output=True, text=True, timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(f"dsserve {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+    return p
+
+
+class StoriesGolden(unittest.TestCase):
+    """Greedy from "Once upon a time" reproduces llama2.c / transformers (shared golden.json)."""
+
+    def test_golden_text(self):
+        model = os.path.join(SHARED, "models/stories260k")
+        golden = json.loads(slurp(os.path.join(model, "golden.json")))
+        for case in golden["cases"]:
+            n_prompt = len(case["prompt_ids"])
+            p = run("generate", "--model", model, "--prompt", case["prompt"], "--temperature", "0",
+                    "--max-tokens", str(case["max_new_tokens"]), "--ignore-eos", "--json")
+            out = json.loads(p.stdout)
+            self.assertEqual(out["prompt_ids"], case["prompt_ids"])
+            self.assertEqual(out["output_ids"], case["output_ids"][n_prompt:])
+            self.assertEqual(case["prompt"] + out["text"], case["text"])
+            self.assertEqual(len(out["logprobs"]), len(out["output_ids"]))
+            self.assertTrue(all(lp <= 0 for lp in out["logprobs"]))
+
+    def test_plain_text_output_streams_the_same_text(self):
+        model = os.path.join(SHARED, "models/stories260k")
+        golden = json.loads(slurp(os.path.join(model, "golden.json")))["cases"][0]
+        p = run("generate", "--model", model, "--prompt", golden["prompt"], "--temperature", "0",
+                "--max-tokens", str(golden["max_new_tokens"]), "--ignore-eos")
+        self.assertEqual(golden["prompt"] + p.stdout.rstrip("\n"), golden["text"])
+        self.assertIn("tok/s", p.stderr)
+
+    def test_seeded_sampling_is_reproducible(self):
+        model = os.path.join(SHARED, "models/stories260k")
+        a = json.loads(run("generate", "-m", model, "--prompt", "Once", "--temperature", "1",
+                           "--seed", "7", "--max-tokens", "20", "--json").stdout)
+        b = json.loads(run("generate", "-m", model, "--prompt", "Once", "--temperature", "1",
+                           "--seed", "7", "--max-tokens", "20", "--json").stdout)
+        self.assertEqual(a["output_ids"], b["output_ids"])
+
+    def test_tokenize_and_detokenize(self):
+        model = os.path.join(SHARED, "models/stories260k")
+        ids = json.loads(run("tokenize", "--model", model, "--add-special-tokens", "Once upon a time").stdout)
+        self.assertEqual(ids, [1, 403, 407, 261, 378])
+        self.assertEqual(run("detokenize", "--model", model, "1,403,407,261,378").stdout, "Once upon a time\n")
+
+
+class BadInput(unittest.TestCase):
+    """Each broken input gives one line naming the file and the problem, exit 1, never a crash."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.model = os.path.join(self.dir, "m")
+        shutil.copytree(os.path.join(SHARED, "models/stories260k"), self.model)
+        for f in os.listdir(self.model):
+            os.chmod(os.path.join(self.model, f), 0o644)
+        self.st = os.path.join(self.model, "model.safetensors")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def expect_error(self, *needles, args=None):
+        p = run(*(args or ["generate", "--model", self.model, "--prompt", "Once", "--max-tokens", "2"]), check=False)
+        self.assertEqual(p.returncode, 1, f"exit {p.returncode}; stderr: {p.stderr}")
+        lines = p.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        for n in needles:
+            self.assertIn(n, lines[0])
+
+    def header(self):
+        data = slurp(self.st, "rb")
+        n = struct.unpack("<Q", data[:8])[0]
+        return json.loads(data[8:8 + n]), data[8 + n:]
+
+    def write(self, header, body):
+        hj = json.dumps(header).encode()
+        spit(self.st, struct.pack("<Q", len(hj)) + hj + body, "wb")
+
+    def test_missing_model_folder(self):
+        self.expect_error("nope", args=["generate", "--model", os.path.join(self.dir, "nope"), "--prompt", "x"])
+
+    def test_missing_weights_file(self):
+        os.remove(self.st)
+        self.expect_error("safetensors")
+
+    def test_truncated_shard(self):
+        data = slurp(self.st, "rb")
+        spit(self.st, data[: len(data) // 2], "wb")
+        self.expect_error("model.safetensors")
+
+    def test_out_of_range_offsets(self):
+        h, body = self.header()
+        h["model.norm.weight"]["data_offsets"][1] = len(body) + 1000
+        self.write(h, body)
+        self.expect_error("model.safetensors", "model.norm.weight")
+
+    def test_wrong_shape(self):
+        h, body = self.header()
+        name = "model.layers.0.mlp.up_proj.weight"
+        a, b = h[name]["shape"]
+        h[name]["shape"] = [b, a]
+        self.write(h, body)
+        self.expect_error("model.safetensors", name)
+
+    def test_malformed_tokenizer_json(self):
+        spit(os.path.join(self.model, "tokenizer.json"), '{"model": {"type": "BPE", "vocab": [')
+        self.expect_error("tokenizer.json")
+
+    def test_malformed_config(self):
+        spit(os.path.join(self.model, "config.json"), '{"architectures": ["GPT2LMHeadModel"]}')
+        self.expect_error("config.json")
+
+    def test_bad_prompt_ids(self):
+        self.expect_error("--prompt-ids", args=["generate", "--model", self.model, "--prompt-ids", "1,x,3"])
+        self.expect_error("vocab", args=["generate", "--model", self.model, "--prompt-ids", "1,99999"])
+
+
+if __name__ == "__main__":
+    DSSERVE, SHARED = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0], "-v"])
