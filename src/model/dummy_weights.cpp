@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "model/weight_layout.h"
@@ -34,33 +35,66 @@ struct Chunk {
   int64_t begin, end;  // element range
 };
 
-void store(void* base, DType t, int64_t i, float v) {
-  switch (t) {
-    case DType::kF32: static_cast<float*>(base)[i] = v; break;
-    case DType::kBF16: static_cast<uint16_t*>(base)[i] = f32_to_bf16(v); break;
-    case DType::kF16: static_cast<uint16_t*>(base)[i] = f32_to_f16(v); break;
+// Every random element is one of 65536 levels uniform in [-scale, scale]; a table of those levels
+// already converted to the output dtype turns the inner loop into hash + four table lookups
+// (float conversion and bf16 rounding per element cost 6x more).
+struct LevelTables {
+  std::vector<uint8_t> matrix, bias;  // 65536 values of the output dtype each
+};
+
+std::vector<uint8_t> make_levels(DType dt, float scale) {
+  std::vector<uint8_t> t(65536 * dtype_size(dt));
+  const float mul = 2.0f * scale / 65535.0f;
+  for (uint32_t b = 0; b < 65536; ++b) {
+    const float v = float(b) * mul - scale;
+    if (dt == DType::kF32) {
+      std::memcpy(&t[b * 4], &v, 4);
+    } else {
+      const uint16_t h = dt == DType::kBF16 ? f32_to_bf16(v) : f32_to_f16(v);
+      std::memcpy(&t[b * 2], &h, 2);
+    }
+  }
+  return t;
+}
+
+// One 64-bit hash yields four 16-bit levels: element i uses hash (i / 4), lane (i % 4).
+template <class T>
+void fill_random(T* out, const Chunk& c, uint64_t key, const T* levels) {
+  int64_t i = c.begin;  // chunk bounds are multiples of 4 except at a tensor's end
+  for (; i + 4 <= c.end; i += 4) {
+    const uint64_t h = splitmix64(key + uint64_t(i >> 2));
+    out[i] = levels[h & 0xffff];
+    out[i + 1] = levels[(h >> 16) & 0xffff];
+    out[i + 2] = levels[(h >> 32) & 0xffff];
+    out[i + 3] = levels[h >> 48];
+  }
+  for (; i < c.end; ++i) out[i] = levels[(splitmix64(key + uint64_t(i >> 2)) >> ((i & 3) * 16)) & 0xffff];
+}
+
+template <class T>
+void fill_typed(const WeightSpec& spec, const Chunk& c, uint64_t key, const LevelTables& lt, T one) {
+  T* out = spec.slot->ptr<T>();
+  if (spec.kind == WeightKind::kNorm) {
+    std::fill(out + c.begin, out + c.end, one);
+    return;
+  }
+  const auto& levels = spec.kind == WeightKind::kBias ? lt.bias : lt.matrix;
+  fill_random(out, c, key, reinterpret_cast<const T*>(levels.data()));
+}
+
+void fill_chunk(const WeightSpec& spec, size_t tensor_index, const Chunk& c, uint64_t seed,
+                const LevelTables& lt) {
+  const uint64_t key = splitmix64(seed ^ splitmix64(uint64_t(tensor_index)));
+  switch (spec.slot->dtype) {
+    case DType::kF32: fill_typed<float>(spec, c, key, lt, 1.0f); break;
+    case DType::kBF16: fill_typed<uint16_t>(spec, c, key, lt, f32_to_bf16(1.0f)); break;
+    case DType::kF16: fill_typed<uint16_t>(spec, c, key, lt, f32_to_f16(1.0f)); break;
     case DType::kI32: DS_CHECK(false) << "dummy weights need a float dtype"; break;
   }
 }
 
-// One 64-bit hash yields four 16-bit uniforms, so element i uses hash (i / 4), lane (i % 4).
-void fill_chunk(const WeightSpec& spec, size_t tensor_index, const Chunk& c, uint64_t seed) {
-  const Tensor& t = *spec.slot;
-  if (spec.kind == WeightKind::kNorm) {
-    for (int64_t i = c.begin; i < c.end; ++i) store(t.data, t.dtype, i, 1.0f);
-    return;
-  }
-  const float scale = spec.kind == WeightKind::kBias ? kBiasScale : kMatrixScale;
-  const uint64_t key = splitmix64(seed ^ splitmix64(uint64_t(tensor_index)));
-  for (int64_t i = c.begin; i < c.end; ++i) {
-    const uint64_t h = splitmix64(key + uint64_t(i >> 2));
-    const uint32_t bits = uint32_t(h >> ((i & 3) * 16)) & 0xffffu;
-    const float u = float(bits) * (2.0f / 65535.0f) - 1.0f;  // [-1, 1]
-    store(t.data, t.dtype, i, u * scale);
-  }
-}
-
-void fill_all(const std::vector<WeightSpec>& specs, uint64_t seed) {
+void fill_all(const std::vector<WeightSpec>& specs, DType dtype, uint64_t seed) {
+  const LevelTables lt{make_levels(dtype, kMatrixScale), make_levels(dtype, kBiasScale)};
   std::vector<Chunk> chunks;
   for (size_t t = 0; t < specs.size(); ++t) {
     const int64_t n = specs[t].slot->numel();
@@ -69,7 +103,7 @@ void fill_all(const std::vector<WeightSpec>& specs, uint64_t seed) {
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t k = next++; k < chunks.size(); k = next++) {
-      fill_chunk(specs[chunks[k].tensor], chunks[k].tensor, chunks[k], seed);
+      fill_chunk(specs[chunks[k].tensor], chunks[k].tensor, chunks[k], seed, lt);
     }
   };
   const size_t hw = std::max(1u, std::thread::hardware_concurrency());
@@ -105,7 +139,7 @@ ModelWeights make_dummy_weights(const ModelConfig& cfg, DType dtype, uint64_t se
     t.dtype = dtype;
     for (int64_t d : specs[i].shape) t.shape[size_t(t.ndim++)] = d;
   }
-  fill_all(specs, seed);
+  fill_all(specs, dtype, seed);
   if (cfg.tie_word_embeddings) w.lm_head = w.embed_tokens;
   return w;
 }
