@@ -51,8 +51,9 @@ struct Extent {
 };
 
 // Parses and checks one header entry; `data` is the start of the data section.
-Result<TensorInfo> parse_entry(const std::string& name, const json& e, const uint8_t* data,
-                               uint64_t data_size, const std::string& file, Extent* extent) {
+// `header_len` (N) locates the data section in the file for the alignment check.
+Result<TensorInfo> parse_entry(const std::string& name, const json& e, const uint8_t* data, uint64_t data_size,
+                               uint64_t header_len, const std::string& file, Extent* extent) {
   auto fail = [&](const std::string& what) {
     return invalid_argument(file + ": tensor '" + name + "': " + what);
   };
@@ -91,6 +92,12 @@ Result<TensorInfo> parse_entry(const std::string& name, const json& e, const uin
     return fail("shape " + info.view.shape_str() + " of " + std::string(dtype_name(*dtype)) + " needs " +
                 std::to_string(nbytes) + " bytes but data_offsets " + offsets_str(begin, end) + " span " +
                 std::to_string(end - begin));
+  }
+  // The data section starts at file offset 8 + N; writers pad N to a multiple of 8 so every
+  // tensor is aligned to its element size. Views of misaligned data would be undefined behaviour.
+  if ((8 + header_len + begin) % dtype_size(*dtype) != 0) {
+    return fail("data at file offset " + std::to_string(8 + header_len + begin) + " is not aligned to " +
+                std::to_string(dtype_size(*dtype)) + " bytes (header not padded to a multiple of 8?)");
   }
   info.view.data = const_cast<uint8_t*>(data + begin);
   *extent = Extent{begin, end, nullptr};
@@ -143,7 +150,7 @@ Result<std::map<std::string, TensorInfo>> SafetensorsFile::parse(const uint8_t* 
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") continue;
     Extent x{};
-    DS_ASSIGN_OR_RETURN(TensorInfo info, parse_entry(it.key(), it.value(), section, section_size, f, &x));
+    DS_ASSIGN_OR_RETURN(TensorInfo info, parse_entry(it.key(), it.value(), section, section_size, n, f, &x));
     auto [pos, inserted] = out.emplace(it.key(), std::move(info));
     x.name = &pos->first;
     extents.push_back(x);

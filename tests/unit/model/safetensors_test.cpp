@@ -204,3 +204,22 @@ TEST(TensorStore, ShardErrors) {
 
 }  // namespace
 }  // namespace ds
+
+namespace ds {
+namespace {
+
+TEST(Safetensors, MisalignedDataIsAnError) {
+  // Header of 13 bytes (not padded): the F32 data starts at file offset 21.
+  std::string h = R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  std::string b(8, '\0');
+  b[0] = char(h.size());
+  b += h + std::string(4, '\0');
+  ASSERT_NE((8 + h.size()) % 4, 0u);
+  auto r = SafetensorsFile::parse(reinterpret_cast<const uint8_t*>(b.data()), b.size(), "odd.safetensors");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not aligned"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("odd.safetensors: tensor 'w'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ds
