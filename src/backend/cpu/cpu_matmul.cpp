@@ -9,13 +9,11 @@
 #include <algorithm>
 #include <vector>
 
-#include <oneapi/dnnl/dnnl.h>
 
 namespace ds::cpu {
 namespace {
 
-constexpr int64_t kGemvMaxRows = 4;   // up to this many activation rows use the GEMV path
-constexpr int64_t kPanelRows = 64;    // weight rows widened at once on the GEMM path
+constexpr int64_t kGemvMaxRows = 4;  // activation rows sharing one pass over a weight row
 
 float dot_scalar(const float* x, const void* w, DType wt, int64_t k) {
   float acc = 0.f;
@@ -52,51 +50,29 @@ bool has_avx512() {
   return kHas;
 }
 
-void gemv(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) {
+constexpr int64_t kTileRows = 32;  // weight rows per tile (32 x 8960 x 2 bytes fits L2)
+
+// All rows of x against weight rows [r0, r1): for each weight row, T rows in groups of 4.
+void matmul_tile(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, int64_t r0, int64_t r1,
+                 bool avx) {
   const int64_t t_rows = x.dim(0), k = x.dim(1), n = w.dim(0);
   const size_t row_bytes = size_t(k) * dtype_size(w.dtype);
-  const bool avx = has_avx512();
   const float* xp = x.ptr<float>();
   float* op = out.ptr<float>();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < n; ++r) {
-    const void* wr = static_cast<const char*>(w.data) + size_t(r) * row_bytes;
-    float acc[kGemvMaxRows];
-    if (avx) {
-      gemv_row_avx512(xp, t_rows, k, wr, w.dtype, k, acc);
-    } else {
-      for (int64_t t = 0; t < t_rows; ++t) acc[t] = dot_scalar(xp + t * k, wr, w.dtype, k);
-    }
-    const float b = bias.defined() ? load_as_f32(bias.data, bias.dtype, size_t(r)) : 0.f;
-    for (int64_t t = 0; t < t_rows; ++t) op[t * n + r] = acc[t] + b;
-  }
-}
-
-void widen(const void* src, DType t, size_t count, float* dst) {
-  for (size_t i = 0; i < count; ++i) dst[i] = load_as_f32(src, t, i);
-}
-
-void gemm_panels(const Tensor& x, const Tensor& w, Tensor out) {
-  const int64_t m = x.dim(0), k = x.dim(1), n = w.dim(0);
-  const size_t row_bytes = size_t(k) * dtype_size(w.dtype);
-  const int64_t panels = (n + kPanelRows - 1) / kPanelRows;
-#pragma omp parallel
-  {
-    std::vector<float> panel(size_t(kPanelRows * k));
-#pragma omp for schedule(static)
-    for (int64_t p = 0; p < panels; ++p) {
-      const int64_t r0 = p * kPanelRows, rows = std::min(kPanelRows, n - r0);
-      widen(static_cast<const char*>(w.data) + size_t(r0) * row_bytes, w.dtype, size_t(rows * k), panel.data());
-      dnnl_sgemm('N', 'T', m, rows, k, 1.f, x.ptr<float>(), k, panel.data(), k, 0.f, out.ptr<float>() + r0, n);
+  for (int64_t t0 = 0; t0 < t_rows; t0 += kGemvMaxRows) {
+    const int64_t tn = std::min(kGemvMaxRows, t_rows - t0);
+    for (int64_t r = r0; r < r1; ++r) {
+      const void* wr = static_cast<const char*>(w.data) + size_t(r) * row_bytes;
+      float acc[kGemvMaxRows];
+      if (avx) {
+        gemv_row_avx512(xp + t0 * k, tn, k, wr, w.dtype, k, acc);
+      } else {
+        for (int64_t t = 0; t < tn; ++t) acc[t] = dot_scalar(xp + (t0 + t) * k, wr, w.dtype, k);
+      }
+      const float b = bias.defined() ? load_as_f32(bias.data, bias.dtype, size_t(r)) : 0.f;
+      for (int64_t t = 0; t < tn; ++t) op[(t0 + t) * n + r] = acc[t] + b;
     }
   }
-}
-
-void add_bias(const Tensor& bias, Tensor out) {
-  const int64_t m = out.dim(0), n = out.dim(1);
-  float* op = out.ptr<float>();
-  for (int64_t t = 0; t < m; ++t)
-    for (int64_t r = 0; r < n; ++r) op[t * n + r] += load_as_f32(bias.data, bias.dtype, size_t(r));
 }
 
 }  // namespace
@@ -105,16 +81,12 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) {
   DS_CHECK(x.dtype == DType::kF32 && out.dtype == DType::kF32);
   DS_CHECK_EQ(x.dim(1), w.dim(1));
   DS_CHECK(out.dim(0) == x.dim(0) && out.dim(1) == w.dim(0)) << out.shape_str() << " " << w.shape_str();
-  const int64_t m = x.dim(0);
-  if (m == 0) return;
-  if (m <= kGemvMaxRows) return gemv(x, w, bias, out);
-  if (w.dtype == DType::kF32) {
-    dnnl_sgemm('N', 'T', m, w.dim(0), x.dim(1), 1.f, x.ptr<float>(), x.dim(1), w.ptr<float>(), w.dim(1), 0.f,
-               out.ptr<float>(), w.dim(0));
-  } else {
-    gemm_panels(x, w, out);
-  }
-  if (bias.defined()) add_bias(bias, out);
+  if (x.dim(0) == 0) return;
+  const bool avx = has_avx512();
+  const int64_t n = w.dim(0), tiles = (n + kTileRows - 1) / kTileRows;
+#pragma omp parallel for schedule(static)
+  for (int64_t tile = 0; tile < tiles; ++tile)
+    matmul_tile(x, w, bias, out, tile * kTileRows, std::min(n, (tile + 1) * kTileRows), avx);
 }
 
 void matmul_reference(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) {

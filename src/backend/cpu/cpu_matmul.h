@@ -1,8 +1,11 @@
 #pragma once
 // CPU matmul: out[T, N] = x[T, K] @ w[N, K]^T in float32 arithmetic over F32/F16/BF16 weights.
-// Decode (T small) streams the weights once through an AVX-512 GEMV that widens bf16/f16 in
-// registers, so it runs at memory bandwidth; prefill widens 64-row weight panels into a per-thread
-// f32 buffer and calls oneDNN's sgemm on them.
+// Batch-invariant by construction: every output element is one dot product whose summation order
+// depends only on K, never on T or on the row's place in the batch, so a sequence gets bit-identical
+// logits alone or batched (the engine's batch-invariance guarantee rests on this). The weights are
+// walked in tiles that stay in L2 while all T rows pass over them in groups of 4 (AVX-512, bf16/f16
+// widened in registers), so decode streams each weight once at memory bandwidth. (oneDNN's sgemm
+// was used first; its kernels change blocking with T, which broke batch invariance.)
 #include "core/tensor.h"
 
 namespace ds::cpu {
