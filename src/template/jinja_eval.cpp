@@ -218,7 +218,8 @@ class Interpreter {
     }
       frame.emplace_back(p.name, std::move(v));
     }
-    for (const auto& [k, v] : a.keyword) {
+    for (const auto& kv : a.keyword) {
+      const std::string& k = kv.first;
       bool known = std::any_of(m.params.begin(), m.params.end(), [&](const MacroParam& p) { return p.name == k; });
       if (!known) return invalid_argument("macro '" + m.text + "' takes no keyword argument '" + k + "'");
     }
