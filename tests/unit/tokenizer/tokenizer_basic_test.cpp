@@ -1,6 +1,7 @@
 // Hand-checked expectations for the three reference tokenizers (independent of the goldens).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <vector>
 
 #include "tokenizer_test_util.h"
@@ -105,6 +106,25 @@ TEST(TokenizerBasic, InvalidUtf8InputDoesNotCrash) {
   ASSERT_NE(tok, nullptr);
   const Ids ids = tok->encode(std::string("a\xff\xfe b\xe4", 6), false);
   EXPECT_EQ(tok->decode(ids, false), "a\xEF\xBF\xBD\xEF\xBF\xBD b\xEF\xBF\xBD");
+}
+
+}  // namespace
+}  // namespace ds
+
+namespace ds {
+namespace {
+
+// BPE over one huge pre-token must stay O(n log n): 200k characters in well under a second.
+TEST(TokenizerBasic, HugeWordIsFast) {
+  const Tokenizer* tok = test::load_cached(test::qwen_dir());
+  ASSERT_NE(tok, nullptr);
+  std::string word;
+  for (int i = 0; i < 20000; ++i) word += "abcdefghij";
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto ids = tok->encode(word, false);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(tok->decode(ids, false), word);
+  EXPECT_LT(s, 2.0) << "encode of a 200k-character word took " << s << " s";
 }
 
 }  // namespace
