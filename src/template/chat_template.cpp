@@ -47,19 +47,34 @@ Result<ChatTemplate> ChatTemplate::parse(std::string_view source) {
   return ct;
 }
 
+namespace {
+
+template <class Json>
+Status add_extra_context(jinja::ValueDict& d, const Json& extra) {
+  if (!extra.is_object()) return invalid_argument("chat template kwargs must be an object");
+  for (auto it = extra.begin(); it != extra.end(); ++it) d.set(it.key(), Value::from_json(it.value()));
+  return Status::ok();
+}
+
+template <class Json>
+Value optional_json(const Json* j, Value fallback) {
+  return j && !j->is_null() ? Value::from_json(*j) : fallback;
+}
+
+}  // namespace
+
 Result<std::string> ChatTemplate::render(const ChatTemplateInputs& inputs) const {
   Value ctx = Value::dict();
   jinja::ValueDict& d = ctx.dict_data();
   jinja::add_builtin_globals(d);
   d.set("raise_exception", Value::callable("raise_exception", raise_exception));
   d.set("strftime_now", Value::callable("strftime_now", strftime_now));
-  if (inputs.extra_context) {
-    if (!inputs.extra_context->is_object()) return invalid_argument("chat template kwargs must be an object");
-    for (auto it = inputs.extra_context->begin(); it != inputs.extra_context->end(); ++it)
-      d.set(it.key(), Value::from_json(it.value()));
-  }
-  d.set("messages", inputs.messages ? Value::from_json(*inputs.messages) : Value::list());
-  d.set("tools", inputs.tools && !inputs.tools->is_null() ? Value::from_json(*inputs.tools) : Value::none());
+  if (inputs.ordered_extra_context) DS_RETURN_IF_ERROR(add_extra_context(d, *inputs.ordered_extra_context));
+  else if (inputs.extra_context) DS_RETURN_IF_ERROR(add_extra_context(d, *inputs.extra_context));
+  d.set("messages", inputs.ordered_messages ? Value::from_json(*inputs.ordered_messages)
+                                            : optional_json(inputs.messages, Value::list()));
+  d.set("tools", inputs.ordered_tools ? optional_json(inputs.ordered_tools, Value::none())
+                                      : optional_json(inputs.tools, Value::none()));
   d.set("add_generation_prompt", Value::boolean(inputs.add_generation_prompt));
   d.set("bos_token", Value::string(inputs.bos_token));
   d.set("eos_token", Value::string(inputs.eos_token));

