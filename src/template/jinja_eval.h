@@ -13,7 +13,8 @@ namespace ds::jinja {
 
 struct RenderLimits {
   size_t max_output_bytes = 64u << 20;    // total text produced (also caps any single string/list)
-  uint64_t max_steps = 20'000'000;        // statements + loop iterations + expression nodes
+  uint64_t max_steps = 2'000'000;         // statements + loop iterations + expression nodes (a
+                                          // 1000-message chat takes ~100k)
   int max_depth = 1000;                   // nested evaluation depth (macro recursion included)
 };
 

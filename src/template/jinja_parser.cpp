@@ -1,707 +1,252 @@
 #include "template/jinja_parser.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
 
 #include "template/jinja_builtins.h"
-#include "template/jinja_lexer.h"
+#include "template/jinja_parser_impl.h"
 
 namespace ds::jinja {
-namespace {
 
-constexpr int kMaxNesting = 200;  // expression/statement nesting; keeps the recursion bounded
-
-const char* const kUnsupportedTags[] = {"include", "import", "from",  "extends", "block", "filter",
-                                        "call",    "with",   "autoescape", "trans", "do", "recursive"};
-
-class Parser {
- public:
-  explicit Parser(std::vector<Token> toks) : t_(std::move(toks)) {}
-
-  Result<Body> parse_root() {
-    std::string end;
-    return parse_body({}, &end, 0, "");
-  }
-
- private:
-  using EndTags = std::vector<std::string>;
-
-  const Token& cur() const { return t_[i_]; }
-  const Token& peek(size_t k = 1) const { return t_[std::min(i_ + k, t_.size() - 1)]; }
-  bool is_op(const char* op) const { return cur().kind == TokKind::kOp && cur().value == op; }
-  bool is_name(const char* n) const { return cur().kind == TokKind::kName && cur().value == n; }
-
-  Status error(const std::string& msg) const {
-    return invalid_argument("template syntax error at line " + std::to_string(cur().line) + ": " + msg);
-  }
-  Status unsupported_at(const std::string& what) const {
-    return unsupported("template line " + std::to_string(cur().line) + ": unsupported " + what);
-  }
-  std::string describe(const Token& t) const {
-    switch (t.kind) {
-      case TokKind::kEof: return "end of template";
-      case TokKind::kVarEnd: return "'}}'";
-      case TokKind::kBlockEnd: return "'%}'";
-      case TokKind::kText: return "template text";
-      default: return "'" + t.value + "'";
-    }
-  }
-  Status expect_op(const char* op) {
-    if (!is_op(op)) return error(std::string("expected '") + op + "', got " + describe(cur()));
-    ++i_;
-    return Status::ok();
-  }
-  Status expect_kind(TokKind k, const char* what) {
-    if (cur().kind != k) return error(std::string("expected ") + what + ", got " + describe(cur()));
-    ++i_;
-    return Status::ok();
-  }
-  Result<std::string> expect_name() {
-    if (cur().kind != TokKind::kName) return error("expected a name, got " + describe(cur()));
-    return t_[i_++].value;
-  }
-
-  ExprPtr make(Expr::Kind kind, int line) {
-    auto e = std::make_unique<Expr>();
-    e->kind = kind;
-    e->line = line;
-    return e;
-  }
-
-  // ---- statements ----
-
-  Result<Body> parse_body(const EndTags& ends, std::string* found, int open_line, const std::string& opener) {
-    if (++depth_ > kMaxNesting) return error("blocks nested too deeply");
-    Body body;
-    while (true) {
-      const Token& t = cur();
-      if (t.kind == TokKind::kEof) {
-        if (ends.empty()) break;
-        return invalid_argument("template syntax error: unclosed '" + opener + "' block opened at line " +
-                                std::to_string(open_line) + " (expected '" + ends.back() + "')");
-      }
-      if (t.kind == TokKind::kText) {
-        auto s = std::make_unique<Stmt>();
-        s->kind = Stmt::Kind::kText;
-        s->text = t.value;
-        body.push_back(std::move(s));
-        ++i_;
-      } else if (t.kind == TokKind::kVarBegin) {
-        DS_ASSIGN_OR_RETURN(auto s, parse_output());
-        body.push_back(std::move(s));
-      } else if (t.kind == TokKind::kBlockBegin) {
-        const Token& name = peek();
-        if (name.kind == TokKind::kName && std::find(ends.begin(), ends.end(), name.value) != ends.end()) {
-          i_ += 2;
-          *found = name.value;
-          break;
-        }
-        ++i_;
-        DS_ASSIGN_OR_RETURN(auto s, parse_statement());
-        body.push_back(std::move(s));
-      } else {
-        return error("unexpected " + describe(t));
-      }
-    }
-    --depth_;
-    return body;
-  }
-
-  Result<StmtPtr> parse_output() {
-    ++i_;
-    auto s = std::make_unique<Stmt>();
-    s->kind = Stmt::Kind::kOutput;
-    s->line = cur().line;
-    DS_ASSIGN_OR_RETURN(s->expr, parse_tuple(true));
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kVarEnd, "'}}'"));
-    return s;
-  }
-
-  Result<StmtPtr> parse_statement() {
-    if (cur().kind != TokKind::kName) return error("expected a tag name, got " + describe(cur()));
-    std::string tag = cur().value;
-    int line = cur().line;
-    ++i_;
-    Result<StmtPtr> r = Status(ErrorCode::kInternal, "");
-    if (tag == "for") r = parse_for(line);
-    else if (tag == "if") r = parse_if(line);
-    else if (tag == "set") r = parse_set(line);
-    else if (tag == "macro") r = parse_macro(line);
-    else if (tag == "generation") r = parse_scope(line, "generation");
-    else if (tag == "break" || tag == "continue") r = parse_loop_control(tag);
-    else {
-      --i_;
-      for (const char* u : kUnsupportedTags)
-        if (tag == u) return unsupported_at("tag '" + tag + "'");
-      if (tag.rfind("end", 0) == 0 || tag == "else" || tag == "elif")
-        return error("unexpected '" + tag + "' (no matching open block)");
-      return error("unknown tag '" + tag + "'");
-    }
-    if (r.ok()) r.value()->line = line;
-    return r;
-  }
-
-  Result<StmtPtr> parse_loop_control(const std::string& tag) {
-    auto s = std::make_unique<Stmt>();
-    s->kind = tag == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue;
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-    return s;
-  }
-
-  Result<StmtPtr> parse_scope(int line, const std::string& tag) {
-    auto s = std::make_unique<Stmt>();
-    s->kind = Stmt::Kind::kScope;
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-    std::string end;
-    DS_ASSIGN_OR_RETURN(s->body, parse_body({"end" + tag}, &end, line, tag));
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-    return s;
-  }
-
-  Result<std::vector<std::string>> parse_targets() {
-    std::vector<std::string> names;
-    bool paren = is_op("(");
-    if (paren) ++i_;
-    do {
-      DS_ASSIGN_OR_RETURN(std::string n, expect_name());
-      names.push_back(n);
-    } while (is_op(",") && (++i_, cur().kind == TokKind::kName));
-    if (paren) DS_RETURN_IF_ERROR(expect_op(")"));
-    return names;
-  }
-
-  Result<StmtPtr> parse_for(int line) {
-    auto s = std::make_unique<Stmt>();
-    s->kind = Stmt::Kind::kFor;
-    DS_ASSIGN_OR_RETURN(s->targets, parse_targets());
-    if (!is_name("in")) return error("expected 'in' in for loop, got " + describe(cur()));
-    ++i_;
-    DS_ASSIGN_OR_RETURN(s->expr, parse_tuple(false));
-    if (is_name("if")) {
-      ++i_;
-      DS_ASSIGN_OR_RETURN(s->cond, parse_expression(true));
-    }
-    if (is_name("recursive")) return unsupported_at("recursive for loop");
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-    std::string end;
-    DS_ASSIGN_OR_RETURN(s->body, parse_body({"else", "endfor"}, &end, line, "for"));
-    if (end == "else") {
-      DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-      DS_ASSIGN_OR_RETURN(s->else_body, parse_body({"endfor"}, &end, line, "for"));
-    }
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-    return s;
-  }
-
-  Result<StmtPtr> parse_if(int line) {
-    auto s = std::make_unique<Stmt>();
-    s->kind = Stmt::Kind::kIf;
-    std::string end = "elif";
-    while (end == "elif") {
-      DS_ASSIGN_OR_RETURN(auto cond, parse_tuple(true));
-      s->conditions.push_back(std::move(cond));
-      DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-      DS_ASSIGN_OR_RETURN(Body b, parse_body({"elif", "else", "endif"}, &end, line, "if"));
-      s->bodies.push_back(std::move(b));
-    }
-    if (end == "else") {
-      DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-      DS_ASSIGN_OR_RETURN(s->else_body, parse_body({"endif"}, &end, line, "if"));
-    }
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-    return s;
-  }
-
-  Result<StmtPtr> parse_set(int line) {
-    auto s = std::make_unique<Stmt>();
-    s->kind = Stmt::Kind::kSet;
-    if (cur().kind == TokKind::kName && peek().kind == TokKind::kOp && peek().value == ".") {
-      s->targets.push_back(cur().value);
-      i_ += 2;
-      DS_ASSIGN_OR_RETURN(s->attr, expect_name());
-    } else {
-      DS_ASSIGN_OR_RETURN(s->targets, parse_targets());
-    }
-    if (is_op("=")) {
-      ++i_;
-      DS_ASSIGN_OR_RETURN(s->expr, parse_tuple(true));
-      DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-      return s;
-    }
-    if (is_op("|")) return unsupported_at("filter on block set");
-    if (!s->attr.empty() || s->targets.size() != 1) return error("block set needs a single name");
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'=' or '%}'"));
-    s->kind = Stmt::Kind::kSetBlock;
-    s->text = s->targets[0];
-    std::string end;
-    DS_ASSIGN_OR_RETURN(s->body, parse_body({"endset"}, &end, line, "set"));
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-    return s;
-  }
-
-  Result<StmtPtr> parse_macro(int line) {
-    auto s = std::make_unique<Stmt>();
-    s->kind = Stmt::Kind::kMacro;
-    DS_ASSIGN_OR_RETURN(s->text, expect_name());
-    DS_RETURN_IF_ERROR(expect_op("("));
-    while (!is_op(")")) {
-      if (!s->params.empty()) DS_RETURN_IF_ERROR(expect_op(","));
-      if (is_op(")")) break;
-      MacroParam p;
-      DS_ASSIGN_OR_RETURN(p.name, expect_name());
-      if (is_op("=")) {
-        ++i_;
-        DS_ASSIGN_OR_RETURN(p.default_value, parse_expression(true));
-      }
-      s->params.push_back(std::move(p));
-    }
-    ++i_;
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-    std::string end;
-    DS_ASSIGN_OR_RETURN(s->body, parse_body({"endmacro"}, &end, line, "macro"));
-    if (cur().kind == TokKind::kName) ++i_;  // optional macro name after endmacro
-    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
-    return s;
-  }
-
-  // ---- expressions (jinja2 precedence, lowest first) ----
-
-  Result<ExprPtr> parse_tuple(bool with_condexpr) {
-    int line = cur().line;
-    DS_ASSIGN_OR_RETURN(ExprPtr first, parse_expression(with_condexpr));
-    if (!is_op(",")) return first;
-    auto t = make(Expr::Kind::kTuple, line);
-    t->args.push_back(std::move(first));
-    while (is_op(",")) {
-      ++i_;
-      if (cur().kind == TokKind::kVarEnd || cur().kind == TokKind::kBlockEnd || is_name("if")) break;
-      DS_ASSIGN_OR_RETURN(ExprPtr e, parse_expression(with_condexpr));
-      t->args.push_back(std::move(e));
-    }
-    return t;
-  }
-
-  Result<ExprPtr> parse_expression(bool with_condexpr) {
-    if (++depth_ > kMaxNesting) return error("expression nested too deeply");
-    DS_ASSIGN_OR_RETURN(ExprPtr e, parse_or());
-    while (with_condexpr && is_name("if")) {
-      auto c = make(Expr::Kind::kCondExpr, cur().line);
-      ++i_;
-      DS_ASSIGN_OR_RETURN(ExprPtr cond, parse_or());
-      ExprPtr other;
-      if (is_name("else")) {
-        ++i_;
-        DS_ASSIGN_OR_RETURN(other, parse_expression(true));
-      }
-      c->args.push_back(std::move(cond));
-      c->args.push_back(std::move(e));
-      c->args.push_back(std::move(other));
-      e = std::move(c);
-    }
-    --depth_;
-    return e;
-  }
-
-  ExprPtr binary(const std::string& op, ExprPtr l, ExprPtr r, int line) {
-    auto b = make(Expr::Kind::kBinary, line);
-    b->name = op;
-    b->args.push_back(std::move(l));
-    b->args.push_back(std::move(r));
-    return b;
-  }
-
-  Result<ExprPtr> parse_or() {
-    DS_ASSIGN_OR_RETURN(ExprPtr l, parse_and());
-    while (is_name("or")) {
-      int line = cur().line;
-      ++i_;
-      DS_ASSIGN_OR_RETURN(ExprPtr r, parse_and());
-      l = binary("or", std::move(l), std::move(r), line);
-    }
-    return l;
-  }
-
-  Result<ExprPtr> parse_and() {
-    DS_ASSIGN_OR_RETURN(ExprPtr l, parse_not());
-    while (is_name("and")) {
-      int line = cur().line;
-      ++i_;
-      DS_ASSIGN_OR_RETURN(ExprPtr r, parse_not());
-      l = binary("and", std::move(l), std::move(r), line);
-    }
-    return l;
-  }
-
-  Result<ExprPtr> parse_not() {
-    if (!is_name("not")) return parse_compare();
-    if (++depth_ > kMaxNesting) return error("expression nested too deeply");
-    auto u = make(Expr::Kind::kUnary, cur().line);
-    u->name = "not";
-    ++i_;
-    DS_ASSIGN_OR_RETURN(ExprPtr e, parse_not());
-    u->args.push_back(std::move(e));
-    --depth_;
-    return u;
-  }
-
-  // Returns the comparison operator at the cursor (consuming it) or "".
-  std::string take_compare_op() {
-    static const char* kOps[] = {"==", "!=", "<", ">", "<=", ">="};
-    for (const char* op : kOps)
-      if (is_op(op)) {
-        ++i_;
-        return op;
-      }
-    if (is_name("in")) {
-      ++i_;
-      return "in";
-    }
-    if (is_name("not") && peek().kind == TokKind::kName && peek().value == "in") {
-      i_ += 2;
-      return "notin";
-    }
-    return "";
-  }
-
-  Result<ExprPtr> parse_compare() {
-    int line = cur().line;
-    DS_ASSIGN_OR_RETURN(ExprPtr first, parse_math1());
-    std::string op = take_compare_op();
-    if (op.empty()) return first;
-    auto c = make(Expr::Kind::kCompare, line);
-    c->args.push_back(std::move(first));
-    while (!op.empty()) {
-      DS_ASSIGN_OR_RETURN(ExprPtr r, parse_math1());
-      c->ops.push_back(op);
-      c->args.push_back(std::move(r));
-      op = take_compare_op();
-    }
-    return c;
-  }
-
-  Result<ExprPtr> parse_math1() {
-    DS_ASSIGN_OR_RETURN(ExprPtr l, parse_concat());
-    while (is_op("+") || is_op("-")) {
-      std::string op = cur().value;
-      int line = cur().line;
-      ++i_;
-      DS_ASSIGN_OR_RETURN(ExprPtr r, parse_concat());
-      l = binary(op, std::move(l), std::move(r), line);
-    }
-    return l;
-  }
-
-  Result<ExprPtr> parse_concat() {
-    DS_ASSIGN_OR_RETURN(ExprPtr l, parse_math2());
-    while (is_op("~")) {
-      int line = cur().line;
-      ++i_;
-      DS_ASSIGN_OR_RETURN(ExprPtr r, parse_math2());
-      l = binary("~", std::move(l), std::move(r), line);
-    }
-    return l;
-  }
-
-  Result<ExprPtr> parse_math2() {
-    DS_ASSIGN_OR_RETURN(ExprPtr l, parse_pow());
-    while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
-      std::string op = cur().value;
-      int line = cur().line;
-      ++i_;
-      DS_ASSIGN_OR_RETURN(ExprPtr r, parse_pow());
-      l = binary(op, std::move(l), std::move(r), line);
-    }
-    return l;
-  }
-
-  Result<ExprPtr> parse_pow() {
-    DS_ASSIGN_OR_RETURN(ExprPtr l, parse_unary(true));
-    while (is_op("**")) {
-      int line = cur().line;
-      ++i_;
-      DS_ASSIGN_OR_RETURN(ExprPtr r, parse_unary(true));
-      l = binary("**", std::move(l), std::move(r), line);
-    }
-    return l;
-  }
-
-  Result<ExprPtr> parse_unary(bool with_filter) {
-    if (++depth_ > kMaxNesting) return error("expression nested too deeply");
-    ExprPtr node;
-    if (is_op("-") || is_op("+")) {
-      node = make(Expr::Kind::kUnary, cur().line);
-      node->name = cur().value;
-      ++i_;
-      DS_ASSIGN_OR_RETURN(ExprPtr inner, parse_unary(false));
-      node->args.push_back(std::move(inner));
-    } else {
-      DS_ASSIGN_OR_RETURN(node, parse_primary());
-    }
-    DS_ASSIGN_OR_RETURN(node, parse_postfix(std::move(node)));
-    if (with_filter) {
-      DS_ASSIGN_OR_RETURN(node, parse_filter_expr(std::move(node)));
-    }
-    --depth_;
-    return node;
-  }
-
-  Result<ExprPtr> parse_primary();
-  Result<ExprPtr> parse_sequence(Expr::Kind kind, const char* close);
-  Result<ExprPtr> parse_dict();
-  Result<ExprPtr> parse_postfix(ExprPtr node);
-  Result<ExprPtr> parse_subscript(ExprPtr node);
-  Status parse_call_args(Expr& call);
-  Result<ExprPtr> parse_filter_expr(ExprPtr node);
-  Result<ExprPtr> parse_filter(ExprPtr node);
-  Result<ExprPtr> parse_test(ExprPtr node);
-
-  std::vector<Token> t_;
-  size_t i_ = 0;
-  int depth_ = 0;
-};
-
-Result<ExprPtr> Parser::parse_primary() {
-  const Token& t = cur();
-  int line = t.line;
-  auto lit = [&](Value v) {
-    auto e = make(Expr::Kind::kLiteral, line);
-    e->literal = std::move(v);
-    return e;
-  };
-  if (t.kind == TokKind::kName) {
-    ++i_;
-    if (t.value == "true" || t.value == "True") return lit(Value::boolean(true));
-    if (t.value == "false" || t.value == "False") return lit(Value::boolean(false));
-    if (t.value == "none" || t.value == "None") return lit(Value::none());
-    auto e = make(Expr::Kind::kName, line);
-    e->name = t.value;
-    return e;
-  }
-  if (t.kind == TokKind::kString) {
-    std::string s;
-    while (cur().kind == TokKind::kString) s += t_[i_++].value;  // adjacent literals concatenate
-    return lit(Value::string(std::move(s)));
-  }
-  if (t.kind == TokKind::kInt) {
-    errno = 0;
-    long long v = std::strtoll(t.value.c_str(), nullptr, 10);
-    if (errno == ERANGE) return error("integer literal too large: " + t.value);
-    ++i_;
-    return lit(Value::integer(v));
-  }
-  if (t.kind == TokKind::kFloat) {
-    ++i_;
-    return lit(Value::floating(std::strtod(t.value.c_str(), nullptr)));
-  }
-  if (is_op("(")) {
-    ++i_;
-    if (is_op(")")) {
-      ++i_;
-      return lit(Value::list({}, true));
-    }
-    DS_ASSIGN_OR_RETURN(ExprPtr e, parse_expression(true));
-    if (is_op(",")) {
-      auto tup = make(Expr::Kind::kTuple, line);
-      tup->args.push_back(std::move(e));
-      while (is_op(",")) {
-        ++i_;
-        if (is_op(")")) break;
-        DS_ASSIGN_OR_RETURN(ExprPtr item, parse_expression(true));
-        tup->args.push_back(std::move(item));
-      }
-      e = std::move(tup);
-    }
-    DS_RETURN_IF_ERROR(expect_op(")"));
-    return e;
-  }
-  if (is_op("[")) return parse_sequence(Expr::Kind::kList, "]");
-  if (is_op("{")) return parse_dict();
-  return error("unexpected " + describe(t));
+Result<Body> Parser::parse_root() {
+  std::string end;
+  return parse_body({}, &end, 0, "");
 }
 
-Result<ExprPtr> Parser::parse_sequence(Expr::Kind kind, const char* close) {
-  auto e = make(kind, cur().line);
-  ++i_;
-  while (!is_op(close)) {
-    if (!e->args.empty()) {
-      DS_RETURN_IF_ERROR(expect_op(","));
-      if (is_op(close)) break;
-    }
-    DS_ASSIGN_OR_RETURN(ExprPtr item, parse_expression(true));
-    e->args.push_back(std::move(item));
-  }
-  ++i_;
-  return e;
+Status Parser::error(const std::string& msg) const {
+  return invalid_argument("template syntax error at line " + std::to_string(cur().line) + ": " + msg);
 }
 
-Result<ExprPtr> Parser::parse_dict() {
-  auto e = make(Expr::Kind::kDict, cur().line);
-  ++i_;
-  while (!is_op("}")) {
-    if (!e->args.empty()) {
-      DS_RETURN_IF_ERROR(expect_op(","));
-      if (is_op("}")) break;
-    }
-    DS_ASSIGN_OR_RETURN(ExprPtr k, parse_expression(true));
-    DS_RETURN_IF_ERROR(expect_op(":"));
-    DS_ASSIGN_OR_RETURN(ExprPtr v, parse_expression(true));
-    e->args.push_back(std::move(k));
-    e->args.push_back(std::move(v));
-  }
-  ++i_;
-  return e;
+Status Parser::unsupported_at(const std::string& what) const {
+  return unsupported("template line " + std::to_string(cur().line) + ": unsupported " + what);
 }
 
-Result<ExprPtr> Parser::parse_postfix(ExprPtr node) {
-  while (true) {
-    int line = cur().line;
-    if (is_op(".")) {
-      ++i_;
-      if (cur().kind == TokKind::kInt) {
-        auto idx = make(Expr::Kind::kLiteral, line);
-        idx->literal = Value::integer(std::strtoll(cur().value.c_str(), nullptr, 10));
-        ++i_;
-        auto g = make(Expr::Kind::kGetItem, line);
-        g->args.push_back(std::move(node));
-        g->args.push_back(std::move(idx));
-        node = std::move(g);
-        continue;
-      }
-      auto g = make(Expr::Kind::kGetAttr, line);
-      DS_ASSIGN_OR_RETURN(g->name, expect_name());
-      g->args.push_back(std::move(node));
-      node = std::move(g);
-    } else if (is_op("[")) {
-      DS_ASSIGN_OR_RETURN(node, parse_subscript(std::move(node)));
-    } else if (is_op("(")) {
-      auto c = make(Expr::Kind::kCall, line);
-      c->args.push_back(std::move(node));
-      DS_RETURN_IF_ERROR(parse_call_args(*c));
-      node = std::move(c);
-    } else {
-      return node;
-    }
+std::string Parser::describe(const Token& t) const {
+  switch (t.kind) {
+    case TokKind::kEof: return "end of template";
+    case TokKind::kVarEnd: return "'}}'";
+    case TokKind::kBlockEnd: return "'%}'";
+    case TokKind::kText: return "template text";
+    default: return "'" + t.value + "'";
   }
 }
 
-Result<ExprPtr> Parser::parse_subscript(ExprPtr node) {
-  int line = cur().line;
-  ++i_;
-  ExprPtr parts[3];
-  int colons = 0;
-  bool any = false;
-  while (!is_op("]")) {
-    if (is_op(":")) {
-      if (++colons > 2) return error("invalid slice");
-      ++i_;
-      continue;
-    }
-    if (parts[colons]) return error("expected ']' or ':' in subscript, got " + describe(cur()));
-    DS_ASSIGN_OR_RETURN(parts[colons], parse_expression(true));
-    any = true;
-    if (is_op(",")) return unsupported_at("tuple subscript");
-  }
-  ++i_;
-  if (colons == 0) {
-    if (!any) return error("empty subscript");
-    auto g = make(Expr::Kind::kGetItem, line);
-    g->args.push_back(std::move(node));
-    g->args.push_back(std::move(parts[0]));
-    return g;
-  }
-  auto s = make(Expr::Kind::kSlice, line);
-  s->args.push_back(std::move(node));
-  for (auto& p : parts) s->args.push_back(std::move(p));
-  return s;
-}
-
-Status Parser::parse_call_args(Expr& call) {
-  ++i_;
-  bool first = true;
-  while (!is_op(")")) {
-    if (!first) {
-      DS_RETURN_IF_ERROR(expect_op(","));
-      if (is_op(")")) break;
-    }
-    first = false;
-    if (is_op("*") || is_op("**")) return unsupported_at("*args/**kwargs in call");
-    if (cur().kind == TokKind::kName && peek().kind == TokKind::kOp && peek().value == "=") {
-      std::string key = cur().value;
-      i_ += 2;
-      DS_ASSIGN_OR_RETURN(ExprPtr v, parse_expression(true));
-      call.kwargs.emplace_back(key, std::move(v));
-      continue;
-    }
-    if (!call.kwargs.empty()) return error("positional argument follows keyword argument");
-    DS_ASSIGN_OR_RETURN(ExprPtr v, parse_expression(true));
-    call.args.push_back(std::move(v));
-  }
+Status Parser::expect_op(const char* op) {
+  if (!is_op(op)) return error(std::string("expected '") + op + "', got " + describe(cur()));
   ++i_;
   return Status::ok();
 }
 
-Result<ExprPtr> Parser::parse_filter_expr(ExprPtr node) {
+Status Parser::expect_kind(TokKind k, const char* what) {
+  if (cur().kind != k) return error(std::string("expected ") + what + ", got " + describe(cur()));
+  ++i_;
+  return Status::ok();
+}
+
+Result<std::string> Parser::expect_name() {
+  if (cur().kind != TokKind::kName) return error("expected a name, got " + describe(cur()));
+  return t_[i_++].value;
+}
+
+ExprPtr Parser::make(Expr::Kind kind, int line) {
+  auto e = std::make_unique<Expr>();
+  e->kind = kind;
+  e->line = line;
+  return e;
+}
+
+Result<Body> Parser::parse_body(const EndTags& ends, std::string* found, int open_line, const std::string& opener) {
+  if (++depth_ > kMaxNesting) return error("blocks nested too deeply");
+  Body body;
   while (true) {
-    if (is_op("|")) {
-      DS_ASSIGN_OR_RETURN(node, parse_filter(std::move(node)));
-    } else if (is_name("is")) {
-      DS_ASSIGN_OR_RETURN(node, parse_test(std::move(node)));
-    } else if (is_op("(")) {
-      auto c = make(Expr::Kind::kCall, cur().line);
-      c->args.push_back(std::move(node));
-      DS_RETURN_IF_ERROR(parse_call_args(*c));
-      node = std::move(c);
+    const Token& t = cur();
+    if (t.kind == TokKind::kEof) {
+      if (ends.empty()) break;
+      return invalid_argument("template syntax error: unclosed '" + opener + "' block opened at line " +
+                              std::to_string(open_line) + " (expected '" + ends.back() + "')");
+    }
+    if (t.kind == TokKind::kText) {
+      auto s = std::make_unique<Stmt>();
+      s->kind = Stmt::Kind::kText;
+      s->text = t.value;
+      body.push_back(std::move(s));
+      ++i_;
+    } else if (t.kind == TokKind::kVarBegin) {
+      DS_ASSIGN_OR_RETURN(auto s, parse_output());
+      body.push_back(std::move(s));
+    } else if (t.kind == TokKind::kBlockBegin) {
+      const Token& name = peek();
+      if (name.kind == TokKind::kName && std::find(ends.begin(), ends.end(), name.value) != ends.end()) {
+        i_ += 2;
+        *found = name.value;
+        break;
+      }
+      ++i_;
+      DS_ASSIGN_OR_RETURN(auto s, parse_statement());
+      body.push_back(std::move(s));
     } else {
-      return node;
+      return error("unexpected " + describe(t));
     }
   }
+  --depth_;
+  return body;
 }
 
-Result<ExprPtr> Parser::parse_filter(ExprPtr node) {
-  auto f = make(Expr::Kind::kFilter, cur().line);
+Result<StmtPtr> Parser::parse_output() {
   ++i_;
-  DS_ASSIGN_OR_RETURN(f->name, expect_name());
-  while (is_op(".")) {
-    ++i_;
-    DS_ASSIGN_OR_RETURN(std::string part, expect_name());
-    f->name += "." + part;
-  }
-  if (!is_known_filter(f->name)) return unsupported_at("filter '" + f->name + "'");
-  f->args.push_back(std::move(node));
-  if (is_op("(")) DS_RETURN_IF_ERROR(parse_call_args(*f));
-  return f;
+  auto s = std::make_unique<Stmt>();
+  s->kind = Stmt::Kind::kOutput;
+  s->line = cur().line;
+  DS_ASSIGN_OR_RETURN(s->expr, parse_tuple(true));
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kVarEnd, "'}}'"));
+  return s;
 }
 
-Result<ExprPtr> Parser::parse_test(ExprPtr node) {
-  auto t = make(Expr::Kind::kTest, cur().line);
+Result<StmtPtr> Parser::parse_statement() {
+  if (cur().kind != TokKind::kName) return error("expected a tag name, got " + describe(cur()));
+  std::string tag = cur().value;
+  int line = cur().line;
   ++i_;
-  if (is_name("not")) {
-    t->negated = true;
-    ++i_;
+  Result<StmtPtr> r = Status(ErrorCode::kInternal, "");
+  if (tag == "for") r = parse_for(line);
+  else if (tag == "if") r = parse_if(line);
+  else if (tag == "set") r = parse_set(line);
+  else if (tag == "macro") r = parse_macro(line);
+  else if (tag == "generation") r = parse_scope(line, "generation");
+  else if (tag == "break" || tag == "continue") r = parse_loop_control(tag);
+  else {
+    --i_;
+    for (const char* u : kUnsupportedTags)
+      if (tag == u) return unsupported_at("tag '" + tag + "'");
+    if (tag.rfind("end", 0) == 0 || tag == "else" || tag == "elif")
+      return error("unexpected '" + tag + "' (no matching open block)");
+    return error("unknown tag '" + tag + "'");
   }
-  DS_ASSIGN_OR_RETURN(t->name, expect_name());
-  while (is_op(".")) {
-    ++i_;
-    DS_ASSIGN_OR_RETURN(std::string part, expect_name());
-    t->name += "." + part;
-  }
-  if (!is_known_test(t->name)) return unsupported_at("test '" + t->name + "'");
-  t->args.push_back(std::move(node));
-  if (is_op("(")) {
-    DS_RETURN_IF_ERROR(parse_call_args(*t));
-  } else if ((cur().kind == TokKind::kName || cur().kind == TokKind::kString || cur().kind == TokKind::kInt ||
-              cur().kind == TokKind::kFloat || is_op("(") || is_op("[") || is_op("{")) &&
-             !is_name("else") && !is_name("or") && !is_name("and")) {
-    if (is_name("is")) return error("cannot chain multiple tests with 'is'");
-    DS_ASSIGN_OR_RETURN(ExprPtr arg, parse_primary());
-    DS_ASSIGN_OR_RETURN(arg, parse_postfix(std::move(arg)));
-    t->args.push_back(std::move(arg));
-  }
-  return t;
+  if (r.ok()) r.value()->line = line;
+  return r;
 }
 
-}  // namespace
+Result<StmtPtr> Parser::parse_loop_control(const std::string& tag) {
+  auto s = std::make_unique<Stmt>();
+  s->kind = tag == "break" ? Stmt::Kind::kBreak : Stmt::Kind::kContinue;
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+  return s;
+}
+
+Result<StmtPtr> Parser::parse_scope(int line, const std::string& tag) {
+  auto s = std::make_unique<Stmt>();
+  s->kind = Stmt::Kind::kScope;
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+  std::string end;
+  DS_ASSIGN_OR_RETURN(s->body, parse_body({"end" + tag}, &end, line, tag));
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+  return s;
+}
+
+Result<std::vector<std::string>> Parser::parse_targets() {
+  std::vector<std::string> names;
+  bool paren = is_op("(");
+  if (paren) ++i_;
+  do {
+    DS_ASSIGN_OR_RETURN(std::string n, expect_name());
+    names.push_back(n);
+  } while (is_op(",") && (++i_, cur().kind == TokKind::kName));
+  if (paren) DS_RETURN_IF_ERROR(expect_op(")"));
+  return names;
+}
+
+Result<StmtPtr> Parser::parse_for(int line) {
+  auto s = std::make_unique<Stmt>();
+  s->kind = Stmt::Kind::kFor;
+  DS_ASSIGN_OR_RETURN(s->targets, parse_targets());
+  if (!is_name("in")) return error("expected 'in' in for loop, got " + describe(cur()));
+  ++i_;
+  DS_ASSIGN_OR_RETURN(s->expr, parse_tuple(false));
+  if (is_name("if")) {
+    ++i_;
+    DS_ASSIGN_OR_RETURN(s->cond, parse_expression(true));
+  }
+  if (is_name("recursive")) return unsupported_at("recursive for loop");
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+  std::string end;
+  DS_ASSIGN_OR_RETURN(s->body, parse_body({"else", "endfor"}, &end, line, "for"));
+  if (end == "else") {
+    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+    DS_ASSIGN_OR_RETURN(s->else_body, parse_body({"endfor"}, &end, line, "for"));
+  }
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+  return s;
+}
+
+Result<StmtPtr> Parser::parse_if(int line) {
+  auto s = std::make_unique<Stmt>();
+  s->kind = Stmt::Kind::kIf;
+  std::string end = "elif";
+  while (end == "elif") {
+    DS_ASSIGN_OR_RETURN(auto cond, parse_tuple(true));
+    s->conditions.push_back(std::move(cond));
+    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+    DS_ASSIGN_OR_RETURN(Body b, parse_body({"elif", "else", "endif"}, &end, line, "if"));
+    s->bodies.push_back(std::move(b));
+  }
+  if (end == "else") {
+    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+    DS_ASSIGN_OR_RETURN(s->else_body, parse_body({"endif"}, &end, line, "if"));
+  }
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+  return s;
+}
+
+Result<StmtPtr> Parser::parse_set(int line) {
+  auto s = std::make_unique<Stmt>();
+  s->kind = Stmt::Kind::kSet;
+  if (cur().kind == TokKind::kName && peek().kind == TokKind::kOp && peek().value == ".") {
+    s->targets.push_back(cur().value);
+    i_ += 2;
+    DS_ASSIGN_OR_RETURN(s->attr, expect_name());
+  } else {
+    DS_ASSIGN_OR_RETURN(s->targets, parse_targets());
+  }
+  if (is_op("=")) {
+    ++i_;
+    DS_ASSIGN_OR_RETURN(s->expr, parse_tuple(true));
+    DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+    return s;
+  }
+  if (is_op("|")) return unsupported_at("filter on block set");
+  if (!s->attr.empty() || s->targets.size() != 1) return error("block set needs a single name");
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'=' or '%}'"));
+  s->kind = Stmt::Kind::kSetBlock;
+  s->text = s->targets[0];
+  std::string end;
+  DS_ASSIGN_OR_RETURN(s->body, parse_body({"endset"}, &end, line, "set"));
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+  return s;
+}
+
+Result<StmtPtr> Parser::parse_macro(int line) {
+  auto s = std::make_unique<Stmt>();
+  s->kind = Stmt::Kind::kMacro;
+  DS_ASSIGN_OR_RETURN(s->text, expect_name());
+  DS_RETURN_IF_ERROR(expect_op("("));
+  while (!is_op(")")) {
+    if (!s->params.empty()) DS_RETURN_IF_ERROR(expect_op(","));
+    if (is_op(")")) break;
+    MacroParam p;
+    DS_ASSIGN_OR_RETURN(p.name, expect_name());
+    if (is_op("=")) {
+      ++i_;
+      DS_ASSIGN_OR_RETURN(p.default_value, parse_expression(true));
+    }
+    s->params.push_back(std::move(p));
+  }
+  ++i_;
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+  std::string end;
+  DS_ASSIGN_OR_RETURN(s->body, parse_body({"endmacro"}, &end, line, "macro"));
+  if (cur().kind == TokKind::kName) ++i_;  // optional macro name after endmacro
+  DS_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "'%}'"));
+  return s;
+}
 
 Result<std::unique_ptr<Template>> parse_template(std::string_view source) {
   DS_ASSIGN_OR_RETURN(std::vector<Token> toks, tokenize(source));

@@ -178,6 +178,18 @@ CONSTRUCTS = [
     ("whitespace_mix", "<s>\n{%- for m in ['a', 'b'] %}\n  {{- m }}\n  {% if loop.last %}\nLAST\n  {% endif %}\n{% endfor -%}\n\n</s>", {}),
     ("deep_nesting", "{% for a in [1] %}{% for b in [2] %}{% if a < b %}{% for c in [3] %}{{ a }}{{ b }}{{ c }}{% endfor %}{% endif %}{% endfor %}{% endfor %}", {}),
     ("set_in_if_visible", "{% if true %}{% set y = 5 %}{% endif %}{{ y }}", {}),
+    ("ws_tabs_lstrip", "\t \t{% if true %}x{% endif %}\n\t{# c #}\ty", {}),
+    ("ws_lstrip_after_var_same_line", "{{ 1 }}  {% if true %}x{% endif %}", {}),
+    ("ws_lstrip_after_trimmed_block", "{% if true %}\n    {% if true %}in{% endif %}\n{% endif %}", {}),
+    ("ws_minus_then_trim", "a\n{%- if true %}\nb\n{%- endif %}\nc", {}),
+    ("ws_var_minus_both", "x  \n {{- 'v' -}} \n  y", {}),
+    ("ws_trim_only_one_newline", "{% if true %}\n\nz{% endif %}", {}),
+    ("ws_crlf_trim", "{% if true %}\r\nz\r\n{% endif %}\r\n", {}),
+    ("ws_raw_strip", "a  {%- raw -%}  {{ keep }}  {%- endraw -%}  b", {}),
+    ("ws_comment_line", "a\n    {# only comment #}\nb", {}),
+    ("ws_macro_block", "{% macro m() %}\n  body\n{% endmacro %}\n[{{ m() }}]", {}),
+    ("ws_set_block_trim", "{% set x %}\n  v\n{% endset %}\n[{{ x }}]", {}),
+    ("ws_minus_var_negative_number", "{{-1}}", {}),
     ("getattr_dict_method_wins", "{{ d.items is defined }} {{ d['items'] }}", {"d": {"items": "value"}}),
 ]
 

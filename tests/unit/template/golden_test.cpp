@@ -92,3 +92,28 @@ TEST(ChatTemplateGolden, ConstructsMatchJinja2) {
 
 }  // namespace
 }  // namespace ds
+
+namespace ds {
+namespace {
+
+// A long chat must stay well inside the render limits (steps, output size).
+TEST(ChatTemplateGolden, LongConversationStaysWithinLimits) {
+  nlohmann::json config = test::read_json(std::string(DS_SHARED_DIR) +
+                                          "/tokenizers/deepseek-r1-distill-qwen/tokenizer_config.json");
+  auto tmpl = ChatTemplate::parse(config["chat_template"].get<std::string>());
+  ASSERT_TRUE(tmpl.ok());
+  nlohmann::json messages = nlohmann::json::array();
+  for (int i = 0; i < 2000; ++i) {
+    messages.push_back({{"role", "user"}, {"content", "question " + std::to_string(i)}});
+    messages.push_back({{"role", "assistant"}, {"content", "<think>r</think>answer"}});
+  }
+  ChatTemplateInputs in;
+  in.messages = &messages;
+  in.add_generation_prompt = true;
+  auto out = tmpl->render(in);
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_NE(out->find("question 1999<｜Assistant｜>answer"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ds
