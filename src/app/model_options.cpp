@@ -43,42 +43,9 @@ Result<std::unique_ptr<LoadedModel>> load_model_from_options(ModelOptions& o) {
   return m;
 }
 
-int32_t effective_max_model_len(const ModelOptions& o, const ModelConfig& cfg, int32_t needed) {
-  if (o.max_model_len > 0) return o.max_model_len;
-  return int32_t(std::min<int64_t>(cfg.max_position_embeddings, needed + 1));
-}
-
-std::vector<int32_t> stop_ids(const LoadedModel& m) {
-  std::vector<int32_t> ids;
-  for (int64_t e : m.generation.eos_token_ids) ids.push_back(int32_t(e));
-  if (ids.empty())
-    for (int64_t e : m.config.eos_token_ids) ids.push_back(int32_t(e));
-  if (ids.empty() && m.tokenizer && m.tokenizer->eos_token_id()) ids.push_back(*m.tokenizer->eos_token_id());
-  return ids;
-}
-
 int fail(const Status& s) {
   std::cerr << "dsserve: error: " << s.message() << std::endl;
   return 1;
-}
-
-void print_json_result(const std::vector<int32_t>& prompt_ids, const GenerateResult& r, const std::string& text,
-                       int32_t top_logprobs) {
-  nlohmann::json j;
-  j["prompt_ids"] = prompt_ids;
-  j["output_ids"] = r.output_ids;
-  j["text"] = text;
-  j["finish_reason"] = r.finish_reason;
-  nlohmann::json lps = nlohmann::json::array(), tops = nlohmann::json::array();
-  for (const SampledToken& t : r.tokens) {
-    lps.push_back(t.logprob);
-    nlohmann::json top = nlohmann::json::array();
-    for (auto [id, lp] : t.top) top.push_back({{"id", id}, {"logprob", lp}});
-    tops.push_back(top);
-  }
-  j["logprobs"] = lps;
-  if (top_logprobs > 0) j["top_logprobs"] = tops;
-  std::cout << j.dump() << std::endl;
 }
 
 }  // namespace ds::app

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "common/status.h"
-#include "runtime/generator.h"
 #include "runtime/loaded_model.h"
 
 namespace ds::app {
@@ -27,13 +26,7 @@ struct ModelOptions {
 void add_model_options(CLI::App& cmd, ModelOptions& o);
 // Loads the model; applies --generation-config none and --chat-template FILE.
 Result<std::unique_ptr<LoadedModel>> load_model_from_options(ModelOptions& o);
-// --max-model-len, else min(config max positions, what this run needs).
-int32_t effective_max_model_len(const ModelOptions& o, const ModelConfig& cfg, int32_t needed);
-// End-of-sequence ids: generation_config, else config.json, else the tokenizer's eos token.
-std::vector<int32_t> stop_ids(const LoadedModel& m);
 // Prints a Status as one line "dsserve: error: ..." on stderr; returns the exit code (1).
 int fail(const Status& s);
-void print_json_result(const std::vector<int32_t>& prompt_ids, const GenerateResult& r, const std::string& text,
-                       int32_t top_logprobs);
 
 }  // namespace ds::app

@@ -25,6 +25,7 @@ class Backend {
   virtual std::unique_ptr<DeviceBuffer> alloc(size_t bytes) = 0;  // zero-filled
   virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_on_device(void* dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() = 0;
   // Activation dtype of this backend (float32 on the CPU).
   virtual DType activation_dtype() const = 0;

@@ -26,6 +26,7 @@ class StopChecker {
   bool include_;
   std::string held_;
   size_t max_len_ = 0;
+  bool stopped_ = false;  // once set, push() and flush() emit nothing
 };
 
 }  // namespace ds

@@ -122,6 +122,7 @@ class CpuBackend final : public Backend {
   std::unique_ptr<DeviceBuffer> alloc(size_t bytes) override { return std::make_unique<HostBuffer>(bytes); }
   void copy_to_device(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
   void copy_to_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void copy_on_device(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
   void synchronize() override {}
   DType activation_dtype() const override { return DType::kF32; }
 

@@ -1,0 +1,27 @@
+#pragma once
+// Engine flags shared by `generate` and `serve` (vLLM's names).
+#include <CLI/CLI.hpp>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace ds::app {
+
+struct EngineOptions {
+  int32_t block_size = 16;
+  int32_t num_kv_blocks = 0;
+  double kv_cache_memory = 2.0;  // GiB
+  int32_t max_num_seqs = 256;
+  int32_t max_num_batched_tokens = 0;  // 0 = max(2048, max_num_seqs)
+  bool enable_prefix_caching = true;
+  std::string scheduling_policy = "fcfs";
+  std::string preemption_mode = "recompute";
+  double swap_space = 4.0;  // GiB, used by --preemption-mode swap
+  uint64_t seed = 0;
+};
+
+void add_engine_options(CLI::App& cmd, EngineOptions& o);
+// max_model_len from --max-model-len (0 = derive).
+EngineConfig engine_config(const EngineOptions& o, int32_t max_model_len);
+
+}  // namespace ds::app

@@ -1,0 +1,106 @@
+#pragma once
+// Engine: one engine thread owns the scheduler, the block manager, the KV cache and every
+// Sequence. Other threads talk to it only through submit()/abort() (a queue) and read stats()
+// (atomics). See docs/ARCHITECTURE.md for the step and the invariants.
+#include <atomic>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "backend/backend.h"
+#include "common/blocking_queue.h"
+#include "engine/block_manager.h"
+#include "engine/model_runner.h"
+#include "engine/request.h"
+#include "engine/scheduler.h"
+#include "runtime/loaded_model.h"
+
+namespace ds {
+
+struct EngineConfig {
+  int32_t block_size = 16;
+  int32_t num_kv_blocks = 0;        // --num-kv-blocks: overrides the memory-derived count
+  double kv_cache_memory_gib = 2.0; // --kv-cache-memory (CPU)
+  int32_t max_model_len = 0;        // 0 = min(max_position_embeddings, KV capacity)
+  bool enable_prefix_caching = true;
+  double swap_space_gib = 0.0;
+  SchedulerConfig scheduler;        // swap/kv_bytes fields are filled in by the engine
+  uint64_t seed = 0;                // generator for requests without a seed
+};
+
+// Read from any thread (e.g. GET /metrics) without involving the engine thread.
+struct EngineStats {
+  std::atomic<int64_t> num_running{0}, num_waiting{0}, num_swapped{0};
+  std::atomic<double> kv_cache_usage{0.0};
+  std::atomic<int64_t> prompt_tokens_total{0}, generation_tokens_total{0};
+  std::atomic<int64_t> prefix_cache_queries{0}, prefix_cache_hits{0};
+  std::atomic<int64_t> num_preemptions_total{0};
+  std::atomic<int64_t> steps_total{0}, batched_tokens_total{0};
+  std::atomic<int64_t> finished_stop{0}, finished_length{0}, finished_abort{0};
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> create(const EngineConfig& cfg, const LoadedModel& model, Backend& backend);
+  ~Engine();
+
+  // Any thread. Validates the request (lengths, ids, sampling params) and queues it.
+  Result<std::shared_ptr<RequestStream>> submit(EngineRequest req);
+  // Any thread. The request finishes with reason abort within one step; its blocks are freed.
+  void abort(const std::string& request_id);
+
+  const EngineStats& stats() const { return stats_; }
+  int32_t max_model_len() const { return max_model_len_; }
+  int32_t num_kv_blocks() const { return num_blocks_; }
+  int32_t block_size() const { return cfg_.block_size; }
+  const LoadedModel& model() const { return model_; }
+
+ private:
+  struct Submit {
+    std::shared_ptr<RequestState> state;
+  };
+  struct Abort {
+    std::string request_id;
+  };
+  using Command = std::variant<Submit, Abort>;
+
+  Engine(const EngineConfig& cfg, const LoadedModel& model, Backend& backend, int32_t num_blocks, int32_t max_len);
+  void loop();                       // the engine thread
+  bool step();                       // one scheduling step; false when there was nothing to run
+  void handle(Command cmd);
+  void add_request(std::shared_ptr<RequestState> st);
+  void abort_request(const std::string& id);
+  void move_kv(const SchedulerOutput& out);
+  void update(const SchedulerOutput& out, const std::vector<float>& logits);
+  void fork_children(Sequence& parent, std::span<const float> logits);
+  void sample_into(Sequence& seq, std::span<const float> logits);
+  void emit(Sequence& seq);
+  void publish_stats();
+
+  EngineConfig cfg_;
+  const LoadedModel& model_;
+  Backend& backend_;
+  int32_t num_blocks_, max_model_len_;
+  std::vector<int32_t> eos_ids_;
+  BlockManager blocks_;
+  KvCache kv_;
+  Decoder decoder_;
+  ModelRunner runner_;
+  Scheduler scheduler_;
+  std::mt19937_64 seed_rng_;
+  uint64_t next_arrival_ = 0;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Sequence>>> requests_;
+  std::unordered_map<Sequence*, std::vector<Sequence*>> pending_forks_;  // n > 1 children
+  std::vector<Sequence*> touched_;   // sequences with output to emit this step
+  std::vector<float> scratch_;       // one logits row for the sampler
+  EngineStats stats_;
+  BlockingQueue<Command> inbox_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace ds
