@@ -106,6 +106,7 @@ struct BlockManager::Impl {
 
   void register_full_block(int32_t b, uint64_t hash) {
     BlockMeta& m = meta[b];
+    DS_CHECK(!m.hashed) << "block " << b << " hashed twice";
     m.hashed = true;
     m.hash = hash;
     m.registered = cache.insert(hash, b);  // a duplicate keeps the existing mapping
@@ -142,7 +143,7 @@ int32_t BlockManager::allocate(BlockTable& table, std::span<const int32_t> token
   int32_t num_fresh = im.blocks_for(num_tokens) - num_cached_blocks;
   // Reviving an evictable block uses up free capacity just like taking a fresh one.
   int32_t num_revived = 0;
-  for (int32_t b : cached) ;
+  for (int32_t b : cached) num_revived += im.meta[b].ref_count == 0 ? 1 : 0;
   if (num_fresh + num_revived > im.num_free()) return -1;
 
   table.reserve(static_cast<size_t>(num_cached_blocks + num_fresh));
