@@ -10,8 +10,6 @@ namespace ds {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-// Below this many candidates a range is sorted and walked instead of bisected further.
-constexpr size_t kLeafSize = 64;
 
 // ---------------------------------------------------------------------------------------------
 // Raw-distribution helpers (logprobs are reported under the model's own distribution).
@@ -28,7 +26,8 @@ double log_sum_exp(std::span<const float> x) {
   if (m == -std::numeric_limits<double>::infinity()) return m;
   double sum = 0.0;
   for (float v : x) {
-    if (!std::isnan(v)) sum += std::exp(static_cast<double>(v) - m);
+    // expf (several times cheaper than exp at 152k entries) is as exact as the float logprobs.
+    if (!std::isnan(v)) sum += std::exp(v - static_cast<float>(m));
   }
   return m + std::log(sum);
 }
@@ -136,11 +135,12 @@ int32_t argmax(std::span<const float> x) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Random sampling over candidates. No filter ever sorts the vocabulary: top-k is one nth_element,
-// and both top-p and the draw look for the point where the cumulative mass, walked in descending
-// order (equal logits by lower id), crosses a target. That point is found by bisection with
-// nth_element (O(vocab) expected) and only the final <= kLeafSize range is sorted and walked, so the
-// answer is the one a walk over the fully sorted list would give.
+// Random sampling over candidates. Nothing sorts the vocabulary: top-k, top-p and the draw all ask
+// "where, walking the candidates best first (equal logits by lower id), does the running total of
+// a weight (1 for top-k, the probability otherwise) reach a target?". first_crossing answers with
+// a histogram of the logits (one pass), a partition around the bucket that holds the crossing and
+// a sort of that bucket alone, so the answer is the one a walk over the fully sorted list gives,
+// at about three passes over the vocabulary whatever the distribution.
 
 struct Candidate {
   double w;     // exp((logit - max_logit) / temperature): the probability up to a common factor
@@ -152,36 +152,51 @@ bool better(const Candidate& a, const Candidate& b) {
   return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
 }
 
-double mass(std::vector<Candidate>::const_iterator first, std::vector<Candidate>::const_iterator last) {
+double mass(std::span<const Candidate> c) {
   double s = 0.0;
-  for (; first != last; ++first) s += first->w;
+  for (const Candidate& x : c) s += x.w;
   return s;
 }
 
-// Reorders `c` and returns the position i (in descending order) of the first candidate whose
-// cumulative mass reaches `target`; c[0..i] are then the i+1 best candidates. Returns the last
-// position when rounding keeps the total below the target.
-size_t first_crossing(std::vector<Candidate>& c, double target) {
-  size_t lo = 0, hi = c.size();
-  double acc = 0.0;  // mass of c[0, lo), all better than c[lo, hi)
-  while (hi - lo > kLeafSize) {
-    const size_t mid = lo + (hi - lo) / 2;
-    std::nth_element(c.begin() + lo, c.begin() + mid, c.begin() + hi, better);
-    const double left = mass(c.begin() + lo, c.begin() + mid);
-    if (acc + left >= target) {
-      hi = mid;
-    } else {
-      acc += left;
-      lo = mid;
-    }
-  }
-  std::sort(c.begin() + lo, c.begin() + hi, better);
-  for (size_t i = lo; i < hi; ++i) {
-    acc += c[i].w;
+constexpr size_t kBuckets = 2048;
+
+// Sorts `c` and returns the first position whose running total reaches `target` (the last one
+// when rounding keeps the total below it).
+template <class Weight>
+size_t walk_sorted(std::span<Candidate> c, double target, Weight weight) {
+  std::sort(c.begin(), c.end(), better);
+  double acc = 0.0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    acc += weight(c[i]);
     if (acc >= target) return i;
   }
-  return hi - 1;
+  return c.size() - 1;
 }
+
+// Reorders `c` (non-empty) and returns the position i of the first candidate, best first, at
+// which the running total of weight() reaches `target`; c[0..i] are then the i+1 best candidates.
+template <class Weight>
+size_t first_crossing(std::span<Candidate> c, double target, Weight weight) {
+  const auto [lo_it, hi_it] = std::minmax_element(c.begin(), c.end(), [](auto& a, auto& b) { return a.logit < b.logit; });
+  const double hi = hi_it->logit, lo = lo_it->logit;
+  if (c.size() <= kBuckets || hi == lo) return walk_sorted(c, target, weight);
+  // Bucket 0 holds the best logits. Rounding is monotone, so a better logit never lands later.
+  const double scale = (kBuckets - 1) / (hi - lo);
+  const auto bucket = [&](const Candidate& x) { return static_cast<size_t>((hi - x.logit) * scale); };
+  std::vector<double> totals(kBuckets, 0.0);
+  for (const Candidate& x : c) totals[bucket(x)] += weight(x);
+  size_t b = 0;
+  double before = 0.0;  // total of the buckets better than b
+  while (b + 1 < kBuckets && before + totals[b] < target) before += totals[b++];
+  while (b > 0 && totals[b] == 0.0 && before + totals[b] < target) before -= totals[--b];  // rounding
+  const auto first = std::partition(c.begin(), c.end(), [&](const Candidate& x) { return bucket(x) < b; });
+  const auto last = std::partition(first, c.end(), [&](const Candidate& x) { return bucket(x) == b; });
+  const size_t offset = static_cast<size_t>(first - c.begin());
+  return offset + first_crossing(std::span<Candidate>(first, last), target - before, weight);
+}
+
+const auto kProbability = [](const Candidate& x) { return x.w; };
+const auto kOne = [](const Candidate&) { return 1.0; };
 
 // Candidates with a non-zero probability at this temperature. Non-empty: the maximum has w == 1.
 std::vector<Candidate> make_candidates(std::span<const float> logits, double max_logit, double temperature) {
@@ -199,14 +214,13 @@ std::vector<Candidate> make_candidates(std::span<const float> logits, double max
 // and top-p's are both best-first prefixes and applying min-p first gives the same intersection.
 void apply_filters(const SamplingParams& p, std::vector<Candidate>& c) {
   if (p.top_k > 0 && static_cast<size_t>(p.top_k) < c.size()) {
-    std::nth_element(c.begin(), c.begin() + p.top_k, c.end(), better);
-    c.resize(p.top_k);
+    c.resize(first_crossing(std::span<Candidate>(c), p.top_k, kOne) + 1);
   }
-  const double topk_mass = mass(c.begin(), c.end());
+  const double topk_mass = mass(c);
   if (p.min_p > 0.0) {  // w is the probability relative to the best one
     std::erase_if(c, [&](const Candidate& x) { return x.w < p.min_p; });
   }
-  if (p.top_p < 1.0) c.resize(first_crossing(c, p.top_p * topk_mass) + 1);
+  if (p.top_p < 1.0) c.resize(first_crossing(std::span<Candidate>(c), p.top_p * topk_mass, kProbability) + 1);
 }
 
 // Uniform double in [0, 1) from the top 53 bits: same value for the same generator state on
@@ -219,8 +233,8 @@ int32_t draw(std::span<const float> logits, const SamplingParams& p, std::mt1993
   if (!std::isfinite(max_logit)) return argmax(logits);  // everything masked or +inf logits
   std::vector<Candidate> c = make_candidates(logits, max_logit, p.temperature);
   apply_filters(p, c);
-  const double u = uniform01(*rng) * mass(c.begin(), c.end());
-  return c[first_crossing(c, u)].id;
+  const double u = uniform01(*rng) * mass(c);
+  return c[first_crossing(std::span<Candidate>(c), u, kProbability)].id;
 }
 
 }  // namespace
