@@ -177,46 +177,5 @@ TEST(SamplerDistributionTest, LargeVocabTiesBreakByLowerId) {
   expect_same_as_reference({}, std::vector<float>(5000, 0.25f), 50, "all equal");
 }
 
-double thread_cpu_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-// CPU time, not wall time: the test machine is often shared with parallel builds.
-double ms_per_call(SamplingParams p, const std::vector<float>& logits, int n) {
-  SamplerCase c;
-  c.params = p;
-  std::vector<float> row;
-  const double t0 = thread_cpu_ms();
-  for (int i = 0; i < n; ++i) {
-    row = logits;
-    sample_token(row, c.ctx());
-  }
-  return (thread_cpu_ms() - t0) / n;
-}
-
-// Not a benchmark (see bench/ for those): prints the cost at a Qwen2-sized vocabulary and fails only
-// when it is far off the few milliseconds a host sampler can afford per token.
-TEST(SamplerDistributionTest, LargeVocabCost) {
-  const std::vector<float> logits = test::random_logits(152064, 9, 2.5f);
-  SamplingParams greedy;
-  greedy.temperature = 0;
-  SamplingParams plain, top_k, top_p, all;
-  top_k.top_k = 50;
-  top_p.top_p = 0.95;
-  all.top_k = 50;
-  all.top_p = 0.9;
-  all.min_p = 0.05;
-  all.logprobs = 5;
-  const std::pair<const char*, SamplingParams> cases[] = {
-      {"greedy", greedy}, {"T=1", plain}, {"top_k=50", top_k}, {"top_p=0.95", top_p}, {"all", all}};
-  for (const auto& [name, p] : cases) {
-    const double ms = ms_per_call(p, logits, 50);
-    std::printf("  vocab 152064 %-11s %.3f ms/token\n", name, ms);
-    EXPECT_LT(ms, 30.0) << name;
-  }
-}
-
 }  // namespace
 }  // namespace ds
