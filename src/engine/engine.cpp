@@ -99,6 +99,12 @@ void Engine::loop() {
     if (step()) continue;
     if (auto cmd = inbox_.pop(std::chrono::milliseconds(50))) handle(std::move(*cmd));
   }
+  // Shutting down: every request still known (or still queued) gets a final abort event, so no
+  // accepted request is left without an answer.
+  while (auto cmd = inbox_.try_pop()) handle(std::move(*cmd));
+  std::vector<std::string> ids;
+  for (const auto& [id, seqs] : requests_) ids.push_back(id);
+  for (const std::string& id : ids) abort_request(id);
 }
 
 void Engine::handle(Command cmd) {

@@ -1,0 +1,108 @@
+#include "backend/cuda/cublaslt_matmul.h"
+
+#include <algorithm>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace ds::cuda {
+namespace {
+
+cudaDataType_t cuda_type(DType t) {
+  switch (t) {
+    case DType::kBF16: return CUDA_R_16BF;
+    case DType::kF16: return CUDA_R_16F;
+    case DType::kF32: return CUDA_R_32F;
+    default: DS_CHECK(false) << "matmul dtype " << dtype_name(t);
+  }
+  return CUDA_R_32F;
+}
+
+int pointer_alignment(const void* p) {
+  const uintptr_t v = reinterpret_cast<uintptr_t>(p);
+  int a = 256;
+  while (a > 1 && v % uintptr_t(a) != 0) a /= 2;
+  return a;
+}
+
+}  // namespace
+
+CublasLtMatmul::CublasLtMatmul(void* workspace, size_t workspace_bytes)
+    : workspace_(workspace), workspace_bytes_(workspace_bytes) {
+  CUBLAS_CHECK(cublasLtCreate(&handle_));
+}
+
+CublasLtMatmul::~CublasLtMatmul() {
+  for (auto& [key, p] : plans_) {
+    cublasLtMatrixLayoutDestroy(p.a);
+    cublasLtMatrixLayoutDestroy(p.b);
+    cublasLtMatrixLayoutDestroy(p.c);
+    cublasLtMatmulDescDestroy(p.desc);
+  }
+  cublasLtDestroy(handle_);
+}
+
+// cuBLASLt is column-major. Row-major out[T, N] is column-major D = out^T [N, T] (ld N), and
+// D = op(A) * B with A = w viewed column-major [K, N] (ld K) transposed, and B = x viewed column-major
+// [K, T] (ld K). So m = N, n = T, k = K, and the bias (length m = N) broadcasts over tokens.
+CublasLtMatmul::Plan CublasLtMatmul::make_plan(const Key& key) {
+  const auto [t, n, k, out_dt, bias_dt, align] = key;
+  Plan p;
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t op_t = CUBLAS_OP_T, op_n = CUBLAS_OP_N;
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_t, sizeof(op_t)));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_n, sizeof(op_n)));
+  if (bias_dt >= 0) {
+    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    const cudaDataType_t bt = cuda_type(DType(bias_dt));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)));
+  }
+  const cudaDataType_t dt = cuda_type(DType(out_dt));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, uint64_t(k), uint64_t(n), k));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, uint64_t(k), uint64_t(t), k));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, dt, uint64_t(n), uint64_t(t), n));
+
+  cublasLtMatmulPreference_t pref;
+  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  const uint64_t ws = workspace_bytes_;
+  const uint32_t al = uint32_t(align);
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                    CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &al, sizeof(al)));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found));
+  cublasLtMatmulPreferenceDestroy(pref);
+  DS_CHECK(found > 0) << "cuBLASLt has no algorithm for T=" << t << " N=" << n << " K=" << k << " out "
+                      << dtype_name(DType(out_dt)) << " bias " << bias_dt << " alignment " << align;
+  p.algo = result.algo;
+  return p;
+}
+
+void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream) {
+  DS_CHECK(x.dtype == DType::kBF16 && w.dtype == DType::kBF16) << "cuda matmul wants bf16 x and w, got "
+                                                                 << dtype_name(x.dtype) << " " << dtype_name(w.dtype);
+  const int64_t t = x.dim(0), k = x.dim(1), n = w.dim(0);
+  DS_CHECK_EQ(k, w.dim(1));
+  DS_CHECK(out.dim(0) == t && out.dim(1) == n) << out.shape_str() << " vs " << x.shape_str() << w.shape_str();
+  if (bias.defined()) {
+    DS_CHECK_EQ(bias.numel(), n);
+  }
+  if (t == 0 || n == 0) return;
+  const int align = std::min({pointer_alignment(x.data), pointer_alignment(w.data), pointer_alignment(out.data),
+                              bias.defined() ? pointer_alignment(bias.data) : 256});
+  const Key key{t, n, k, int(out.dtype), bias.defined() ? int(bias.dtype) : -1, align};
+  auto it = plans_.find(key);
+  if (it == plans_.end()) it = plans_.emplace(key, make_plan(key)).first;
+  Plan& p = it->second;
+  if (bias.defined()) {
+    const void* bp = bias.data;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
+  }
+  const float alpha = 1.f, beta = 0.f;
+  CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, out.data, p.c, out.data, p.c,
+                              &p.algo, workspace_, workspace_bytes_, stream));
+}
+
+}  // namespace ds::cuda

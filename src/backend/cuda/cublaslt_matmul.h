@@ -1,0 +1,43 @@
+#pragma once
+// out[T, N] = x[T, K] @ w[N, K]^T (+ bias[N]) through cuBLASLt: bf16 operands, fp32 accumulation,
+// bf16 or fp32 output, bias added in the GEMM epilogue. Plans (descriptors + the heuristic's
+// algorithm) are cached per (shape, dtypes, pointer alignment), so a steady-state call only sets
+// pointers. CPU reference: cpu::matmul (tests compare against it).
+// Not batch-invariant yet: the heuristic may pick different kernels (split-K) for different T.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "core/tensor.h"
+
+namespace ds::cuda {
+
+class CublasLtMatmul {
+ public:
+  CublasLtMatmul(void* workspace, size_t workspace_bytes);
+  ~CublasLtMatmul();
+  CublasLtMatmul(const CublasLtMatmul&) = delete;
+  CublasLtMatmul& operator=(const CublasLtMatmul&) = delete;
+
+  void run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream);
+
+ private:
+  // (T, N, K, out dtype, bias dtype or -1, min pointer alignment)
+  using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int>;
+  struct Plan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  Plan make_plan(const Key& key);
+
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_;
+  size_t workspace_bytes_;
+  std::map<Key, Plan> plans_;
+};
+
+}  // namespace ds::cuda

@@ -1,0 +1,84 @@
+// The CUDA Backend: owns the device, one stream, the cuBLASLt workspace and the op table. All state
+// lives in this object (no globals). Allocations are cudaMalloc'd and zero-filled; host<->device
+// copies are synchronous for the caller (its host buffer may be gone right after the call).
+#include "backend/cuda/cuda_backend.h"
+
+#include "backend/cuda/cublaslt_matmul.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_ops.h"
+
+namespace ds {
+namespace {
+
+class CudaBuffer final : public DeviceBuffer {
+ public:
+  CudaBuffer(size_t n, cudaStream_t stream) : size_(n) {
+    if (n == 0) return;
+    CUDA_CHECK(cudaMalloc(&data_, n));
+    CUDA_CHECK(cudaMemsetAsync(data_, 0, n, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+  ~CudaBuffer() override {
+    if (!data_) return;
+    const cudaError_t e = cudaFree(data_);
+    // At process exit the runtime may already be unloading; nothing is left to free then.
+    DS_CHECK(e == cudaSuccess || e == cudaErrorCudartUnloading) << "cudaFree -> " << cudaGetErrorString(e);
+  }
+  void* data() override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendOptions& o) {
+    CUDA_CHECK(cudaSetDevice(o.device));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    workspace_ = std::make_unique<CudaBuffer>(o.matmul_workspace_bytes, stream_);
+    matmul_ = std::make_unique<cuda::CublasLtMatmul>(workspace_->data(), workspace_->size());
+    ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_);
+  }
+  ~CudaBackend() override {
+    cudaStreamSynchronize(stream_);
+    ops_.reset();
+    matmul_.reset();
+    workspace_.reset();
+    cudaStreamDestroy(stream_);
+  }
+  std::string name() const override { return "cuda"; }
+  Ops& ops() override { return *ops_; }
+  std::unique_ptr<DeviceBuffer> alloc(size_t bytes) override { return std::make_unique<CudaBuffer>(bytes, stream_); }
+  void copy_to_device(void* dst, const void* src, size_t n) override {
+    if (n == 0) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void copy_to_host(void* dst, const void* src, size_t n) override {
+    if (n == 0) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void copy_on_device(void* dst, const void* src, size_t n) override {
+    if (n == 0) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, stream_));
+  }
+  void synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  DType activation_dtype() const override { return DType::kBF16; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<CudaBuffer> workspace_;
+  std::unique_ptr<cuda::CublasLtMatmul> matmul_;
+  std::unique_ptr<cuda::CudaOps> ops_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& opts) {
+  return std::make_unique<CudaBackend>(opts);
+}
+
+}  // namespace ds

@@ -1,0 +1,18 @@
+#pragma once
+// The CUDA backend's factory. No CUDA header is included here, so code above the backend boundary
+// (runtime, engine, app) can name it; only src/backend/cuda includes CUDA headers.
+// Activations, KV cache and matmul weights are bfloat16 on this backend (fp32 accumulation).
+#include <memory>
+
+#include "backend/backend.h"
+
+namespace ds {
+
+struct CudaBackendOptions {
+  int device = 0;                          // CUDA device ordinal
+  size_t matmul_workspace_bytes = 32 << 20;  // cuBLASLt workspace (Hopper kernels want >= 32 MiB)
+};
+
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& opts);
+
+}  // namespace ds

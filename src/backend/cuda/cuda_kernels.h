@@ -1,0 +1,64 @@
+#pragma once
+// Host-side launchers of the CUDA kernels (one .cu file per concept). Raw device pointers and host
+// ints only: shape checks on Tensor views happen in cuda_ops.cpp. Every launcher is a no-op for an
+// empty batch, enqueues on `stream` and checks the launch. Storage is bf16, arithmetic fp32.
+// CPU reference of each: the same-named op in src/backend/cpu.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace ds::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// out[t, :] = table[ids[t], :]      table [vocab, h] (F32/F16/BF16), out [t, h]. Ids outside
+// [0, vocab) give a zero row (the engine validates ids before they get here).
+void launch_embedding(const void* table, DType table_dtype, int64_t vocab, int64_t h, const int32_t* ids,
+                      int64_t t, bf16* out, cudaStream_t stream);
+
+// out = x * rsqrt(mean(x^2) + eps) * w      x, out [t, h]; w [h] (F32/F16/BF16).
+void launch_rmsnorm(const bf16* x, const void* w, DType w_dtype, float eps, int64_t t, int64_t h, bf16* out,
+                    cudaStream_t stream);
+
+// residual += x (rounded to bf16, stored); out = rmsnorm(residual) * w.   x, residual, out [t, h]
+void launch_add_rmsnorm(const bf16* x, bf16* residual, const void* w, DType w_dtype, float eps, int64_t t,
+                        int64_t h, bf16* out, cudaStream_t stream);
+
+// In place: q [t, q_heads * head_dim], k [t, k_heads * head_dim] rotated by positions[t] * inv_freq[i]
+// on pairs (i, i + head_dim / 2). inv_freq [head_dim / 2] in device memory.
+void launch_rope(bf16* q, bf16* k, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
+                 const int32_t* positions, const float* inv_freq, cudaStream_t stream);
+
+// k_cache/v_cache [num_slots, row] (= [num_blocks, block_size, Hk, D]); row slot_mapping[i] := k/v[i]
+// for i < t, skipping slot -1. k, v [t, row].
+void launch_store_kv(const bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache, int64_t t, int64_t row,
+                     const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream);
+
+// out = silu(gate) * up, elementwise over n elements (out may alias gate or up).
+void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cudaStream_t stream);
+
+// out[i, :] = x[rows[i], :] for i < n_rows; rows of row_bytes bytes (any dtype).
+void launch_gather_rows(const void* x, size_t row_bytes, const int32_t* rows, int64_t n_rows, void* out,
+                        cudaStream_t stream);
+
+// Paged causal attention (vLLM contract, see backend/ops.h). Metadata pointers are device memory.
+struct PagedAttentionArgs {
+  int64_t num_tokens = 0;  // T = rows of q/out
+  int32_t num_seqs = 0;
+  int32_t num_q_heads = 0, num_kv_heads = 0, head_dim = 0;
+  int32_t block_size = 0, max_blocks_per_seq = 0;
+  const int32_t* query_start_loc = nullptr;  // [num_seqs + 1]
+  const int32_t* seq_lens = nullptr;         // [num_seqs]
+  const int32_t* block_tables = nullptr;     // [num_seqs, max_blocks_per_seq]
+  float scale = 1.f;
+};
+// q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. head_dim in {64, 128, 256}.
+bool paged_attention_supports(int32_t head_dim);
+void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
+                            bf16* out, cudaStream_t stream);
+
+}  // namespace ds::cuda

@@ -1,0 +1,80 @@
+#include "backend/cuda/cuda_ops.h"
+
+#include "backend/cuda/cuda_kernels.h"
+
+namespace ds::cuda {
+namespace {
+
+bf16* bf(const Tensor& t) {
+  DS_CHECK(t.dtype == DType::kBF16) << "cuda backend wants bfloat16 activations, got " << dtype_name(t.dtype);
+  return static_cast<bf16*>(t.data);
+}
+
+}  // namespace
+
+void CudaOps::embedding(const Tensor& table, const int32_t* ids, Tensor out) {
+  DS_CHECK_EQ(out.dim(1), table.dim(1));
+  launch_embedding(table.data, table.dtype, table.dim(0), table.dim(1), ids, out.dim(0), bf(out), stream_);
+}
+
+void CudaOps::rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor out) {
+  DS_CHECK(x.dim(1) == w.numel() && out.numel() == x.numel()) << x.shape_str() << w.shape_str() << out.shape_str();
+  launch_rmsnorm(bf(x), w.data, w.dtype, eps, x.dim(0), x.dim(1), bf(out), stream_);
+}
+
+void CudaOps::add_rmsnorm(const Tensor& x, Tensor residual, const Tensor& w, float eps, Tensor out) {
+  DS_CHECK(x.numel() == residual.numel() && out.numel() == x.numel() && x.dim(1) == w.numel())
+      << x.shape_str() << residual.shape_str() << w.shape_str() << out.shape_str();
+  launch_add_rmsnorm(bf(x), bf(residual), w.data, w.dtype, eps, x.dim(0), x.dim(1), bf(out), stream_);
+}
+
+void CudaOps::matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) {
+  matmul_.run(x, w, bias, out, stream_);
+}
+
+void CudaOps::rope(Tensor q, Tensor k, const int32_t* positions, const RopeParams& rope) {
+  const int64_t d = rope.head_dim;
+  DS_CHECK(d > 0 && d % 2 == 0 && q.dim(1) % d == 0 && k.dim(1) % d == 0 && q.dim(0) == k.dim(0))
+      << "head_dim " << d << " q " << q.shape_str() << " k " << k.shape_str();
+  launch_rope(bf(q), bf(k), q.dim(0), q.dim(1) / d, k.dim(1) / d, d, positions, rope.inv_freq, stream_);
+}
+
+void CudaOps::store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor v_cache,
+                       const int32_t* slot_mapping) {
+  const int64_t row = k.dim(1);
+  DS_CHECK_EQ(row, k_cache.dim(2) * k_cache.dim(3));
+  DS_CHECK(v.numel() == k.numel() && v_cache.numel() == k_cache.numel());
+  launch_store_kv(bf(k), bf(v), bf(k_cache), bf(v_cache), k.dim(0), row, slot_mapping,
+                  k_cache.dim(0) * k_cache.dim(1), stream_);
+}
+
+void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
+                        float scale, Tensor out) {
+  PagedAttentionArgs a;
+  a.num_tokens = q.dim(0);
+  a.num_seqs = b.num_seqs;
+  a.num_kv_heads = int32_t(k_cache.dim(2));
+  a.head_dim = int32_t(k_cache.dim(3));
+  a.num_q_heads = int32_t(q.dim(1) / a.head_dim);
+  DS_CHECK(q.dim(1) == a.num_q_heads * a.head_dim && out.numel() == q.numel()) << q.shape_str() << out.shape_str();
+  DS_CHECK_EQ(b.block_size, k_cache.dim(1));
+  a.block_size = b.block_size;
+  a.max_blocks_per_seq = b.max_blocks_per_seq;
+  a.query_start_loc = b.query_start_loc;
+  a.seq_lens = b.seq_lens;
+  a.block_tables = b.block_tables;
+  a.scale = scale;
+  launch_paged_attention(bf(q), bf(k_cache), bf(v_cache), a, bf(out), stream_);
+}
+
+void CudaOps::silu_mul(const Tensor& gate, const Tensor& up, Tensor out) {
+  DS_CHECK(gate.numel() == up.numel() && out.numel() == gate.numel());
+  launch_silu_mul(bf(gate), bf(up), bf(out), gate.numel(), stream_);
+}
+
+void CudaOps::gather_rows(const Tensor& x, const int32_t* rows, Tensor out) {
+  DS_CHECK(x.dtype == out.dtype && x.dim(1) == out.dim(1)) << x.shape_str() << out.shape_str();
+  launch_gather_rows(x.data, size_t(x.dim(1)) * dtype_size(x.dtype), rows, out.dim(0), out.data, stream_);
+}
+
+}  // namespace ds::cuda

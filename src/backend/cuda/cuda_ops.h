@@ -1,0 +1,32 @@
+#pragma once
+// The CUDA op table: shape/dtype checks on the Tensor views, then one launcher per op
+// (cuda_kernels.h, cublaslt_matmul.h). Everything is enqueued on the backend's stream.
+#include <cuda_runtime.h>
+
+#include "backend/cuda/cublaslt_matmul.h"
+#include "backend/ops.h"
+
+namespace ds::cuda {
+
+class CudaOps final : public Ops {
+ public:
+  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul) : stream_(stream), matmul_(matmul) {}
+
+  void embedding(const Tensor& table, const int32_t* ids, Tensor out) override;
+  void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor out) override;
+  void add_rmsnorm(const Tensor& x, Tensor residual, const Tensor& w, float eps, Tensor out) override;
+  void matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) override;
+  void rope(Tensor q, Tensor k, const int32_t* positions, const RopeParams& rope) override;
+  void store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor v_cache,
+                const int32_t* slot_mapping) override;
+  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
+                 float scale, Tensor out) override;
+  void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
+  void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) override;
+
+ private:
+  cudaStream_t stream_;
+  CublasLtMatmul& matmul_;
+};
+
+}  // namespace ds::cuda

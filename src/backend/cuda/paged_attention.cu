@@ -1,0 +1,128 @@
+// Paged causal attention, first (simple, correct) version: one block of 4 warps per (query token,
+// query head). Warp w walks context positions j = w, w+4, ... of the token's sequence; each lane
+// holds D/32 consecutive elements of q, of the K/V row it reads, and of its running output, so a
+// score is one warp-wide dot product. Each warp keeps an online softmax (running max m, sum l,
+// rescaled accumulator); the 4 partial states are merged through shared memory at the end.
+// GQA: query head h reads KV head h / (Hq / Hk). Works for prefill, chunked prefill and decode
+// alike (the causal limit of a token is its position + 1).
+// Cost: K/V rows are re-read once per query head of a group and per query token (L2 absorbs part
+// of it); a split-KV decode kernel and a tensor-core prefill kernel replace this later.
+// CPU reference: cpu::paged_attention.
+#include <cfloat>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_utils.cuh"
+
+namespace ds::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+
+template <int E>
+struct alignas(2 * E) BfVec {
+  bf16 v[E];
+};
+
+// Largest s with query_start_loc[s] <= t: the sequence that owns query row t.
+__device__ __forceinline__ int32_t seq_of_token(const int32_t* qsl, int32_t num_seqs, int64_t t) {
+  int32_t lo = 0, hi = num_seqs - 1;
+  while (lo < hi) {
+    const int32_t mid = (lo + hi + 1) / 2;
+    if (qsl[mid] <= t) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+// q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. Grid: T * Hq blocks of 32 * kWarps.
+template <int D>
+__global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16* __restrict__ q,
+                                                                      const bf16* __restrict__ k_cache,
+                                                                      const bf16* __restrict__ v_cache,
+                                                                      const PagedAttentionArgs a,
+                                                                      bf16* __restrict__ out) {
+  constexpr int E = D / 32;
+  __shared__ float s_m[kWarps], s_l[kWarps];
+  __shared__ float s_acc[kWarps][D];
+  const int64_t t = blockIdx.x / a.num_q_heads;
+  const int32_t h = int32_t(blockIdx.x % a.num_q_heads);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int32_t s = seq_of_token(a.query_start_loc, a.num_seqs, t);
+  const int32_t q_start = a.query_start_loc[s], q_len = a.query_start_loc[s + 1] - q_start;
+  const int32_t ctx = a.seq_lens[s] - q_len + int32_t(t - q_start) + 1;  // causal: positions [0, ctx)
+  const int32_t kvh = h / (a.num_q_heads / a.num_kv_heads);
+  const int32_t* table = a.block_tables + int64_t(s) * a.max_blocks_per_seq;
+
+  float qv[E], acc[E];
+  const BfVec<E> qraw = *reinterpret_cast<const BfVec<E>*>(q + (t * a.num_q_heads + h) * D + lane * E);
+#pragma unroll
+  for (int e = 0; e < E; ++e) {
+    qv[e] = __bfloat162float(qraw.v[e]);
+    acc[e] = 0.f;
+  }
+  float m = -FLT_MAX, l = 0.f;
+  for (int32_t j = warp; j < ctx; j += kWarps) {
+    const int64_t slot = int64_t(table[j / a.block_size]) * a.block_size + j % a.block_size;
+    const int64_t off = (slot * a.num_kv_heads + kvh) * D + lane * E;
+    const BfVec<E> kraw = *reinterpret_cast<const BfVec<E>*>(k_cache + off);
+    const BfVec<E> vraw = *reinterpret_cast<const BfVec<E>*>(v_cache + off);
+    float dot = 0.f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) dot += qv[e] * __bfloat162float(kraw.v[e]);
+    const float score = warp_sum(dot) * a.scale;
+    const float m_new = fmaxf(m, score);
+    const float corr = expf(m - m_new), p = expf(score - m_new);
+    l = l * corr + p;
+#pragma unroll
+    for (int e = 0; e < E; ++e) acc[e] = acc[e] * corr + p * __bfloat162float(vraw.v[e]);
+    m = m_new;
+  }
+  if (lane == 0) {
+    s_m[warp] = m;
+    s_l[warp] = l;
+  }
+#pragma unroll
+  for (int e = 0; e < E; ++e) s_acc[warp][lane * E + e] = acc[e];
+  __syncthreads();
+  // Merge: a warp that saw no key has l = 0 and contributes nothing.
+  float m_all = -FLT_MAX;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) m_all = fmaxf(m_all, s_m[w]);
+  float l_all = 0.f, wscale[kWarps];
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) {
+    wscale[w] = s_l[w] > 0.f ? expf(s_m[w] - m_all) : 0.f;
+    l_all += s_l[w] * wscale[w];
+  }
+  const float inv_l = l_all > 0.f ? 1.f / l_all : 0.f;
+  bf16* o = out + (t * a.num_q_heads + h) * D;
+  for (int i = threadIdx.x; i < D; i += blockDim.x) {
+    float v = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v += s_acc[w][i] * wscale[w];
+    o[i] = __float2bfloat16(v * inv_l);
+  }
+}
+
+}  // namespace
+
+bool paged_attention_supports(int32_t head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+
+void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
+                            bf16* out, cudaStream_t stream) {
+  if (a.num_tokens == 0 || a.num_q_heads == 0) return;
+  DS_CHECK(paged_attention_supports(a.head_dim)) << "head_dim " << a.head_dim;
+  DS_CHECK(a.num_kv_heads > 0 && a.num_q_heads % a.num_kv_heads == 0) << a.num_q_heads << " " << a.num_kv_heads;
+  DS_CHECK(a.num_seqs > 0 && a.block_size > 0);
+  const int64_t blocks = a.num_tokens * a.num_q_heads;
+  DS_CHECK_LT(blocks, int64_t(1) << 31);
+  const dim3 grid{unsigned(blocks)}, block{32 * kWarps};
+  switch (a.head_dim) {
+    case 64: paged_attention_kernel<64><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+    case 128: paged_attention_kernel<128><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+    case 256: paged_attention_kernel<256><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+  }
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ds::cuda

@@ -1,0 +1,113 @@
+// CUDA paged attention against the CPU reference: decode, prefill, chunked prefill over cached
+// prefixes and mixed batches; context lengths at and around block boundaries; GQA ratios 1..8
+// (6 and 7 included); head_dim 64 and 128; block tables in shuffled (non-contiguous) order;
+// single-token and empty batches.
+#include <algorithm>
+#include <numeric>
+
+#include "gpu_test_util.h"
+
+namespace ds::gputest {
+namespace {
+
+struct SeqSpec {
+  int32_t q_len, seq_len;  // the last q_len of seq_len context positions are queries
+};
+
+void check_attention(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int64_t hk, int64_t group, int64_t d,
+                     int32_t block_size) {
+  const int64_t hq = hk * group;
+  const int32_t num_seqs = int32_t(seqs.size());
+  int32_t max_blocks = 1, total_blocks = 0;
+  std::vector<int32_t> qsl{0}, seq_lens;
+  for (const SeqSpec& s : seqs) {
+    const int32_t nb = (s.seq_len + block_size - 1) / block_size;
+    max_blocks = std::max(max_blocks, nb);
+    total_blocks += nb;
+    qsl.push_back(qsl.back() + s.q_len);
+    seq_lens.push_back(s.seq_len);
+  }
+  const int64_t t = qsl.back(), num_blocks = total_blocks + 3;  // a few blocks nobody owns
+  std::vector<int32_t> perm(static_cast<size_t>(num_blocks));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  std::vector<int32_t> tables(size_t(std::max(num_seqs, 1) * max_blocks), -1);
+  int32_t next = 0;
+  for (int32_t s = 0; s < num_seqs; ++s)
+    for (int32_t b = 0; b < (seqs[size_t(s)].seq_len + block_size - 1) / block_size; ++b)
+      tables[size_t(s * max_blocks + b)] = perm[size_t(next++)];
+
+  std::vector<float> q = random_bf16_values(rng, size_t(t * hq * d), -2.f, 2.f);
+  std::vector<float> kc = random_bf16_values(rng, size_t(num_blocks * block_size * hk * d), -2.f, 2.f);
+  std::vector<float> vc = random_bf16_values(rng, size_t(num_blocks * block_size * hk * d));
+  const float scale = 1.f / std::sqrt(float(d));
+
+  DevTensor dq = upload_bf16(q, {t, hq * d});
+  DevTensor dkc = upload_bf16(kc, {num_blocks, block_size, hk, d});
+  DevTensor dvc = upload_bf16(vc, {num_blocks, block_size, hk, d});
+  DevTensor dqsl = upload(qsl, DType::kI32, {num_seqs + 1});
+  DevTensor dlens = upload(seq_lens, DType::kI32, {num_seqs});
+  DevTensor dtab = upload(tables, DType::kI32, {int64_t(tables.size())});
+  DevTensor out = poisoned(DType::kBF16, {t, hq * d});
+
+  AttentionBatch gb{num_seqs, dqsl.t.ptr<const int32_t>(), dlens.t.ptr<const int32_t>(), dtab.t.ptr<const int32_t>(),
+                    max_blocks, block_size};
+  gpu().ops().attention(dq.t, dkc.t, dvc.t, gb, scale, out.t);
+
+  AttentionBatch cb{num_seqs, qsl.data(), seq_lens.data(), tables.data(), max_blocks, block_size};
+  std::vector<float> ref(size_t(t * hq * d));
+  cpu_ops().attention(host_f32(q, {t, hq * d}), host_f32(kc, {num_blocks, block_size, hk, d}),
+                      host_f32(vc, {num_blocks, block_size, hk, d}), cb, scale, host_f32(ref, {t, hq * d}));
+  EXPECT_LT(rel_error(download(out.t), ref), kBf16Tol);
+}
+
+std::string describe(const std::vector<SeqSpec>& seqs) {
+  std::string s;
+  for (const SeqSpec& x : seqs) s += "(" + std::to_string(x.q_len) + "/" + std::to_string(x.seq_len) + ")";
+  return s;
+}
+
+TEST(GpuAttention, DecodeGqaRatiosAndBlockBoundaries) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::vector<SeqSpec> seqs = {{1, 1}, {1, 15}, {1, 16}, {1, 17}, {1, 32}, {1, 33}, {1, 257}, {1, 1000}};
+  for (int64_t d : {64, 128}) {
+    for (int64_t group = 1; group <= 8; ++group) {
+      SCOPED_TRACE("d " + std::to_string(d) + " group " + std::to_string(group));
+      check_attention(rng, seqs, 2, group, d, 16);
+    }
+  }
+}
+
+TEST(GpuAttention, PrefillChunkedAndMixed) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::vector<std::vector<SeqSpec>> batches = {
+      {{3, 3}},                                  // short prefill
+      {{16, 16}, {17, 17}, {33, 33}},            // prefills at block boundaries
+      {{5, 40}, {16, 48}, {1, 31}},              // chunks over cached prefixes + a decode
+      {{1, 20}, {100, 100}, {1, 64}, {7, 71}},   // mixed prefill + decode
+      {{1, 1}},                                  // single token
+  };
+  for (const auto& seqs : batches) {
+    for (int64_t d : {64, 128}) {
+      for (int64_t group : {1, 6, 7}) {
+        for (int32_t block_size : {16, 32}) {
+          SCOPED_TRACE(describe(seqs) + " d " + std::to_string(d) + " group " + std::to_string(group) + " bs " +
+                       std::to_string(block_size));
+          check_attention(rng, seqs, group == 7 ? 1 : 2, group, d, block_size);
+        }
+      }
+    }
+  }
+}
+
+TEST(GpuAttention, EmptyBatch) {
+  std::mt19937_64 rng(1);
+  check_attention(rng, {}, 2, 4, 128, 16);
+}
+
+}  // namespace
+}  // namespace ds::gputest

@@ -1,0 +1,79 @@
+// CUDA embedding, rmsnorm and add_rmsnorm against the CPU reference.
+#include "gpu_test_util.h"
+
+namespace ds::gputest {
+namespace {
+
+TEST(GpuOps, Embedding) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const int64_t vocab = 1000;
+  for (DType table_dt : {DType::kBF16, DType::kF32}) {
+    for (int64_t h : {64, 896, 1543}) {
+      for (int64_t t : {0, 1, 7, 33}) {
+        SCOPED_TRACE("dtype " + std::string(dtype_name(table_dt)) + " h " + std::to_string(h) + " t " +
+                     std::to_string(t));
+        std::vector<float> table = random_bf16_values(rng, size_t(vocab * h));
+        std::vector<int32_t> ids(static_cast<size_t>(t));
+        for (auto& id : ids) id = int32_t(rng() % uint64_t(vocab));
+        ids.empty() || (ids.back() = int32_t(vocab - 1));
+        DevTensor d_table = table_dt == DType::kBF16 ? upload_bf16(table, {vocab, h})
+                                                     : upload(table, DType::kF32, {vocab, h});
+        DevTensor d_ids = upload(ids, DType::kI32, {t});
+        DevTensor out = poisoned(DType::kBF16, {t, h});
+        gpu().ops().embedding(d_table.t, d_ids.t.ptr<const int32_t>(), out.t);
+        std::vector<float> ref(size_t(t * h));
+        cpu_ops().embedding(host_f32(table, {vocab, h}), ids.data(), host_f32(ref, {t, h}));
+        EXPECT_EQ(download(out.t), ref);  // bf16-representable values copy exactly
+      }
+    }
+  }
+}
+
+TEST(GpuOps, RmsNorm) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (DType w_dt : {DType::kBF16, DType::kF32}) {
+    for (int64_t h : {64, 896, 1543, 3584}) {
+      for (int64_t t : {0, 1, 5, 64}) {
+        SCOPED_TRACE("w " + std::string(dtype_name(w_dt)) + " h " + std::to_string(h) + " t " + std::to_string(t));
+        std::vector<float> x = random_bf16_values(rng, size_t(t * h), -3.f, 3.f);
+        std::vector<float> w = random_bf16_values(rng, size_t(h), 0.5f, 1.5f);
+        DevTensor dx = upload_bf16(x, {t, h});
+        DevTensor dw = w_dt == DType::kBF16 ? upload_bf16(w, {h}) : upload(w, DType::kF32, {h});
+        DevTensor out = poisoned(DType::kBF16, {t, h});
+        gpu().ops().rmsnorm(dx.t, dw.t, 1e-6f, out.t);
+        std::vector<float> ref(size_t(t * h));
+        cpu_ops().rmsnorm(host_f32(x, {t, h}), host_f32(w, {h}), 1e-6f, host_f32(ref, {t, h}));
+        EXPECT_LT(rel_error(download(out.t), ref), kBf16Tol);
+      }
+    }
+  }
+}
+
+TEST(GpuOps, AddRmsNorm) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (int64_t h : {64, 1536, 1543, 3584}) {
+    for (int64_t t : {0, 1, 3, 100}) {
+      SCOPED_TRACE("h " + std::to_string(h) + " t " + std::to_string(t));
+      std::vector<float> x = random_bf16_values(rng, size_t(t * h), -2.f, 2.f);
+      std::vector<float> res = random_bf16_values(rng, size_t(t * h), -2.f, 2.f);
+      std::vector<float> w = random_bf16_values(rng, size_t(h), 0.5f, 1.5f);
+      DevTensor dx = upload_bf16(x, {t, h}), dres = upload_bf16(res, {t, h}), dw = upload_bf16(w, {h});
+      DevTensor out = poisoned(DType::kBF16, {t, h});
+      gpu().ops().add_rmsnorm(dx.t, dres.t, dw.t, 1e-5f, out.t);
+      std::vector<float> ref(size_t(t * h));
+      cpu_ops().add_rmsnorm(host_f32(x, {t, h}), host_f32(res, {t, h}), host_f32(w, {h}), 1e-5f,
+                            host_f32(ref, {t, h}));
+      EXPECT_LT(rel_error(download(dres.t), res), kBf16Tol) << "residual";
+      EXPECT_LT(rel_error(download(out.t), ref), kBf16Tol) << "out";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ds::gputest
