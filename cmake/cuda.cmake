@@ -63,3 +63,10 @@ target_include_directories(ds_backend_cuda PUBLIC ${CMAKE_SOURCE_DIR}/src)
 target_link_libraries(ds_backend_cuda PUBLIC ds_core PRIVATE CUDA::cudart_static ${DS_CUBLASLT})
 set_target_properties(ds_backend_cuda PROPERTIES CUDA_SEPARABLE_COMPILATION OFF
   POSITION_INDEPENDENT_CODE ON)
+
+# Per-kernel benchmark (bench/cuda): each op's time against the copy bandwidth and GEMM rate.
+add_executable(bench_cuda_ops ${CMAKE_SOURCE_DIR}/bench/cuda/bench_cuda_ops.cpp)
+target_link_libraries(bench_cuda_ops PRIVATE ds_backend_cuda)
+set_target_properties(bench_cuda_ops PROPERTIES
+  BUILD_RPATH "$ORIGIN/lib;${CUDAToolkit_LIBRARY_DIR};/usr/local/cuda/lib64"
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)

@@ -1,0 +1,156 @@
+// Per-kernel benchmark of the CUDA backend at R1-Distill-Qwen-7B shapes (hidden 3584, 28 q heads,
+// 4 kv heads, head_dim 128, intermediate 18944), printing each op's time next to its limit measured
+// in the same run: device copy bandwidth (bytes read + written) for memory-bound ops, and the best
+// bf16 GEMM rate seen here for compute-bound ones. Inputs are random (never zeros); weights rotate
+// over enough copies to defeat the L2. Timing: host clock around many launches, synchronized
+// (the backend boundary exposes no events), after a warm-up.
+// Usage: bench_cuda_ops   (one GPU; prints a table)
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <numeric>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+
+namespace ds {
+namespace {
+
+Backend* g_be = nullptr;
+
+// A device bf16 buffer of n random values in [-1, 1) (xorshift; cheap for GB-sized fills).
+std::unique_ptr<DeviceBuffer> random_bf16(size_t n, uint64_t seed) {
+  std::vector<uint16_t> h(n);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& v : h) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    v = f32_to_bf16(float(int32_t(s >> 40) - (1 << 23)) / float(1 << 23));
+  }
+  auto b = g_be->alloc(n * 2);
+  g_be->copy_to_device(b->data(), h.data(), n * 2);
+  return b;
+}
+
+template <class T>
+std::unique_ptr<DeviceBuffer> upload(const std::vector<T>& v) {
+  auto b = g_be->alloc(std::max<size_t>(v.size() * sizeof(T), 16));
+  g_be->copy_to_device(b->data(), v.data(), v.size() * sizeof(T));
+  return b;
+}
+
+// Median seconds per call of fn(i) over `reps` timed batches of `inner` calls.
+double time_op(const std::function<void(int)>& fn, int inner = 20, int reps = 7) {
+  for (int i = 0; i < 3; ++i) fn(i);
+  g_be->synchronize();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < inner; ++i) fn(i);
+    g_be->synchronize();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / inner);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void row(const char* name, double sec, double bytes, double flops, double bw, double peak_flops) {
+  std::printf("%-34s %9.1f us %8.0f GB/s %6.1f%% BW %8.1f TFLOP/s %6.1f%% MM\n", name, sec * 1e6, bytes / sec / 1e9,
+              100 * bytes / sec / bw, flops / sec / 1e12, 100 * flops / sec / peak_flops);
+}
+
+void run() {
+  auto be = make_cuda_backend({});
+  g_be = be.get();
+  Ops& ops = be->ops();
+  const int64_t h = 3584, hq = 28, hk = 4, d = 128, inter = 18944;
+
+  // Copy bandwidth: 2 GiB device-to-device.
+  const size_t copy_bytes = size_t(2) << 30;
+  auto src = random_bf16(copy_bytes / 2, 1), dst = be->alloc(copy_bytes);
+  const double copy_s = time_op([&](int) { be->copy_on_device(dst->data(), src->data(), copy_bytes); }, 5, 5);
+  const double bw = 2.0 * double(copy_bytes) / copy_s;
+  src.reset();
+  dst.reset();
+
+  // GEMM rate: 8192^3 bf16.
+  const int64_t m = 8192;
+  auto a = random_bf16(size_t(m * m), 2), b = random_bf16(size_t(m * m), 3), c = be->alloc(size_t(m * m) * 2);
+  const Tensor ta(a->data(), DType::kBF16, {m, m}), tb(b->data(), DType::kBF16, {m, m}),
+      tc(c->data(), DType::kBF16, {m, m});
+  const double mm_s = time_op([&](int) { ops.matmul(ta, tb, Tensor(), tc); }, 5, 5);
+  const double peak = 2.0 * double(m) * double(m) * double(m) / mm_s;
+  a.reset(), b.reset(), c.reset();
+  std::printf("limits: copy %.0f GB/s (read+write), bf16 GEMM 8192^3 %.1f TFLOP/s\n\n", bw / 1e9, peak / 1e12);
+  std::printf("%-34s %12s %13s %9s %16s %9s\n", "op", "time", "achieved", "", "", "");
+
+  // Projections of one layer (weights rotate over 4 copies so the L2 cannot hold them).
+  struct Proj { const char* name; int64_t n, k; };
+  for (const Proj p : {Proj{"qkv", hq * d + 2 * hk * d, h}, Proj{"o_proj", h, hq * d}, Proj{"gate_up", 2 * inter, h},
+                       Proj{"down", h, inter}}) {
+    std::vector<std::unique_ptr<DeviceBuffer>> ws;
+    for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(p.n * p.k), 10 + i));
+    for (int64_t t : {1, 32, 256, 2048}) {
+      auto x = random_bf16(size_t(t * p.k), 5), y = be->alloc(size_t(t * p.n) * 2);
+      const Tensor tx(x->data(), DType::kBF16, {t, p.k}), ty(y->data(), DType::kBF16, {t, p.n});
+      const double s = time_op([&](int i) {
+        ops.matmul(tx, Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {p.n, p.k}), Tensor(), ty);
+      });
+      char name[64];
+      std::snprintf(name, sizeof name, "matmul %s T=%ld [%ldx%ld]", p.name, long(t), long(p.n), long(p.k));
+      row(name, s, 2.0 * double(p.n * p.k + t * p.k + t * p.n), 2.0 * double(t * p.n * p.k), bw, peak);
+    }
+  }
+
+  // Norm and elementwise ops at decode and prefill sizes.
+  for (int64_t t : {1, 256, 2048}) {
+    auto x = random_bf16(size_t(t * inter * 2), 20), res = random_bf16(size_t(t * h), 21), w = random_bf16(size_t(h), 22);
+    auto y = be->alloc(size_t(t * inter) * 2);
+    const Tensor tx(x->data(), DType::kBF16, {t, h}), tr(res->data(), DType::kBF16, {t, h}),
+        tw(w->data(), DType::kBF16, {h}), ty(y->data(), DType::kBF16, {t, h});
+    char name[64];
+    std::snprintf(name, sizeof name, "add_rmsnorm T=%ld", long(t));
+    row(name, time_op([&](int) { ops.add_rmsnorm(tx, tr, tw, 1e-6f, ty); }), 2.0 * double(4 * t * h), 0, bw, peak);
+    const Tensor g(x->data(), DType::kBF16, {t, inter}), u(static_cast<uint16_t*>(x->data()) + t * inter,
+                                                             DType::kBF16, {t, inter});
+    const Tensor o(y->data(), DType::kBF16, {t, inter});
+    std::snprintf(name, sizeof name, "silu_mul T=%ld", long(t));
+    row(name, time_op([&](int) { ops.silu_mul(g, u, o); }), 2.0 * double(3 * t * inter), 0, bw, peak);
+  }
+
+  // Paged attention: decode batches at context 1024 and one 2048-token prefill.
+  const int32_t bs = 16;
+  struct AttnCase { const char* name; int32_t seqs, q_len, ctx; };
+  for (const AttnCase ac : {AttnCase{"attention decode B=1 ctx=1024", 1, 1, 1024},
+                            AttnCase{"attention decode B=64 ctx=1024", 64, 1, 1024},
+                            AttnCase{"attention decode B=256 ctx=512", 256, 1, 512},
+                            AttnCase{"attention prefill 1x2048", 1, 2048, 2048}}) {
+    const int32_t blocks_per_seq = (ac.ctx + bs - 1) / bs, num_blocks = ac.seqs * blocks_per_seq;
+    std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx), tables(static_cast<size_t>(num_blocks));
+    for (int32_t s = 0; s <= ac.seqs; ++s) qsl[size_t(s)] = s * ac.q_len;
+    std::iota(tables.begin(), tables.end(), 0);
+    const int64_t t = int64_t(ac.seqs) * ac.q_len;
+    auto q = random_bf16(size_t(t * hq * d), 30), out = be->alloc(size_t(t * hq * d) * 2);
+    auto kc = random_bf16(size_t(num_blocks) * bs * hk * d, 31), vc = random_bf16(size_t(num_blocks) * bs * hk * d, 32);
+    auto dq = upload(qsl), dl = upload(lens), dt = upload(tables);
+    const AttentionBatch ab{ac.seqs, static_cast<const int32_t*>(dq->data()), static_cast<const int32_t*>(dl->data()),
+                            static_cast<const int32_t*>(dt->data()), blocks_per_seq, bs};
+    const Tensor tq(q->data(), DType::kBF16, {t, hq * d}), to(out->data(), DType::kBF16, {t, hq * d});
+    const Tensor tk(kc->data(), DType::kBF16, {num_blocks, bs, hk, d}), tv(vc->data(), DType::kBF16, {num_blocks, bs, hk, d});
+    const double s = time_op([&](int) { ops.attention(tq, tk, tv, ab, 0.088f, to); }, ac.q_len > 1 ? 3 : 20, 5);
+    // Bytes: each sequence's K/V once plus q and out; FLOPs: causal QK^T and PV.
+    const double kv_bytes = 2.0 * ac.seqs * ac.ctx * hk * d * 2;
+    const double pairs = ac.q_len > 1 ? 0.5 * double(ac.q_len) * (ac.q_len + 1) : double(ac.ctx);
+    row(ac.name, s, kv_bytes + 4.0 * double(t * hq * d), 4.0 * ac.seqs * pairs * hq * d, bw, peak);
+  }
+}
+
+}  // namespace
+}  // namespace ds
+
+int main() {
+  ds::run();
+  return 0;
+}
