@@ -52,6 +52,8 @@ class RequestTimer {
   void on_event(const StreamEvent& e, MetricsClock::time_point now = MetricsClock::now());
   // Completes the record (finish time, counts from usage when the last event carried it).
   RequestRecord finish(MetricsClock::time_point now = MetricsClock::now());
+  // The handler may fill fields it knows better (e.g. prompt_tokens before any event).
+  RequestRecord& record() { return rec_; }
   const RequestRecord& record() const { return rec_; }
   // Time to first token in milliseconds, if a token arrived (for the audit log).
   std::optional<double> ttft_ms() const;
@@ -74,7 +76,8 @@ class ServerMetrics {
  public:
   explicit ServerMetrics(ServerMetricsConfig cfg);
 
-  // Any thread. Observes the per-request histograms.
+  // Any thread. Observes the per-request histograms. Call once per request that reached the
+  // engine (whatever its outcome); requests refused before submit() are not observed.
   void on_request_finished(const RequestRecord& r);
 
   // Any thread (GET /metrics). Refreshes the engine-derived series from `stats`, then renders
@@ -99,12 +102,13 @@ class ServerMetrics {
   metrics::Labels labels_;
   metrics::Registry reg_;
   // Engine mirrors.
-  metrics::Gauge *running_, *waiting_, *swapped_, *kv_usage_, *gpu_cache_usage_, *batch_eff_;
+  metrics::Gauge *running_, *waiting_, *swapped_, *kv_usage_, *gpu_cache_usage_, *batch_eff_, *budget_;
   metrics::Counter *prompt_tokens_, *gen_tokens_, *preemptions_, *pc_queries_, *pc_hits_;
   metrics::Counter *success_stop_, *success_length_, *success_abort_, *steps_, *batched_tokens_;
   metrics::Histogram* iteration_tokens_;
   // Per request.
-  metrics::Histogram *ttft_, *itl_, *e2e_, *queue_, *prompt_hist_, *gen_hist_;
+  metrics::Histogram *ttft_, *itl_, *tpot_, *e2e_, *queue_, *prefill_, *decode_, *inference_;
+  metrics::Histogram *prompt_hist_, *gen_hist_;
   // process_*.
   metrics::Counter* cpu_seconds_;
   metrics::Gauge *rss_, *vms_, *start_time_, *open_fds_, *max_fds_;
