@@ -8,4 +8,5 @@ void register_commands(CLI::App& app, int& exit_code);
 
 void add_generate_command(CLI::App& app, int& exit_code);
 void add_tokenizer_commands(CLI::App& app, int& exit_code);  // tokenize, detokenize, chat-template
+void add_serve_command(CLI::App& app, int& exit_code);       // serve_command.cpp
 }  // namespace ds::app

@@ -1,0 +1,241 @@
+// `dsserve serve [MODEL]`: the OpenAI-compatible HTTP server (vLLM's `vllm serve`), with vLLM's
+// flag names. Flags that deployment guides use but vLLM never had are accepted with a one-line
+// warning naming the real flag. Threads: main (load, then wait), one signal thread (sigwait:
+// SIGTERM/SIGINT drain and stop, SIGHUP reopens the audit log), the HTTP workers, the engine.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "app/commands.h"
+#include "app/engine_options.h"
+#include "app/model_options.h"
+#include "backend/backend.h"
+#include "server/http_server.h"
+#include "server/request_metrics.h"
+
+namespace ds::app {
+namespace {
+
+struct ServeArgs {
+  ModelOptions model;
+  EngineOptions engine;
+  server::ServerConfig server;
+  std::string positional_model;
+  std::string allowed_origins;
+  std::string log_level = "info";
+  std::string log_file;
+  uint64_t log_max_bytes = 100ull << 20;
+  int32_t log_max_files = 5;
+  double log_interval = 10.0;
+  double gpu_memory_utilization = 0.9;
+  int32_t tensor_parallel_size = 1;
+  bool enforce_eager = false, trust_remote_code = false;
+};
+
+void warn(const std::string& msg) { std::fprintf(stderr, "dsserve: warning: %s\n", msg.c_str()); }
+
+std::vector<std::string> parse_origins(const std::string& s) {
+  if (s.empty()) return {};
+  if (s.front() == '[') {
+    try {
+      return nlohmann::json::parse(s).get<std::vector<std::string>>();
+    } catch (const std::exception&) {
+      return {};
+    }
+  }
+  std::vector<std::string> out;
+  size_t a = 0;
+  while (a <= s.size()) {
+    size_t b = s.find(',', a);
+    if (b == std::string::npos) b = s.size();
+    if (b > a) out.push_back(s.substr(a, b - a));
+    a = b + 1;
+  }
+  return out;
+}
+
+void raise_fd_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+bool has_think_tokens(const LoadedModel& m) {
+  return m.tokenizer && m.tokenizer->token_to_id("</think>").has_value();
+}
+
+// Loads the model and starts the engine; fills the parts of the context that need them.
+struct Runtime {
+  std::unique_ptr<LoadedModel> model;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<ChatTemplate> chat_template;
+};
+
+Status start_runtime(ServeArgs& a, Runtime& rt, server::ServerContext& ctx) {
+  DS_ASSIGN_OR_RETURN(rt.model, load_model_from_options(a.model));
+  rt.backend = make_cpu_backend({a.model.threads});
+  DS_ASSIGN_OR_RETURN(rt.engine, Engine::create(engine_config(a.engine, a.model.max_model_len), *rt.model, *rt.backend));
+  const std::string tmpl = !a.model.chat_template.empty() ? a.model.chat_template
+                           : rt.model->tokenizer ? rt.model->tokenizer->chat_template() : "";
+  if (!tmpl.empty()) {
+    auto parsed = ChatTemplate::parse(tmpl);
+    if (!parsed.ok()) return parsed.status().with_context("chat template");
+    rt.chat_template = std::make_unique<ChatTemplate>(std::move(*parsed));
+  }
+  const std::string& rp = a.server.reasoning_parser;
+  ctx.protocol.tokenizer = rt.model->tokenizer.get();
+  ctx.protocol.chat_template = rt.chat_template.get();
+  ctx.protocol.generation = rt.model->generation;
+  ctx.protocol.max_model_len = rt.engine->max_model_len();
+  ctx.protocol.reasoning = rp == "deepseek_r1" || (rp == "auto" && has_think_tokens(*rt.model));
+  ctx.protocol.cfg = &ctx.cfg;
+  ctx.metrics = std::make_unique<ServerMetrics>(ServerMetricsConfig{ctx.model_name(), rt.engine->max_model_len(),
+                                                                    a.engine.max_num_batched_tokens, true});
+  ctx.model = rt.model.get();
+  ctx.engine = rt.engine.get();
+  return Status::ok();
+}
+
+int run_serve(ServeArgs& a) {
+  if (a.model.model.empty()) a.model.model = a.positional_model;
+  if (a.model.model.empty()) return fail(invalid_argument("serve: give the model as MODEL or --model"));
+  if (!a.positional_model.empty() && a.positional_model != a.model.model)
+    return fail(invalid_argument("serve: MODEL '" + a.positional_model + "' and --model '" + a.model.model + "' differ"));
+  if (const char* env = std::getenv("DSSERVE_API_KEY"); env && *env) a.server.api_keys.push_back(env);
+  if (a.server.served_model_names.empty()) a.server.served_model_names = {a.model.model};
+  a.server.allowed_origins = parse_origins(a.allowed_origins);
+  a.server.model_path = a.model.model;
+  if (a.tensor_parallel_size > 1) warn("--tensor-parallel-size " + std::to_string(a.tensor_parallel_size) + " is ignored by the CPU backend");
+
+  // Signals are taken by one thread with sigwait; every thread started later inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+
+  server::ServerContext ctx(a.server);
+  server::HttpServer http(ctx);
+  if (Status s = http.bind(); !s.is_ok()) return fail(s);
+  std::thread http_thread([&] { http.run(); });
+  std::thread signal_thread([&] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      if (sig == SIGHUP) continue;  // audit log reopen (when --log-file is set)
+      if (!ctx.ready) std::_Exit(0);
+      std::fprintf(stderr, "dsserve: signal %d: draining (up to %.0f s)\n", sig, ctx.cfg.shutdown_timeout_s);
+      http.drain_and_stop();
+      return;
+    }
+  });
+  signal_thread.detach();
+
+  Runtime rt;
+  if (Status s = start_runtime(a, rt, ctx); !s.is_ok()) {
+    fail(s);
+    std::_Exit(1);
+  }
+  ctx.ready = true;
+  std::fprintf(stderr, "dsserve: serving %s on http://%s:%d (max_model_len %d, %d KV blocks, reasoning parser %s, auth %s)\n",
+               ctx.model_name().c_str(), a.server.host.c_str(), a.server.port, rt.engine->max_model_len(),
+               rt.engine->num_kv_blocks(), ctx.protocol.reasoning ? "deepseek_r1" : "off", ctx.auth.enabled() ? "on" : "off");
+  http_thread.join();
+  std::fprintf(stderr, "dsserve: stopped\n");
+  return 0;
+}
+
+// Deployment-guide flags vLLM never had: accepted, with a warning naming the real one.
+void add_alias_flags(CLI::App& cmd, ServeArgs& a) {
+  cmd.add_option_function<int32_t>("--batch-size", [&a](const int32_t& v) {
+    warn("--batch-size is not a vLLM flag; using it as --max-num-seqs");
+    a.engine.max_num_seqs = v;
+  }, "Alias of --max-num-seqs (warns)");
+  cmd.add_option_function<int32_t>("--max-batch-total-tokens", [&a](const int32_t& v) {
+    warn("--max-batch-total-tokens is not a vLLM flag; using it as --max-num-batched-tokens");
+    a.engine.max_num_batched_tokens = v;
+  }, "Alias of --max-num-batched-tokens (warns)");
+  cmd.add_option_function<int32_t>("--max-seq-len", [&a](const int32_t& v) {
+    warn("--max-seq-len is not a vLLM flag; using it as --max-model-len");
+    a.model.max_model_len = v;
+  }, "Alias of --max-model-len (warns)");
+  cmd.add_flag_callback("--dynamic-batching", [] { warn("--dynamic-batching: continuous batching is always on"); },
+                        "Accepted: continuous batching is always on (warns)");
+  cmd.add_flag_callback("--stream-output", [] { warn("--stream-output: streaming is per request (\"stream\": true)"); },
+                        "Accepted: streaming is per request (warns)");
+  cmd.add_option_function<int>("--worker-cpu-threads", [&a](const int& v) {
+    warn("--worker-cpu-threads is not a vLLM flag; using it as --threads");
+    a.model.threads = v;
+  }, "Alias of --threads (warns)");
+}
+
+void add_model_flags(CLI::App& cmd, ServeArgs& a) {
+  ModelOptions& o = a.model;
+  cmd.add_option("MODEL", a.positional_model, "Model folder (Hugging Face layout), or a known id with --load-format dummy");
+  cmd.add_option("--model", o.model, "Same as MODEL");
+  cmd.add_option("--tokenizer", o.tokenizer, "Folder with tokenizer.json (default: the model folder)");
+  cmd.add_option("--load-format", o.load_format, "auto | safetensors | dummy (random weights)")->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
+  cmd.add_option("--dtype", o.dtype, "auto | half | float16 | bfloat16 | float32 | float")
+      ->check(CLI::IsMember({"auto", "bfloat16", "half", "float16", "float32", "float"}));
+  cmd.add_option("--generation-config", o.generation_config, "auto (request defaults from generation_config.json) | vllm | none");
+  cmd.add_option("--chat-template", o.chat_template_file, "Jinja chat template file overriding the model's");
+  cmd.add_option("--max-model-len", o.max_model_len, "Maximum prompt + output length (default: what fits)")->check(CLI::Range(1, 1 << 24));
+  cmd.add_option("--threads", o.threads, "CPU threads for the model (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd.add_option("--seed-weights", o.dummy_seed, "Seed of --load-format dummy weights");
+  cmd.add_option("--seed", a.engine.seed, "Seed of requests that give none");
+  cmd.add_option("--gpu-memory-utilization", a.gpu_memory_utilization, "Accepted (CUDA backend); the CPU sizes KV by --kv-cache-memory")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--tensor-parallel-size", a.tensor_parallel_size, "Accepted; the CPU backend runs on one device")->check(CLI::Range(1, 64));
+  cmd.add_flag("--enforce-eager", a.enforce_eager, "Accepted (no CUDA graphs on the CPU)");
+  cmd.add_flag("--trust-remote-code", a.trust_remote_code, "Accepted; dsserve never runs model code");
+}
+
+void add_server_flags(CLI::App& cmd, ServeArgs& a) {
+  server::ServerConfig& s = a.server;
+  cmd.add_option("--host", s.host, "Address to bind (default 127.0.0.1; vLLM binds 0.0.0.0: pass --host 0.0.0.0 to expose)");
+  cmd.add_option("--port", s.port, "Port (default 8000)")->check(CLI::Range(0, 65535));
+  cmd.add_option("--served-model-name", s.served_model_names, "Model names the API accepts (first is reported); default MODEL");
+  cmd.add_option("--api-key", s.api_keys, "Require 'Authorization: Bearer KEY' (repeatable; also env DSSERVE_API_KEY)");
+  cmd.add_flag("--metrics-public", s.metrics_public, "Serve /metrics without the API key");
+  cmd.add_option("--allowed-origins", a.allowed_origins, "CORS origins: JSON list '[\"*\"]' or comma-separated (default: none)");
+  cmd.add_option("--max-request-bytes", s.max_request_bytes, "Largest request body (413 beyond)")->check(CLI::Range(1024ull, 1ull << 34));
+  cmd.add_option("--max-waiting-requests", s.max_waiting_requests, "Waiting-queue limit; beyond it 503 + Retry-After")->check(CLI::Range(1, 1 << 20));
+  cmd.add_option("--http-threads", s.http_threads, "HTTP worker threads = max concurrent connections (default: max-waiting + 512, <= 2048)")
+      ->check(CLI::Range(0, 65536));
+  cmd.add_option("--request-timeout", s.request_timeout_s, "Seconds a request may run before it is aborted (0 = none)")->check(CLI::Range(0.0, 1e7));
+  cmd.add_option("--shutdown-timeout", s.shutdown_timeout_s, "Seconds SIGTERM waits for in-flight requests")->check(CLI::Range(0.0, 1e6));
+  cmd.add_option("--reasoning-parser", s.reasoning_parser, "deepseek_r1 | none | auto (on when the tokenizer has </think>)")
+      ->check(CLI::IsMember({"auto", "deepseek_r1", "none"}));
+  cmd.add_flag("--enable-log-requests", s.enable_log_requests, "Put request/response bodies in the audit log");
+  cmd.add_option("--max-log-len", s.max_log_len, "Cut logged bodies to this many characters")->check(CLI::Range(0, 1 << 30));
+  cmd.add_option("--log-level,--uvicorn-log-level", a.log_level, "debug | info | warning | error | critical | trace")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error", "critical", "trace"}));
+  cmd.add_option("--log-file", a.log_file, "Audit log: one JSON line per request");
+  cmd.add_option("--log-max-bytes", a.log_max_bytes, "Rotate the audit log at this size");
+  cmd.add_option("--log-max-files", a.log_max_files, "Rotated audit log files kept")->check(CLI::Range(0, 1000));
+  cmd.add_option("--log-interval", a.log_interval, "Seconds between stats log lines (0 = off)")->check(CLI::Range(0.0, 1e6));
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server (vLLM's `vllm serve`)");
+  auto a = std::make_shared<ServeArgs>();
+  add_model_flags(*cmd, *a);
+  add_engine_options(*cmd, a->engine);
+  add_server_flags(*cmd, *a);
+  add_alias_flags(*cmd, *a);
+  cmd->callback([a, &exit_code] { exit_code = run_serve(*a); });
+}
+
+}  // namespace ds::app

@@ -1,0 +1,182 @@
+// POST /v1/completions and /v1/chat/completions: parse, submit one engine request per prompt,
+// then either wait for all of them (non-streaming) or stream SSE chunks from a content provider.
+// A client that goes away mid-stream aborts its engine requests (blocks freed within one step).
+#include <chrono>
+#include <cstdio>
+
+#include "server/handlers.h"
+#include "server/request_log.h"
+#include "server/response_stream.h"
+
+namespace ds::server {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// One HTTP request's engine requests and their progress. Owned by shared_ptr so the streaming
+// provider and its releaser can share it; only one thread touches it at a time.
+struct GenerationJob {
+  OpenAiRequest req;
+  std::unique_ptr<ResponseBuilder> builder;
+  std::vector<std::string> ids;
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  std::vector<bool> done;
+  size_t num_done = 0, cursor = 0;
+  bool started = false, finished = false, aborted = false;
+  RequestTimings timings;
+  Clock::time_point deadline = Clock::time_point::max();
+
+  bool all_done() const { return num_done == streams.size(); }
+  // The next event of any unfinished stream (round robin), waiting up to `wait`.
+  bool next(int32_t& prompt, StreamEvent& e, std::chrono::milliseconds wait) {
+    for (size_t k = 0; k < streams.size(); ++k) {
+      const size_t i = (cursor + k) % streams.size();
+      if (done[i]) continue;
+      const auto w = streams.size() == 1 ? wait : std::chrono::milliseconds(0);
+      if (streams[i]->next(e, w)) {
+        cursor = i + 1;
+        prompt = int32_t(i);
+        if (e.done) {
+          done[i] = true;
+          ++num_done;
+        }
+        timings.on_event(e);
+        return true;
+      }
+    }
+    if (streams.size() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return false;
+  }
+  void abort_all(Engine& engine) {
+    if (aborted) return;
+    aborted = true;
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (!done[i]) engine.abort(ids[i]);
+  }
+};
+
+std::string new_request_id(ServerContext& ctx, Endpoint ep) {
+  char buf[64];
+  const uint64_t n = ctx.next_request.fetch_add(1);
+  const auto t = uint64_t(std::chrono::system_clock::now().time_since_epoch().count());
+  std::snprintf(buf, sizeof buf, "%s-%08llx%08llx", ep == Endpoint::kChat ? "chatcmpl" : "cmpl",
+                (unsigned long long)(t & 0xffffffffull), (unsigned long long)n);
+  return buf;
+}
+
+std::optional<ApiError> admit(ServerContext& ctx, const OpenAiRequest& r) {
+  if (!r.model.empty() && !ctx.serves(r.model)) return model_not_found(r.model);
+  if (ctx.draining) return overloaded("The server is shutting down.");
+  if (ctx.engine->stats().num_waiting.load() >= ctx.cfg.max_waiting_requests) {
+    ctx.counters.rejected_overload++;
+    return overloaded("Too many waiting requests (--max-waiting-requests " + std::to_string(ctx.cfg.max_waiting_requests) +
+                      "); retry later.");
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> submit_all(ServerContext& ctx, GenerationJob& job, const std::string& base_id) {
+  for (size_t i = 0; i < job.req.prompts.size(); ++i) {
+    std::string id = job.req.prompts.size() == 1 ? base_id : base_id + "-" + std::to_string(i);
+    auto s = ctx.engine->submit({id, job.req.prompts[i], job.req.params, 0});
+    if (!s.ok()) {
+      for (const std::string& prev : job.ids) ctx.engine->abort(prev);
+      for (const std::string& prev : job.ids) ctx.inflight.remove(prev);
+      return from_status(s.status());
+    }
+    ctx.inflight.add(id);
+    job.ids.push_back(std::move(id));
+    job.streams.push_back(*s);
+    job.done.push_back(false);
+  }
+  return std::nullopt;
+}
+
+void finish_job(ServerContext& ctx, GenerationJob& job, int status) {
+  if (job.finished) return;
+  job.finished = true;
+  for (const std::string& id : job.ids) ctx.inflight.remove(id);
+  job.timings.status = status;
+  job.timings.prompt_tokens = job.builder->prompt_tokens();
+  job.timings.completion_tokens = job.builder->completion_tokens();
+  job.timings.finish_reason = job.builder->finish_reasons();
+  job.timings.stream = job.req.stream;
+  job.timings.model = ctx.model_name();
+  record_request(ctx, job.timings);
+}
+
+void check_timeout(ServerContext& ctx, GenerationJob& job) {
+  if (!job.aborted && Clock::now() > job.deadline) job.abort_all(*ctx.engine);
+}
+
+void respond_whole(ServerContext& ctx, GenerationJob& job, httplib::Response& res) {
+  int32_t p = 0;
+  StreamEvent e;
+  while (!job.all_done()) {
+    if (job.next(p, e, std::chrono::milliseconds(100))) job.builder->on_event(p, e);
+    else check_timeout(ctx, job);
+  }
+  send_json(res, job.builder->final_body().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  finish_job(ctx, job, 200);
+}
+
+// One provider call: sends whatever is ready (at least one chunk unless the client is gone).
+bool pump_stream(ServerContext& ctx, GenerationJob& job, httplib::DataSink& sink) {
+  std::string out;
+  if (!job.started) {
+    job.started = true;
+    out = job.builder->stream_start();
+  }
+  int32_t p = 0;
+  StreamEvent e;
+  while (!job.all_done() && out.empty()) {
+    if (job.next(p, e, std::chrono::milliseconds(100))) {
+      out += job.builder->on_event(p, e);
+      continue;
+    }
+    check_timeout(ctx, job);
+    if (!sink.is_writable()) return false;
+  }
+  if (job.all_done()) out += job.builder->stream_end();
+  if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+  if (job.all_done()) {
+    sink.done();
+    finish_job(ctx, job, 200);
+  }
+  return true;
+}
+
+}  // namespace
+
+void handle_generation(ServerContext& ctx, Endpoint ep, const httplib::Request& req, httplib::Response& res) {
+  auto job = std::make_shared<GenerationJob>();
+  job->timings.start(ctx, req, ep == Endpoint::kChat ? "/v1/chat/completions" : "/v1/completions");
+  if (auto err = parse_openai_request(ep, req.body, ctx.protocol, job->req)) return send_error(res, *err), record_error(ctx, job->timings, *err);
+  if (auto err = admit(ctx, job->req)) return send_error(res, *err), record_error(ctx, job->timings, *err);
+  const std::string id = new_request_id(ctx, ep);
+  job->timings.request_id = id;
+  if (auto err = submit_all(ctx, *job, id)) return send_error(res, *err), record_error(ctx, job->timings, *err);
+  job->timings.reached_engine = true;
+  job->builder = std::make_unique<ResponseBuilder>(job->req, ctx.protocol.tokenizer, id, ctx.model_name());
+  if (ctx.cfg.request_timeout_s > 0)
+    job->deadline = Clock::now() + std::chrono::milliseconds(int64_t(ctx.cfg.request_timeout_s * 1000));
+  if (!job->req.stream) return respond_whole(ctx, *job, res);
+
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");  // nginx: do not buffer SSE
+  ServerContext* c = &ctx;
+  res.set_chunked_content_provider(
+      "text/event-stream", [job, c](size_t, httplib::DataSink& sink) { return pump_stream(*c, *job, sink); },
+      [job, c](bool) {
+        if (job->finished) return;
+        c->counters.client_disconnects++;
+        job->abort_all(*c->engine);
+        // Drain the aborted streams so usage and timings are complete (each ends within one step).
+        int32_t p = 0;
+        StreamEvent e;
+        while (!job->all_done())
+          if (job->next(p, e, std::chrono::milliseconds(100))) job->builder->on_event(p, e);
+        finish_job(*c, *job, 499);
+      });
+}
+
+}  // namespace ds::server

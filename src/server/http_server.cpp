@@ -1,0 +1,154 @@
+#include "server/http_server.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include <httplib.h>
+
+#include "server/handlers.h"
+
+namespace ds::server {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// httplib 0.11 listens with a backlog of 5 (compiled into the shared library); a burst of
+// hundreds of connects would then see SYN retries of a second or more. Linux lets a listening
+// socket's backlog be raised by calling listen() again, which needs the protected socket.
+class Listener : public httplib::Server {
+ public:
+  void raise_backlog(int backlog) {
+    const socket_t s = svr_sock_;
+    if (s != INVALID_SOCKET) ::listen(s, backlog);
+  }
+};
+
+int default_threads(const ServerConfig& c) {
+  if (c.http_threads > 0) return c.http_threads;
+  return std::clamp(c.max_waiting_requests + 512, 256, 2048);
+}
+
+bool origin_allowed(const ServerConfig& c, const std::string& origin) {
+  if (origin.empty()) return false;
+  for (const std::string& o : c.allowed_origins)
+    if (o == "*" || o == origin) return true;
+  return false;
+}
+
+void add_cors(const ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  const std::string origin = req.get_header_value("Origin");
+  if (!origin_allowed(ctx.cfg, origin)) return;
+  const bool any = std::find(ctx.cfg.allowed_origins.begin(), ctx.cfg.allowed_origins.end(), "*") != ctx.cfg.allowed_origins.end();
+  res.set_header("Access-Control-Allow-Origin", any ? "*" : origin);
+  if (!any) res.set_header("Vary", "Origin");
+  res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+  res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+}
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  explicit Impl(ServerContext& ctx) : ctx_(ctx) {
+    const int threads = default_threads(ctx.cfg);
+    svr_.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+    svr_.set_payload_max_length(ctx.cfg.max_request_bytes);
+    svr_.set_keep_alive_timeout(2);
+    svr_.set_read_timeout(30);
+    svr_.set_write_timeout(30);
+    svr_.set_tcp_nodelay(true);
+    install_hooks();
+    install_routes();
+  }
+
+  Status bind() {
+    if (!svr_.bind_to_port(ctx_.cfg.host, ctx_.cfg.port))
+      return io_error("cannot listen on " + ctx_.cfg.host + ":" + std::to_string(ctx_.cfg.port) + " (address in use or not local?)");
+    svr_.raise_backlog(4096);
+    return Status::ok();
+  }
+  void run() { svr_.listen_after_bind(); }
+
+  void drain_and_stop() {
+    ctx_.draining = true;
+    const auto limit = Clock::now() + std::chrono::milliseconds(int64_t(ctx_.cfg.shutdown_timeout_s * 1000));
+    while (ctx_.inflight.size() > 0 && Clock::now() < limit) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (const size_t left = ctx_.inflight.size(); left > 0) {
+      std::fprintf(stderr, "dsserve: shutdown timeout: aborting %zu in-flight requests\n", left);
+      for (const std::string& id : ctx_.inflight.ids()) ctx_.engine->abort(id);
+      const auto hard = Clock::now() + std::chrono::seconds(5);
+      while (ctx_.inflight.size() > 0 && Clock::now() < hard) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    svr_.stop();
+  }
+
+ private:
+  using HR = httplib::Server::HandlerResponse;
+
+  void install_hooks() {
+    svr_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      add_cors(ctx_, req, res);
+      if (req.method == "OPTIONS") {  // CORS preflight: no auth (browsers send no credentials)
+        res.status = 204;
+        return HR::Handled;
+      }
+      if (!is_open_path(req.path, ctx_.cfg.metrics_public) && !ctx_.auth.check(req.get_header_value("Authorization"))) {
+        send_error(res, unauthorized());
+        res.set_header("WWW-Authenticate", "Bearer");
+        return HR::Handled;
+      }
+      if (!ctx_.ready && req.path != "/health" && req.path != "/version") {
+        send_error(res, not_ready());
+        return HR::Handled;
+      }
+      return HR::Unhandled;
+    });
+    // Statuses httplib sets itself (404 route, 413 body, 400 bad framing) get an OpenAI body.
+    svr_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return HR::Unhandled;
+      add_cors(ctx_, req, res);
+      if (res.status == 413) send_error(res, payload_too_large(ctx_.cfg.max_request_bytes));
+      else if (res.status == 404) send_error(res, {404, "Not found: " + req.method + " " + req.path, "not_found_error", "", ""});
+      else if (res.status == 405) send_error(res, {405, "Method not allowed", "invalid_request_error", "", ""});
+      else if (res.status >= 400 && res.status < 500) send_error(res, {res.status, "Bad request", "invalid_request_error", "", ""});
+      else return HR::Unhandled;
+      return HR::Handled;
+    }));
+    svr_.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "internal error";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      send_error(res, {500, what, "internal_server_error", "", ""});
+    });
+  }
+
+  void install_routes() {
+    ServerContext& c = ctx_;
+    svr_.Post("/v1/completions", [&c](const auto& q, auto& r) { handle_generation(c, Endpoint::kCompletions, q, r); });
+    svr_.Post("/v1/chat/completions", [&c](const auto& q, auto& r) { handle_generation(c, Endpoint::kChat, q, r); });
+    svr_.Get("/v1/models", [&c](const auto& q, auto& r) { handle_models(c, q, r); });
+    svr_.Get("/health", [&c](const auto& q, auto& r) { handle_health(c, q, r); });
+    svr_.Get("/ping", [&c](const auto& q, auto& r) { handle_health(c, q, r); });
+    svr_.Get("/version", [&c](const auto& q, auto& r) { handle_version(c, q, r); });
+    svr_.Post("/tokenize", [&c](const auto& q, auto& r) { handle_tokenize(c, q, r); });
+    svr_.Post("/detokenize", [&c](const auto& q, auto& r) { handle_detokenize(c, q, r); });
+    svr_.Get("/metrics", [&c](const auto& q, auto& r) { handle_metrics(c, q, r); });
+  }
+
+  ServerContext& ctx_;
+  Listener svr_;
+};
+
+HttpServer::HttpServer(ServerContext& ctx) : impl_(std::make_unique<Impl>(ctx)) {}
+HttpServer::~HttpServer() = default;
+Status HttpServer::bind() { return impl_->bind(); }
+void HttpServer::run() { impl_->run(); }
+void HttpServer::drain_and_stop() { impl_->drain_and_stop(); }
+
+}  // namespace ds::server
