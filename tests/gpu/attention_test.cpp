@@ -90,6 +90,7 @@ TEST(GpuAttention, PrefillChunkedAndMixed) {
       {{5, 40}, {16, 48}, {1, 31}},              // chunks over cached prefixes + a decode
       {{1, 20}, {100, 100}, {1, 64}, {7, 71}},   // mixed prefill + decode
       {{1, 1}},                                  // single token
+      {{5, 300}, {1, 700}, {2, 129}},            // long contexts: split-KV with partial merges
   };
   for (const auto& seqs : batches) {
     for (int64_t d : {64, 128}) {

@@ -39,7 +39,9 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     workspace_ = std::make_unique<CudaBuffer>(o.matmul_workspace_bytes, stream_);
     matmul_ = std::make_unique<cuda::CublasLtMatmul>(workspace_->data(), workspace_->size());
-    ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_);
+    int num_sms = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, o.device));
+    ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms);
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);

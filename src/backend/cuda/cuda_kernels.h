@@ -55,7 +55,15 @@ struct PagedAttentionArgs {
   const int32_t* seq_lens = nullptr;         // [num_seqs]
   const int32_t* block_tables = nullptr;     // [num_seqs, max_blocks_per_seq]
   float scale = 1.f;
+  // Split-KV: set by plan_paged_attention_splits. With num_splits > 1, part_ml [T*Hq*splits*2] and
+  // part_acc [T*Hq*splits*D] (fp32 device workspace, paged_attention_workspace_floats in total) hold
+  // the partial softmax states.
+  int32_t num_splits = 1, split_len = 1 << 30;
+  float* part_ml = nullptr;
+  float* part_acc = nullptr;
 };
+void plan_paged_attention_splits(PagedAttentionArgs& a, int num_sms);
+size_t paged_attention_workspace_floats(const PagedAttentionArgs& a);
 // q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. head_dim in {64, 128, 256}.
 bool paged_attention_supports(int32_t head_dim);
 void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,

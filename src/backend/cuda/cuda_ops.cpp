@@ -1,5 +1,6 @@
 #include "backend/cuda/cuda_ops.h"
 
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 
 namespace ds::cuda {
@@ -11,6 +12,10 @@ bf16* bf(const Tensor& t) {
 }
 
 }  // namespace
+
+CudaOps::~CudaOps() {
+  if (attn_workspace_) cudaFree(attn_workspace_);
+}
 
 void CudaOps::embedding(const Tensor& table, const int32_t* ids, Tensor out) {
   DS_CHECK_EQ(out.dim(1), table.dim(1));
@@ -64,6 +69,16 @@ void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   a.seq_lens = b.seq_lens;
   a.block_tables = b.block_tables;
   a.scale = scale;
+  plan_paged_attention_splits(a, num_sms_);
+  const size_t need = paged_attention_workspace_floats(a);
+  if (need > attn_workspace_floats_) {
+    if (attn_workspace_) CUDA_CHECK(cudaFree(attn_workspace_));  // synchronizes: no kernel still uses it
+    CUDA_CHECK(cudaMalloc(&attn_workspace_, need * sizeof(float)));
+    attn_workspace_floats_ = need;
+  }
+  a.part_ml = attn_workspace_;
+  a.part_acc = attn_workspace_ ? attn_workspace_ + size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * 2
+                               : nullptr;
   launch_paged_attention(bf(q), bf(k_cache), bf(v_cache), a, bf(out), stream_);
 }
 

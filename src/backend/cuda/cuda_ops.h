@@ -10,7 +10,11 @@ namespace ds::cuda {
 
 class CudaOps final : public Ops {
  public:
-  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul) : stream_(stream), matmul_(matmul) {}
+  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms)
+      : stream_(stream), matmul_(matmul), num_sms_(num_sms) {}
+  ~CudaOps() override;
+  CudaOps(const CudaOps&) = delete;
+  CudaOps& operator=(const CudaOps&) = delete;
 
   void embedding(const Tensor& table, const int32_t* ids, Tensor out) override;
   void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor out) override;
@@ -27,6 +31,11 @@ class CudaOps final : public Ops {
  private:
   cudaStream_t stream_;
   CublasLtMatmul& matmul_;
+  int num_sms_;
+  // Split-KV attention partials (fp32), grown on demand; a later version sizes it once up front
+  // (CUDA graphs cannot allocate during capture).
+  float* attn_workspace_ = nullptr;
+  size_t attn_workspace_floats_ = 0;
 };
 
 }  // namespace ds::cuda

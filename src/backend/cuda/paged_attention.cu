@@ -1,13 +1,17 @@
 // Paged causal attention, first (simple, correct) version: one block of 4 warps per (query token,
-// query head). Warp w walks context positions j = w, w+4, ... of the token's sequence; each lane
+// query head, context split). Warp w walks context positions j = w, w+4, ... of its split; each lane
 // holds D/32 consecutive elements of q, of the K/V row it reads, and of its running output, so a
 // score is one warp-wide dot product. Each warp keeps an online softmax (running max m, sum l,
 // rescaled accumulator); the 4 partial states are merged through shared memory at the end.
+// Split-KV (flash-decoding): when (tokens x heads) alone would not fill the GPU, the context is cut
+// into num_splits ranges handled by separate blocks, which write fp32 partial states (m, l, acc) to
+// a workspace; a second kernel merges them. With one split the first kernel writes bf16 directly.
 // GQA: query head h reads KV head h / (Hq / Hk). Works for prefill, chunked prefill and decode
 // alike (the causal limit of a token is its position + 1).
 // Cost: K/V rows are re-read once per query head of a group and per query token (L2 absorbs part
-// of it); a split-KV decode kernel and a tensor-core prefill kernel replace this later.
+// of it); a GQA-grouped decode kernel and a tensor-core prefill kernel replace this later.
 // CPU reference: cpu::paged_attention.
+#include <algorithm>
 #include <cfloat>
 
 #include "backend/cuda/cuda_check.h"
@@ -18,6 +22,8 @@ namespace ds::cuda {
 namespace {
 
 constexpr int kWarps = 4;
+constexpr int64_t kMinSplitLen = 128;  // keys per split at least (fewer: merging costs more than it saves)
+constexpr int64_t kMaxSplits = 64;
 
 template <int E>
 struct alignas(2 * E) BfVec {
@@ -44,7 +50,8 @@ __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16
   constexpr int E = D / 32;
   __shared__ float s_m[kWarps], s_l[kWarps];
   __shared__ float s_acc[kWarps][D];
-  const int64_t t = blockIdx.x / a.num_q_heads;
+  const int64_t th = blockIdx.x;  // token * Hq + head
+  const int64_t t = th / a.num_q_heads;
   const int32_t h = int32_t(blockIdx.x % a.num_q_heads);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int32_t s = seq_of_token(a.query_start_loc, a.num_seqs, t);
@@ -61,7 +68,9 @@ __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16
     acc[e] = 0.f;
   }
   float m = -FLT_MAX, l = 0.f;
-  for (int32_t j = warp; j < ctx; j += kWarps) {
+  const int32_t j_begin = int32_t(blockIdx.y) * a.split_len;
+  const int32_t j_end = min(ctx, j_begin + a.split_len);
+  for (int32_t j = j_begin + warp; j < j_end; j += kWarps) {
     const int64_t slot = int64_t(table[j / a.block_size]) * a.block_size + j % a.block_size;
     const int64_t off = (slot * a.num_kv_heads + kvh) * D + lane * E;
     const BfVec<E> kraw = *reinterpret_cast<const BfVec<E>*>(k_cache + off);
@@ -94,13 +103,47 @@ __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16
     wscale[w] = s_l[w] > 0.f ? expf(s_m[w] - m_all) : 0.f;
     l_all += s_l[w] * wscale[w];
   }
+  if (gridDim.y > 1) {  // partial state of this split: fp32 (m, l, acc scaled to m)
+    const int64_t part = th * gridDim.y + blockIdx.y;
+    if (threadIdx.x == 0) {
+      a.part_ml[2 * part] = m_all;
+      a.part_ml[2 * part + 1] = l_all;
+    }
+    for (int i = threadIdx.x; i < D; i += blockDim.x) {
+      float v = 0.f;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) v += s_acc[w][i] * wscale[w];
+      a.part_acc[part * D + i] = v;
+    }
+    return;
+  }
   const float inv_l = l_all > 0.f ? 1.f / l_all : 0.f;
-  bf16* o = out + (t * a.num_q_heads + h) * D;
+  bf16* o = out + th * D;
   for (int i = threadIdx.x; i < D; i += blockDim.x) {
     float v = 0.f;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) v += s_acc[w][i] * wscale[w];
     o[i] = __float2bfloat16(v * inv_l);
+  }
+}
+
+// Merges the num_splits partial states of each (token, head). Grid: T * Hq blocks of 128 threads.
+__global__ void combine_splits_kernel(const PagedAttentionArgs a, int32_t d, bf16* __restrict__ out) {
+  const int64_t th = blockIdx.x;
+  const int32_t splits = a.num_splits;
+  const float* ml = a.part_ml + th * splits * 2;
+  float m_all = -FLT_MAX;
+  for (int32_t s = 0; s < splits; ++s)
+    if (ml[2 * s + 1] > 0.f) m_all = fmaxf(m_all, ml[2 * s]);
+  float l_all = 0.f;
+  for (int32_t s = 0; s < splits; ++s)
+    if (ml[2 * s + 1] > 0.f) l_all += ml[2 * s + 1] * expf(ml[2 * s] - m_all);
+  const float inv_l = l_all > 0.f ? 1.f / l_all : 0.f;
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    float v = 0.f;
+    for (int32_t s = 0; s < splits; ++s)
+      if (ml[2 * s + 1] > 0.f) v += a.part_acc[(th * splits + s) * d + i] * expf(ml[2 * s] - m_all);
+    out[th * d + i] = __float2bfloat16(v * inv_l);
   }
 }
 
@@ -116,13 +159,33 @@ void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_ca
   DS_CHECK(a.num_seqs > 0 && a.block_size > 0);
   const int64_t blocks = a.num_tokens * a.num_q_heads;
   DS_CHECK_LT(blocks, int64_t(1) << 31);
-  const dim3 grid{unsigned(blocks)}, block{32 * kWarps};
+  DS_CHECK(a.num_splits >= 1 && a.split_len >= 1 && (a.num_splits == 1 || (a.part_ml && a.part_acc)));
+  const dim3 grid{unsigned(blocks), unsigned(a.num_splits)}, block{32 * kWarps};
   switch (a.head_dim) {
     case 64: paged_attention_kernel<64><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
     case 128: paged_attention_kernel<128><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
     case 256: paged_attention_kernel<256><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
   }
   CUDA_CHECK_LAUNCH();
+  if (a.num_splits > 1) {
+    combine_splits_kernel<<<unsigned(blocks), 128, 0, stream>>>(a, a.head_dim, out);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+void plan_paged_attention_splits(PagedAttentionArgs& a, int num_sms) {
+  // The longest possible context bounds every sequence's (device-side) length.
+  const int64_t max_ctx = std::max<int64_t>(1, int64_t(a.max_blocks_per_seq) * a.block_size);
+  const int64_t blocks = std::max<int64_t>(1, a.num_tokens * a.num_q_heads);
+  const int64_t want = (2 * int64_t(num_sms) + blocks - 1) / blocks;  // ~2 blocks per SM
+  const int64_t by_len = (max_ctx + kMinSplitLen - 1) / kMinSplitLen;   // splits of >= kMinSplitLen keys
+  a.num_splits = int32_t(std::clamp<int64_t>(std::min(want, by_len), 1, kMaxSplits));
+  a.split_len = int32_t((max_ctx + a.num_splits - 1) / a.num_splits);
+}
+
+size_t paged_attention_workspace_floats(const PagedAttentionArgs& a) {
+  if (a.num_splits <= 1) return 0;
+  return size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * size_t(a.head_dim + 2);
 }
 
 }  // namespace ds::cuda
