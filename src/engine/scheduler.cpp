@@ -69,7 +69,8 @@ bool Scheduler::schedule_running(Sequence* seq, SchedulerOutput& out, int32_t& b
   const int32_t total = seq->num_computed_tokens() + num_new;
   while (!bm_.can_grow(seq->block_table(), total)) {
     Sequence* victim = pick_victim(out);
-    if (victim == nullptr || before(victim, seq)) {
+    // `seq` itself is unscheduled, so it is a candidate: when it is the last in order it yields.
+    if (victim == nullptr || victim == seq || before(victim, seq)) {
       preempt(seq, out);
       return false;
     }

@@ -2,6 +2,8 @@
 // Test harness: runs requests through a real Engine (CPU backend) on the numerics test models.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -22,17 +24,27 @@ struct Output {
   Usage usage;
 };
 
-inline const LoadedModel& test_model(const std::string& name) {
+inline const LoadedModel& load_cached(const std::string& path) {
   static std::map<std::string, std::unique_ptr<LoadedModel>> cache;  // tests load each model once
-  auto& slot = cache[name];
+  auto& slot = cache[path];
   if (!slot) {
     ModelSource src;
-    src.model = std::string(DS_BINARY_DIR) + "/test_models/" + name;
+    src.model = path;
     auto m = load_model(src);
     DS_CHECK(m.ok()) << m.status().message() << " (the make_test_models CTest fixture creates it)";
     slot = std::move(m).value();
   }
   return *slot;
+}
+
+// The numerics test models (random weights, made by the make_test_models fixture).
+inline const LoadedModel& test_model(const std::string& name) {
+  return load_cached(std::string(DS_BINARY_DIR) + "/test_models/" + name);
+}
+
+// A model with a tokenizer from ../shared/models (e.g. stories260k).
+inline const LoadedModel& shared_model(const std::string& name) {
+  return load_cached(std::string(DS_SHARED_DIR) + "/models/" + name);
 }
 
 inline nlohmann::json numerics_goldens() {
@@ -52,9 +64,24 @@ inline EngineConfig small_engine_config() {
   return c;
 }
 
+// Every event of a request until `done`; a test failure (not a hang) when the engine stalls.
+inline std::vector<StreamEvent> drain_events(RequestStream& s, std::chrono::seconds limit = std::chrono::seconds(120)) {
+  std::vector<StreamEvent> all;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  StreamEvent e;
+  while (all.empty() || !all.back().done) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "request did not finish within " << limit.count() << " s";
+      break;
+    }
+    if (s.next(e, std::chrono::milliseconds(100))) all.push_back(std::move(e));
+  }
+  return all;
+}
+
 inline Output collect(RequestStream& s, int32_t index = 0) {
   Output o;
-  for (const StreamEvent& e : s.drain()) {
+  for (const StreamEvent& e : drain_events(s)) {
     if (e.done) o.usage = e.usage;
     if (e.index != index) continue;
     o.ids.insert(o.ids.end(), e.token_ids.begin(), e.token_ids.end());
@@ -92,6 +119,52 @@ inline RunResult run_requests(const LoadedModel& m, const EngineConfig& cfg, std
   r.prefix_hits = (*engine)->stats().prefix_cache_hits;
   r.batched_tokens = (*engine)->stats().batched_tokens_total;
   return r;
+}
+
+// All n choices of one request, by index.
+inline std::vector<Output> collect_choices(RequestStream& s, int32_t n) {
+  std::vector<Output> outs(static_cast<size_t>(n));
+  Usage usage;
+  for (const StreamEvent& e : drain_events(s)) {
+    if (e.done) usage = e.usage;
+    if (e.index < 0 || e.index >= n) {
+      ADD_FAILURE() << "event for choice " << e.index << " of " << n;
+      continue;
+    }
+    Output& o = outs[size_t(e.index)];
+    o.ids.insert(o.ids.end(), e.token_ids.begin(), e.token_ids.end());
+    for (const SampledToken& t : e.logprobs) o.logprobs.push_back(t.logprob);
+    o.text += e.text;
+    if (e.finish_reason) o.finish = finish_reason_name(*e.finish_reason);
+  }
+  for (Output& o : outs) o.usage = usage;
+  return outs;
+}
+
+constexpr double kGoldenLogprobTol = 1e-3;  // the acceptance bound
+constexpr double kGoldenTieGap = 1e-3;      // HF top-2 logits closer than this may legitimately swap
+
+// Compares one output with its golden steps (HF transformers); returns the largest logprob error.
+inline double expect_matches_golden(const Output& out, const nlohmann::json& c, const std::string& what) {
+  double worst = 0;
+  EXPECT_EQ(out.ids.size(), c["steps"].size()) << what;
+  for (size_t s = 0; s < std::min(out.ids.size(), c["steps"].size()); ++s) {
+    const auto& want = c["steps"][s];
+    if (out.ids[s] != want["id"].get<int32_t>()) {
+      EXPECT_LT(want["top2_gap"].get<double>(), kGoldenTieGap)
+          << what << " step " << s << ": got id " << out.ids[s] << " want " << want["id"] << " (HF top-2 gap "
+          << want["top2_gap"] << ")";
+      break;  // continuations legitimately diverge after a near-tie
+    }
+    if (s >= out.logprobs.size()) {
+      ADD_FAILURE() << what << ": no logprob for step " << s;
+      break;
+    }
+    const double err = std::abs(out.logprobs[s] - want["logprob"].get<double>());
+    worst = std::max(worst, err);
+    EXPECT_LT(err, kGoldenLogprobTol) << what << " step " << s;
+  }
+  return worst;
 }
 
 inline EngineRequest greedy_request(std::string id, std::vector<int32_t> prompt, int32_t max_tokens) {

@@ -7,28 +7,6 @@
 namespace ds::test {
 namespace {
 
-constexpr double kLogprobTol = 1e-3;  // the acceptance bound
-constexpr double kTieGap = 1e-3;      // HF top-2 logits closer than this may legitimately swap
-
-// Compares one output with its golden steps; returns the largest logprob error seen.
-double expect_matches_golden(const Output& out, const nlohmann::json& c, const std::string& what) {
-  double worst = 0;
-  EXPECT_EQ(out.ids.size(), c["steps"].size()) << what;
-  for (size_t s = 0; s < std::min(out.ids.size(), c["steps"].size()); ++s) {
-    const auto& want = c["steps"][s];
-    if (out.ids[s] != want["id"].get<int32_t>()) {
-      EXPECT_LT(want["top2_gap"].get<double>(), kTieGap)
-          << what << " step " << s << ": got id " << out.ids[s] << " want " << want["id"] << " (HF top-2 gap "
-          << want["top2_gap"] << ")";
-      break;  // continuations legitimately diverge after a near-tie
-    }
-    const double err = std::abs(out.logprobs[s] - want["logprob"].get<double>());
-    worst = std::max(worst, err);
-    EXPECT_LT(err, kLogprobTol) << what << " step " << s;
-  }
-  return worst;
-}
-
 void check_model(const std::string& name) {
   const nlohmann::json g = numerics_goldens();
   const auto& cases = g["models"][name]["cases"];
