@@ -110,8 +110,8 @@ class ServerMetrics {
   metrics::Histogram *ttft_, *itl_, *tpot_, *e2e_, *queue_, *prefill_, *decode_, *inference_;
   metrics::Histogram *prompt_hist_, *gen_hist_;
   // process_*.
-  metrics::Counter* cpu_seconds_;
-  metrics::Gauge *rss_, *vms_, *start_time_, *open_fds_, *max_fds_;
+  metrics::Counter* cpu_seconds_ = nullptr;  // process_* only with cfg.process_metrics
+  metrics::Gauge *rss_ = nullptr, *vms_ = nullptr, *start_time_ = nullptr, *open_fds_ = nullptr, *max_fds_ = nullptr;
 
   std::mutex sync_mu_;  // one render computes deltas at a time
   int64_t last_steps_ = 0, last_batched_ = 0;
