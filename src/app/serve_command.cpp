@@ -17,7 +17,9 @@
 #include "app/model_options.h"
 #include "backend/backend.h"
 #include "server/http_server.h"
+#include "server/audit_log.h"
 #include "server/request_metrics.h"
+#include "server/stats_logger.h"
 
 namespace ds::app {
 namespace {
@@ -78,6 +80,7 @@ struct Runtime {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<ChatTemplate> chat_template;
+  std::unique_ptr<StatsLogger> stats_logger;
 };
 
 Status start_runtime(ServeArgs& a, Runtime& rt, server::ServerContext& ctx) {
@@ -100,6 +103,14 @@ Status start_runtime(ServeArgs& a, Runtime& rt, server::ServerContext& ctx) {
   ctx.protocol.cfg = &ctx.cfg;
   ctx.metrics = std::make_unique<ServerMetrics>(ServerMetricsConfig{ctx.model_name(), rt.engine->max_model_len(),
                                                                     a.engine.max_num_batched_tokens, true});
+  if (!a.log_file.empty()) {
+    AuditLogConfig ac{a.log_file, a.log_max_bytes, a.log_max_files, a.server.enable_log_requests,
+                      a.server.max_log_len > 0 ? int64_t(a.server.max_log_len) : -1};
+    DS_ASSIGN_OR_RETURN(ctx.audit, AuditLog::open(ac));
+  }
+  rt.stats_logger = std::make_unique<StatsLogger>(rt.engine->stats(), std::chrono::duration<double>(a.log_interval),
+                                                  [](const std::string& line) { std::fprintf(stderr, "dsserve: %s\n", line.c_str()); },
+                                                  "KV cache usage");
   ctx.model = rt.model.get();
   ctx.engine = rt.engine.get();
   return Status::ok();
@@ -132,7 +143,10 @@ int run_serve(ServeArgs& a) {
     for (;;) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
-      if (sig == SIGHUP) continue;  // audit log reopen (when --log-file is set)
+      if (sig == SIGHUP) {  // logrotate moved the audit log: reopen before the next line
+        AuditLog::on_sighup();
+        continue;
+      }
       if (!ctx.ready) std::_Exit(0);
       std::fprintf(stderr, "dsserve: signal %d: draining (up to %.0f s)\n", sig, ctx.cfg.shutdown_timeout_s);
       http.drain_and_stop();

@@ -1,5 +1,7 @@
 #include "server/auth.h"
 
+#include "server/audit_log.h"
+
 #include <cstdint>
 #include <cstdio>
 
@@ -42,11 +44,7 @@ bool ApiKeyAuth::check(std::string_view header) const {
 std::string key_fingerprint(std::string_view header) {
   const std::string_view token = bearer_token(header);
   if (token.empty()) return "";
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: a label, not a secret-preserving hash
-  for (unsigned char c : token) h = (h ^ c) * 1099511628211ull;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
-  return std::string(buf, 8);
+  return api_key_fingerprint(token);  // first 8 hex digits of SHA-256
 }
 
 bool is_open_path(const std::string& path, bool metrics_public) {

@@ -20,7 +20,7 @@ class ApiKeyAuth {
 
 // Constant-time in the contents (time depends only on the lengths).
 bool constant_time_equal(std::string_view a, std::string_view b);
-// Short non-reversible id of the key a request used (for audit logs): "" without a key.
+// Which key a request used, for audit logs (SHA-256 prefix, see audit_log.h): "" without a key.
 std::string key_fingerprint(std::string_view authorization_header);
 // Path classes: /health, /version, /ping are always open; /metrics is open with --metrics-public.
 // The fingerprint of a request's Authorization header.

@@ -101,6 +101,7 @@ void finish_job(ServerContext& ctx, GenerationJob& job, int status) {
   job.timings.finish_reason = job.builder->finish_reasons();
   job.timings.stream = job.req.stream;
   job.timings.model = ctx.model_name();
+  if (ctx.cfg.enable_log_requests && ctx.audit) job.timings.response_text = job.builder->final_body().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   record_request(ctx, job.timings);
 }
 

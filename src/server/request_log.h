@@ -18,7 +18,7 @@ struct RequestTimings {
   RequestTimer timer;
   bool reached_engine = false;  // only those are observed by the histograms (vLLM does the same)
   std::string request_id, method, endpoint, client, key_fingerprint, body, model, finish_reason;
-  std::string response_text;    // kept only with --enable-log-requests
+  std::string response_text;    // the generated text, kept only with --enable-log-requests
   bool stream = false;
   int status = 0;
   int64_t prompt_tokens = 0, completion_tokens = 0;

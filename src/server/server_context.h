@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "engine/engine.h"
+#include "server/audit_log.h"
 #include "server/auth.h"
 #include "server/openai_protocol.h"
 #include "server/request_metrics.h"
@@ -54,6 +55,7 @@ struct ServerContext {
   InflightRegistry inflight;
   HttpCounters counters;
   std::unique_ptr<ServerMetrics> metrics;  // set before `ready`
+  std::unique_ptr<AuditLog> audit;         // --log-file; null = no audit log
   std::atomic<uint64_t> next_request{0};
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 
