@@ -113,7 +113,7 @@ void Engine::handle(Command cmd) {
   if (!id.empty()) abort_request(id);
 }
 
-// The engine step: schedule, move KV for swaps, forward, sample + update, emit.
+// The engine step: schedule, move KV for swaps, forward, sample + update, publish stats, emit.
 bool Engine::step() {
   SchedulerOutput out = scheduler_.schedule();
   if (out.empty()) {
@@ -125,7 +125,8 @@ bool Engine::step() {
   update(out, logits);
   stats_.steps_total++;
   stats_.batched_tokens_total += out.num_batched_tokens;
-  publish_stats();
+  publish_stats();  // before the events: a client that saw its last event sees counters including it
+  emit_touched();
   return true;
 }
 

@@ -79,6 +79,7 @@ class Engine {
   void fork_children(Sequence& parent, std::span<const float> logits);
   void sample_into(Sequence& seq, std::span<const float> logits);
   void emit(Sequence& seq);
+  void emit_touched();               // the step's events, after its stats are published
   void publish_stats();
 
   EngineConfig cfg_;

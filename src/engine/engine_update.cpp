@@ -66,6 +66,9 @@ void Engine::update(const SchedulerOutput& out, const std::vector<float>& logits
     if (forks != pending_forks_.end() && seq.num_output_tokens() == 0) fork_children(seq, row_logits);
     sample_into(seq, row_logits);
   }
+}
+
+void Engine::emit_touched() {
   for (Sequence* seq : touched_) emit(*seq);
   touched_.clear();
 }

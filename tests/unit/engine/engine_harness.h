@@ -21,6 +21,7 @@ struct Output {
   std::vector<float> logprobs;
   std::string text;
   std::string finish;
+  std::string stop_reason;
   Usage usage;
 };
 
@@ -87,7 +88,10 @@ inline Output collect(RequestStream& s, int32_t index = 0) {
     o.ids.insert(o.ids.end(), e.token_ids.begin(), e.token_ids.end());
     for (const SampledToken& t : e.logprobs) o.logprobs.push_back(t.logprob);
     o.text += e.text;
-    if (e.finish_reason) o.finish = finish_reason_name(*e.finish_reason);
+    if (e.finish_reason) {
+      o.finish = finish_reason_name(*e.finish_reason);
+      o.stop_reason = e.stop_reason;
+    }
   }
   return o;
 }
