@@ -52,9 +52,12 @@ void Scheduler::form_batch(SchedulerOutput& out, int32_t& budget) {
   std::vector<Sequence*> order = running_;
   std::sort(order.begin(), order.end(), [&](auto* a, auto* b) { return before(a, b); });
   auto is_decode = [](const Sequence* s) { return !s->is_prefill() && s->num_uncomputed_tokens() == 1; };
+  // running_ may hold more than max_num_seqs sequences (n > 1 children join it outside admit()),
+  // so the seat limit is enforced here too: the decoder has room for max_num_seqs logit rows.
+  const auto seats_left = [&] { return int32_t(out.seqs.size()) < cfg_.max_num_seqs; };
   for (bool decodes : {true, false}) {
     for (Sequence* seq : order) {
-      if (budget <= 0) return;
+      if (budget <= 0 || !seats_left()) return;
       if (seq->status() != SeqStatus::kRunning || is_decode(seq) != decodes) continue;
       const bool scheduled = std::any_of(out.seqs.begin(), out.seqs.end(), [&](auto& s) { return s.seq == seq; });
       if (!scheduled) schedule_running(seq, out, budget);
