@@ -106,7 +106,9 @@ void Scheduler::preempt(Sequence* victim, SchedulerOutput& out) {
     swap_used_bytes_ += bytes;
     bm_.free(victim->block_table());
     victim->swap_out();
-    swapped_.push_back(victim);
+    // Victims are taken newest first; keep swapped_ in scheduling order so swap_in() is FCFS.
+    swapped_.insert(std::upper_bound(swapped_.begin(), swapped_.end(), victim, [&](auto* a, auto* b) { return before(a, b); }),
+                    victim);
     return;
   }
   bm_.free(victim->block_table());
