@@ -55,7 +55,8 @@ class HttpServer::Impl {
     const int threads = default_threads(ctx.cfg);
     svr_.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
     svr_.set_payload_max_length(ctx.cfg.max_request_bytes);
-    svr_.set_keep_alive_timeout(2);
+    svr_.set_keep_alive_timeout(5);
+    svr_.set_keep_alive_max_count(1000);
     svr_.set_read_timeout(30);
     svr_.set_write_timeout(30);
     svr_.set_tcp_nodelay(true);
