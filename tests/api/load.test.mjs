@@ -20,7 +20,7 @@ async function streamOnce(url, body, { abortAfterChunks = 0 } = {}) {
   }
   if (r.status !== 200) return { status: r.status, text: '', finish: null, done: false };
   const dec = new TextDecoder();
-  let buf = '', text = '', finish = null, done = false, chunks = 0;
+  let buf = '', text = '', finish = null, done = false, chunks = 0, aborted = false;
   try {
     for await (const part of r.body) {
       buf += dec.decode(part, { stream: true });
@@ -37,15 +37,16 @@ async function streamOnce(url, body, { abortAfterChunks = 0 } = {}) {
           if (c.finish_reason) finish = c.finish_reason;
         }
         if (abortAfterChunks && ++chunks >= abortAfterChunks) {
+          aborted = true;
           ctrl.abort();
-          return { status: 200, text, finish, done, aborted: true };
+          return { status: 200, text, finish, done, aborted };
         }
       }
     }
   } catch (e) {
     if (e.name !== 'AbortError') throw e;
   }
-  return { status: 200, text, finish, done };
+  return { status: 200, text, finish, done, aborted };
 }
 
 async function waitIdle(server, timeoutMs = 30000) {
