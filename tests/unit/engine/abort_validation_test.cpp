@@ -28,7 +28,7 @@ bool wait_for_kv_usage_zero(const Engine& e, std::chrono::milliseconds limit) {
 void check_abort(bool prefix_caching) {
   EngineConfig cfg = small_engine_config();
   cfg.enable_prefix_caching = prefix_caching;
-  auto backend = make_cpu_backend({});
+  auto backend = make_test_backend();
   auto created = Engine::create(cfg, test_model("qwen2"), *backend);
   ASSERT_TRUE(created.ok()) << created.status().message();
   Engine& e = **created;
@@ -72,7 +72,7 @@ TEST(EngineAbort, WithoutPrefixCaching) { check_abort(false); }
 TEST(EngineAbort, WaitingRequestAndNChoices) {
   EngineConfig cfg = small_engine_config();
   cfg.scheduler.max_num_seqs = 1;  // the second request waits behind the first
-  auto backend = make_cpu_backend({});
+  auto backend = make_test_backend();
   auto created = Engine::create(cfg, test_model("qwen2"), *backend);
   ASSERT_TRUE(created.ok());
   Engine& e = **created;
@@ -101,7 +101,7 @@ TEST(EngineAbort, WaitingRequestAndNChoices) {
 class EngineValidation : public ::testing::Test {
  protected:
   void SetUp() override {
-    backend_ = make_cpu_backend({});
+    backend_ = make_test_backend();
     EngineConfig cfg = small_engine_config();
     cfg.max_model_len = 256;
     auto e = Engine::create(cfg, test_model("qwen2"), *backend_);
@@ -155,7 +155,7 @@ TEST_F(EngineValidation, InvalidSamplingParams) {
 }
 
 TEST(EngineCreate, RejectsMaxModelLenBeyondKvCapacity) {
-  auto backend = make_cpu_backend({});
+  auto backend = make_test_backend();
   EngineConfig cfg = small_engine_config();
   cfg.num_kv_blocks = 4;  // 64 tokens
   cfg.max_model_len = 100;
@@ -171,7 +171,7 @@ TEST(EngineCreate, RejectsMaxModelLenBeyondKvCapacity) {
 }
 
 TEST(EngineCreate, RejectsBadSchedulerBudgets) {
-  auto backend = make_cpu_backend({});
+  auto backend = make_test_backend();
   EngineConfig cfg = small_engine_config();
   cfg.scheduler.max_num_seqs = 64;
   cfg.scheduler.max_num_batched_tokens = 32;

@@ -54,6 +54,14 @@ inline nlohmann::json numerics_goldens() {
   return nlohmann::json::parse(in);
 }
 
+// One CPU thread: the models are tiny, and on a shared 2-core machine OpenMP barriers spin for most
+// of a step. Results do not depend on the thread count (every sum has a fixed order).
+inline std::unique_ptr<Backend> make_test_backend() {
+  CpuBackendOptions o;
+  o.num_threads = 1;
+  return make_cpu_backend(o);
+}
+
 inline EngineConfig small_engine_config() {
   EngineConfig c;
   c.num_kv_blocks = 512;
@@ -104,7 +112,7 @@ struct RunResult {
 
 inline RunResult run_requests(const LoadedModel& m, const EngineConfig& cfg, std::vector<EngineRequest> reqs,
                               bool alone = false) {
-  auto backend = make_cpu_backend({});
+  auto backend = make_test_backend();
   auto engine = Engine::create(cfg, m, *backend);
   DS_CHECK(engine.ok()) << engine.status().message();
   RunResult r;

@@ -26,7 +26,7 @@ TEST(PrefixCacheEngine, SharedPrefixComputesOnlyNewTokens) {
 
   EngineConfig cfg = small_engine_config();
   cfg.enable_prefix_caching = true;
-  auto backend = make_cpu_backend({});
+  auto backend = make_test_backend();
   auto engine = Engine::create(cfg, test_model("qwen2"), *backend);
   ASSERT_TRUE(engine.ok()) << engine.status().message();
   Engine& e = **engine;
@@ -61,7 +61,7 @@ TEST(PrefixCacheEngine, SharedPrefixComputesOnlyNewTokens) {
 TEST(PrefixCacheEngine, FullyCachedPromptRecomputesLastBlock) {
   const std::vector<int32_t> p = random_prompt(11, 64);
   EngineConfig cfg = small_engine_config();
-  auto backend = make_cpu_backend({});
+  auto backend = make_test_backend();
   auto engine = Engine::create(cfg, test_model("qwen2"), *backend);
   ASSERT_TRUE(engine.ok());
   Engine& e = **engine;

@@ -59,7 +59,7 @@ TEST(SamplingEngine, SeededRequestSameAloneAndInBatchOf16) {
 }
 
 std::vector<Output> run_n(const EngineConfig& cfg, const EngineRequest& req, int extra_requests = 0) {
-  auto backend = make_cpu_backend({});
+  auto backend = make_test_backend();
   auto engine = Engine::create(cfg, test_model("qwen2"), *backend);
   DS_CHECK(engine.ok()) << engine.status().message();
   std::vector<std::shared_ptr<RequestStream>> others;
