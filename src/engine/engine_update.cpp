@@ -107,15 +107,18 @@ void Engine::sample_into(Sequence& seq, std::span<const float> logits) {
   touched_.push_back(&seq);
   const bool is_eos = !p.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), tok.id) != eos_ids_.end();
   const bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok.id) != p.stop_token_ids.end();
+  bool stopped = false;
+  std::string matched;
+  const bool past_min = seq.num_output_tokens() >= p.min_tokens;  // vLLM: no stop checks before min_tokens
   if ((is_eos || is_stop_id) && seq.num_output_tokens() > p.min_tokens - 1) {
+    // The stop token's own text is shown only for stop_token_ids with include_stop_str_in_output.
+    if (is_stop_id && p.include_stop_str_in_output) seq.pending().text += seq.text_delta(tok.id, false, &stopped, &matched);
     seq.pending().text += seq.text_flush();
     scheduler_.remove(&seq);
     seq.finish(FinishReason::kStop, is_stop_id ? std::to_string(tok.id) : "");
     return;
   }
-  bool stopped = false;
-  std::string matched;
-  seq.pending().text += seq.text_delta(tok.id, &stopped, &matched);
+  seq.pending().text += seq.text_delta(tok.id, past_min, &stopped, &matched);
   if (stopped) {
     scheduler_.remove(&seq);
     seq.finish(FinishReason::kStop, matched);

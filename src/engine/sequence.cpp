@@ -50,9 +50,10 @@ void Sequence::append_token(const SampledToken& t) {
   if (params().logprobs) pending_.logprobs.push_back(t);
 }
 
-std::string Sequence::text_delta(int32_t token_id, bool* stopped, std::string* matched) {
+std::string Sequence::text_delta(int32_t token_id, bool check_stops, bool* stopped, std::string* matched) {
   *stopped = false;
   if (!detok_) return "";
+  if (!check_stops) return detok_->push(token_id);
   StopChecker::Step s = stop_.push(detok_->push(token_id));
   *stopped = s.stopped;
   *matched = s.matched;

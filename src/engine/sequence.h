@@ -68,8 +68,9 @@ class Sequence {
   uint64_t arrival() const { return req_->arrival; }
   std::optional<FinishReason> finish_reason() const { return finish_; }
 
-  // Output text pipeline (detokenizer -> stop strings); returns text safe to stream.
-  std::string text_delta(int32_t token_id, bool* stopped, std::string* matched);
+  // Output text pipeline (detokenizer -> stop strings); returns text safe to stream. With
+  // check_stops false (before min_tokens, as vLLM) the text bypasses the stop-string matcher.
+  std::string text_delta(int32_t token_id, bool check_stops, bool* stopped, std::string* matched);
   std::string text_flush();
   // Events not yet sent to the stream (tokens since the last event).
   StreamEvent& pending() { return pending_; }

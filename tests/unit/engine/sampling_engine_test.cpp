@@ -228,3 +228,35 @@ TEST(SamplingEngine, MinTokensMasksEos) {
 
 }  // namespace
 }  // namespace ds::test
+
+namespace ds::test {
+namespace {
+
+// vLLM applies stop strings only once min_tokens tokens exist: "girl named" ends the text at
+// token ~7, so with min_tokens 12 the match is skipped and generation goes on.
+TEST(SamplingEngine, StopStringsWaitForMinTokens) {
+  EngineRequest r = story_request(30);
+  r.params.stop = {"girl named"};
+  r.params.min_tokens = 12;
+  Output o = run_story(r);
+  EXPECT_GE(o.ids.size(), 12u);
+  EXPECT_NE(o.text.find("girl named"), std::string::npos) << o.text;
+}
+
+// With include_stop_str_in_output, a stop token's own text is part of the output (vLLM).
+TEST(SamplingEngine, StopTokenIdTextIncludedOnRequest) {
+  Output base = run_story(story_request(40));
+  const int32_t stop_id = base.ids[6];
+  EngineRequest r = story_request(40);
+  r.params.stop_token_ids = {stop_id};
+  Output without = run_story(r);
+  r.params.include_stop_str_in_output = true;
+  Output with = run_story(r);
+  EXPECT_EQ(with.ids, without.ids);
+  EXPECT_GT(with.text.size(), without.text.size());
+  EXPECT_EQ(with.text.substr(0, without.text.size()), without.text);
+  EXPECT_EQ(base.text.substr(0, with.text.size()), with.text);
+}
+
+}  // namespace
+}  // namespace ds::test
