@@ -70,3 +70,11 @@ target_link_libraries(bench_cuda_ops PRIVATE ds_backend_cuda)
 set_target_properties(bench_cuda_ops PROPERTIES
   BUILD_RPATH "$ORIGIN/lib;${CUDAToolkit_LIBRARY_DIR};/usr/local/cuda/lib64"
   RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+
+# Whole-model decode benchmark (bench/cuda): the engine on the CUDA backend, ms/token against the
+# copy bandwidth measured in the same run.
+add_executable(bench_cuda_decode ${CMAKE_SOURCE_DIR}/bench/cuda/bench_cuda_decode.cpp)
+target_link_libraries(bench_cuda_decode PRIVATE ds_backend_cuda ds_engine)
+set_target_properties(bench_cuda_decode PROPERTIES
+  BUILD_RPATH "$ORIGIN/lib;${CUDAToolkit_LIBRARY_DIR};/usr/local/cuda/lib64"
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)

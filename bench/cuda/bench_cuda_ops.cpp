@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
+#include "copy_bandwidth.h"
 
 namespace ds {
 namespace {
@@ -67,13 +68,8 @@ void run() {
   Ops& ops = be->ops();
   const int64_t h = 3584, hq = 28, hk = 4, d = 128, inter = 18944;
 
-  // Copy bandwidth: 2 GiB device-to-device.
-  const size_t copy_bytes = size_t(2) << 30;
-  auto src = random_bf16(copy_bytes / 2, 1), dst = be->alloc(copy_bytes);
-  const double copy_s = time_op([&](int) { be->copy_on_device(dst->data(), src->data(), copy_bytes); }, 5, 5);
-  const double bw = 2.0 * double(copy_bytes) / copy_s;
-  src.reset();
-  dst.reset();
+  // Copy bandwidth: 2 GiB device-to-device (shared with bench_cuda_decode).
+  const double bw = measure_copy_bandwidth(*be);
 
   // GEMM rate: 8192^3 bf16.
   const int64_t m = 8192;

@@ -161,11 +161,13 @@ std::vector<StreamEvent> stream_to_stdout(RequestStream& s) {
 int run_generate(GenerateArgs& a) {
   auto loaded = load_model_from_options(a.model);
   if (!loaded.ok()) return fail(loaded.status());
-  const LoadedModel& m = **loaded;
+  LoadedModel& m = **loaded;
   auto jobs = read_jobs(a, m, default_params(a, m.generation));
   if (!jobs.ok()) return fail(jobs.status());
-  auto backend = make_cpu_backend({a.model.threads});
-  auto engine = Engine::create(engine_config(a.engine, a.model.max_model_len), m, *backend);
+  auto backend = make_backend(a.model);
+  if (!backend.ok()) return fail(backend.status());
+  place_weights(m, **backend);
+  auto engine = Engine::create(engine_config(a.engine, a.model.max_model_len), m, **backend);
   if (!engine.ok()) return fail(engine.status());
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::shared_ptr<RequestStream>> streams;

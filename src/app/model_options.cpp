@@ -6,6 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/file_util.h"
+#include "runtime/device_weights.h"
+#ifdef DSSERVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace ds::app {
 
@@ -22,6 +26,25 @@ void add_model_options(CLI::App& cmd, ModelOptions& o) {
   cmd.add_option("--max-model-len", o.max_model_len, "Maximum prompt + output length")->check(CLI::Range(1, 1 << 24));
   cmd.add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
   cmd.add_option("--seed-weights", o.dummy_seed, "Seed of --load-format dummy weights");
+  cmd.add_option("--device", o.device, "cpu | cuda (bf16 activations and KV cache on GPU 0)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+}
+
+Result<std::unique_ptr<Backend>> make_backend(const ModelOptions& o) {
+  if (o.device == "cuda") {
+#ifdef DSSERVE_CUDA
+    if (cuda_device_count() == 0) return unsupported("--device cuda: no CUDA device is visible to this process");
+    return make_cuda_backend({});
+#else
+    return unsupported("--device cuda: this dsserve was built without the CUDA backend (DSSERVE_CUDA)");
+#endif
+  }
+  return make_cpu_backend({o.threads});
+}
+
+void place_weights(LoadedModel& m, Backend& backend) {
+  // The CUDA matmul takes bf16 operands; the CPU backend keeps the checkpoint's views.
+  m.weights = upload_weights(m.weights, backend, DType::kBF16);
 }
 
 Result<std::unique_ptr<LoadedModel>> load_model_from_options(ModelOptions& o) {

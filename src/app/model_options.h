@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "common/status.h"
 #include "runtime/loaded_model.h"
 
@@ -21,11 +22,18 @@ struct ModelOptions {
   int32_t max_model_len = 0;  // 0 = derive
   int threads = 0;
   uint64_t dummy_seed = 0;
+  std::string device = "cpu";  // --device cpu | cuda
 };
 
 void add_model_options(CLI::App& cmd, ModelOptions& o);
 // Loads the model; applies --generation-config none and --chat-template FILE.
 Result<std::unique_ptr<LoadedModel>> load_model_from_options(ModelOptions& o);
+// The backend --device names: the CPU, or the CUDA backend (an error when this binary was built
+// without DSSERVE_CUDA).
+Result<std::unique_ptr<Backend>> make_backend(const ModelOptions& o);
+// Moves the weights into the backend's memory (runtime/device_weights.h); a no-op on the CPU.
+// Releases the host copy (mmap or dummy buffer) once uploaded.
+void place_weights(LoadedModel& m, Backend& backend);
 // Prints a Status as one line "dsserve: error: ..." on stderr; returns the exit code (1).
 int fail(const Status& s);
 

@@ -6,7 +6,7 @@
 
 namespace ds {
 namespace {
-// Activation buffers; shapes for T tokens: [T, cols].
+// Activation buffers; shapes for T tokens: [T, cols]. kSel/kLogits have max_logit_rows rows.
 enum Act { kResidual, kNormed, kQ, kK, kV, kAttn, kOut, kGate, kUp, kMlp, kSel, kLogits, kNumActs };
 }  // namespace
 
@@ -16,10 +16,9 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
   const int64_t h = cfg.hidden_size, i = cfg.intermediate_size;
   const int64_t cols[kNumActs] = {h, h, cfg.q_size(), cfg.kv_size(), cfg.kv_size(), cfg.q_size(), h, i, i, h, h,
                                   cfg.vocab_size};
-  const size_t esz = dtype_size(be.activation_dtype());
   for (int a = 0; a < kNumActs; ++a) {
     const int64_t rows = (a == kSel || a == kLogits) ? max_logit_rows : max_tokens;
-    bufs_.push_back(be.alloc(size_t(rows * cols[a]) * esz));
+    bufs_.push_back(be.alloc(size_t(rows * cols[a]) * dtype_size(act_dtype(a))));
   }
   std::vector<float> inv = rope_inv_freq(cfg);
   inv_freq_ = be.alloc(inv.size() * sizeof(float));
@@ -27,8 +26,12 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
   rope_ = {static_cast<const float*>(inv_freq_->data()), int32_t(cfg.head_dim)};
 }
 
+// Logits are float32 on every backend (the sampler's log-softmax over a 152k vocabulary wants the
+// matmul's fp32 accumulator, not a bf16 rounding of it); everything else is the activation dtype.
+DType Decoder::act_dtype(int which) const { return which == kLogits ? DType::kF32 : be_.activation_dtype(); }
+
 Tensor Decoder::act(int which, int64_t rows, int64_t cols) {
-  return Tensor(bufs_[size_t(which)]->data(), be_.activation_dtype(), {rows, cols});
+  return Tensor(bufs_[size_t(which)]->data(), act_dtype(which), {rows, cols});
 }
 
 // Packs the batch's int32 arrays into one device buffer (one copy) and points the views at it.

@@ -2,6 +2,7 @@
 // Decoder: the one generic pre-norm decoder (Qwen2 and Llama, incl. llama3 rope scaling), written
 // once against the Ops table. Owns the activation workspace for up to `max_num_tokens` tokens and
 // `max_logit_rows` logit rows per forward.
+// Weights must live in the backend's memory (runtime/device_weights.h: upload_weights).
 // Thread: the owning (engine) thread only.
 #include <memory>
 #include <vector>
@@ -24,6 +25,7 @@ class Decoder {
   const ModelConfig& config() const { return cfg_; }
 
  private:
+  DType act_dtype(int which) const;
   Tensor act(int which, int64_t rows, int64_t cols);
   void upload_metadata(const ForwardBatch& b);
   void layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv);

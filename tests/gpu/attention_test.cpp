@@ -105,6 +105,24 @@ TEST(GpuAttention, PrefillChunkedAndMixed) {
   }
 }
 
+// head_dim below a warp (stories260k: 8, the numerics models: 16, and 32): idle lanes must not
+// read, write or contribute.
+TEST(GpuAttention, SmallHeadDims) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::vector<std::vector<SeqSpec>> batches = {
+      {{1, 1}, {1, 17}, {1, 300}}, {{5, 5}, {16, 48}, {1, 31}}, {{5, 300}, {1, 700}}};
+  for (const auto& seqs : batches) {
+    for (int64_t d : {8, 16, 32}) {
+      for (int64_t group : {1, 2, 4}) {
+        SCOPED_TRACE(describe(seqs) + " d " + std::to_string(d) + " group " + std::to_string(group));
+        check_attention(rng, seqs, 2, group, d, 16);
+      }
+    }
+  }
+}
+
 TEST(GpuAttention, EmptyBatch) {
   std::mt19937_64 rng(1);
   check_attention(rng, {}, 2, 4, 128, 16);

@@ -14,5 +14,8 @@ struct CudaBackendOptions {
 };
 
 std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& opts);
+// CUDA devices usable by this process (0 when there is no driver or no GPU): lets callers turn
+// "no GPU" into a user-facing error instead of make_cuda_backend's abort.
+int cuda_device_count();
 
 }  // namespace ds

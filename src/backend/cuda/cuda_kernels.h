@@ -64,7 +64,8 @@ struct PagedAttentionArgs {
 };
 void plan_paged_attention_splits(PagedAttentionArgs& a, int num_sms);
 size_t paged_attention_workspace_floats(const PagedAttentionArgs& a);
-// q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. head_dim in {64, 128, 256}.
+// q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. head_dim in {8, 16, 32, 64, 128, 256}
+// (below 32, lanes >= head_dim idle: only the tiny test models use those).
 bool paged_attention_supports(int32_t head_dim);
 void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
                             bf16* out, cudaStream_t stream);

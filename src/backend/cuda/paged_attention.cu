@@ -47,13 +47,15 @@ __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16
                                                                       const bf16* __restrict__ v_cache,
                                                                       const PagedAttentionArgs a,
                                                                       bf16* __restrict__ out) {
-  constexpr int E = D / 32;
+  // E elements per lane; head_dim < 32 (tiny test models) leaves lanes >= D idle (E = 1).
+  constexpr int E = D >= 32 ? D / 32 : 1;
   __shared__ float s_m[kWarps], s_l[kWarps];
   __shared__ float s_acc[kWarps][D];
   const int64_t th = blockIdx.x;  // token * Hq + head
   const int64_t t = th / a.num_q_heads;
   const int32_t h = int32_t(blockIdx.x % a.num_q_heads);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const bool active = lane * E < D;
   const int32_t s = seq_of_token(a.query_start_loc, a.num_seqs, t);
   const int32_t q_start = a.query_start_loc[s], q_len = a.query_start_loc[s + 1] - q_start;
   const int32_t ctx = a.seq_lens[s] - q_len + int32_t(t - q_start) + 1;  // causal: positions [0, ctx)
@@ -61,10 +63,11 @@ __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16
   const int32_t* table = a.block_tables + int64_t(s) * a.max_blocks_per_seq;
 
   float qv[E], acc[E];
-  const BfVec<E> qraw = *reinterpret_cast<const BfVec<E>*>(q + (t * a.num_q_heads + h) * D + lane * E);
+  BfVec<E> qraw{};
+  if (active) qraw = *reinterpret_cast<const BfVec<E>*>(q + (t * a.num_q_heads + h) * D + lane * E);
 #pragma unroll
   for (int e = 0; e < E; ++e) {
-    qv[e] = __bfloat162float(qraw.v[e]);
+    qv[e] = active ? __bfloat162float(qraw.v[e]) : 0.f;
     acc[e] = 0.f;
   }
   float m = -FLT_MAX, l = 0.f;
@@ -73,25 +76,30 @@ __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16
   for (int32_t j = j_begin + warp; j < j_end; j += kWarps) {
     const int64_t slot = int64_t(table[j / a.block_size]) * a.block_size + j % a.block_size;
     const int64_t off = (slot * a.num_kv_heads + kvh) * D + lane * E;
-    const BfVec<E> kraw = *reinterpret_cast<const BfVec<E>*>(k_cache + off);
-    const BfVec<E> vraw = *reinterpret_cast<const BfVec<E>*>(v_cache + off);
+    BfVec<E> kraw{}, vraw{};
+    if (active) {
+      kraw = *reinterpret_cast<const BfVec<E>*>(k_cache + off);
+      vraw = *reinterpret_cast<const BfVec<E>*>(v_cache + off);
+    }
     float dot = 0.f;
 #pragma unroll
-    for (int e = 0; e < E; ++e) dot += qv[e] * __bfloat162float(kraw.v[e]);
+    for (int e = 0; e < E; ++e) dot += qv[e] * (active ? __bfloat162float(kraw.v[e]) : 0.f);
     const float score = warp_sum(dot) * a.scale;
     const float m_new = fmaxf(m, score);
     const float corr = expf(m - m_new), p = expf(score - m_new);
     l = l * corr + p;
 #pragma unroll
-    for (int e = 0; e < E; ++e) acc[e] = acc[e] * corr + p * __bfloat162float(vraw.v[e]);
+    for (int e = 0; e < E; ++e) acc[e] = acc[e] * corr + (active ? p * __bfloat162float(vraw.v[e]) : 0.f);
     m = m_new;
   }
   if (lane == 0) {
     s_m[warp] = m;
     s_l[warp] = l;
   }
+  if (active) {
 #pragma unroll
-  for (int e = 0; e < E; ++e) s_acc[warp][lane * E + e] = acc[e];
+    for (int e = 0; e < E; ++e) s_acc[warp][lane * E + e] = acc[e];
+  }
   __syncthreads();
   // Merge: a warp that saw no key has l = 0 and contributes nothing.
   float m_all = -FLT_MAX;
@@ -149,7 +157,9 @@ __global__ void combine_splits_kernel(const PagedAttentionArgs a, int32_t d, bf1
 
 }  // namespace
 
-bool paged_attention_supports(int32_t head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+bool paged_attention_supports(int32_t head_dim) {
+  return head_dim == 8 || head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128 || head_dim == 256;
+}
 
 void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
                             bf16* out, cudaStream_t stream) {
@@ -162,6 +172,9 @@ void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_ca
   DS_CHECK(a.num_splits >= 1 && a.split_len >= 1 && (a.num_splits == 1 || (a.part_ml && a.part_acc)));
   const dim3 grid{unsigned(blocks), unsigned(a.num_splits)}, block{32 * kWarps};
   switch (a.head_dim) {
+    case 8: paged_attention_kernel<8><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+    case 16: paged_attention_kernel<16><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+    case 32: paged_attention_kernel<32><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
     case 64: paged_attention_kernel<64><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
     case 128: paged_attention_kernel<128><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
     case 256: paged_attention_kernel<256><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;

@@ -1,0 +1,110 @@
+// Single-stream decode benchmark of the whole model on the CUDA backend through the Engine (the
+// path `dsserve generate --device cuda` takes): a built-in config with dummy bf16 weights, one
+// request of `prompt` ids generating `output` tokens greedily with ignore_eos. Reports ms/token
+// over the decode steps (first token excluded: that is the prefill) and the ratio to the memory
+// limit measured in the same run: (weight bytes read per step + KV bytes read per step, averaged
+// over the steps) / device-to-device copy bandwidth (bench/cuda/copy_bandwidth.h).
+// Timing: host clock at each streamed token on the consumer side, after a warm-up request that
+// creates the cuBLASLt plans of the T=1 and T=prompt shapes.
+// Usage: bench_cuda_decode MODEL_ID [PROMPT_TOKENS=128] [OUTPUT_TOKENS=512]   (prints one JSON object)
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "backend/cuda/cuda_backend.h"
+#include "copy_bandwidth.h"
+#include "engine/engine.h"
+#include "runtime/device_weights.h"
+#include "runtime/kv_cache.h"
+#include "runtime/loaded_model.h"
+
+namespace ds {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Seconds at which each token of one request arrived.
+std::vector<double> run_request(Engine& engine, const std::string& id, int32_t prompt, int32_t output) {
+  EngineRequest r;
+  r.request_id = id;
+  const int32_t base = int32_t(1000 + 97 * id.size());  // distinct prompts: no prefix-cache hits
+  for (int32_t i = 0; i < prompt; ++i) r.prompt_ids.push_back(base + 7 * i);
+  r.params.temperature = 0;
+  r.params.max_tokens = output;
+  r.params.ignore_eos = true;
+  auto s = engine.submit(r);
+  DS_CHECK(s.ok()) << s.status().message();
+  const auto t0 = Clock::now();
+  std::vector<double> at;
+  StreamEvent e;
+  while (at.empty() || !e.done) {
+    if (!(*s)->next(e, std::chrono::milliseconds(1000))) continue;
+    const double t = std::chrono::duration<double>(Clock::now() - t0).count();
+    for (size_t i = 0; i < e.token_ids.size(); ++i) at.push_back(t);
+    if (e.done) break;
+  }
+  return at;
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: bench_cuda_decode MODEL_ID [PROMPT_TOKENS] [OUTPUT_TOKENS]\n");
+    return 2;
+  }
+  const std::string model_id = argv[1];
+  const int32_t prompt = argc > 2 ? std::atoi(argv[2]) : 128, output = argc > 3 ? std::atoi(argv[3]) : 512;
+  ModelSource src;
+  src.model = model_id;
+  src.load_format = LoadFormat::kDummy;
+  src.dummy_dtype = DType::kBF16;
+  const auto t_load = Clock::now();
+  auto loaded = load_model(src);
+  DS_CHECK(loaded.ok()) << loaded.status().message();
+  LoadedModel& m = **loaded;
+  const double host_s = std::chrono::duration<double>(Clock::now() - t_load).count();
+
+  auto be = make_cuda_backend({});
+  const double bw = measure_copy_bandwidth(*be);
+  const auto t_up = Clock::now();
+  m.weights = upload_weights(m.weights, *be, DType::kBF16);  // frees the host copy
+  const double upload_s = std::chrono::duration<double>(Clock::now() - t_up).count();
+
+  EngineConfig cfg;
+  cfg.kv_cache_memory_gib = 2.0;
+  cfg.max_model_len = 4096;
+  auto engine = Engine::create(cfg, m, *be);
+  DS_CHECK(engine.ok()) << engine.status().message();
+  run_request(**engine, "warmup", prompt, 8);
+  const std::vector<double> at = run_request(**engine, "bench", prompt, output);
+  DS_CHECK_EQ(int64_t(at.size()), int64_t(output));
+
+  const ModelConfig& c = m.config;
+  const size_t all_weights = weight_bytes(m.weights);
+  // A decode step reads every matrix once; of the embedding only one row (unless it is the lm_head).
+  const size_t embed = c.tie_word_embeddings ? 0 : m.weights.embed_tokens.nbytes();
+  const size_t step_weights = all_weights - embed;
+  // Decode step i (1..output-1) attends over prompt + i positions.
+  const double avg_ctx = double(prompt) + double(output) / 2.0;
+  const double kv_step = avg_ctx * double(KvCache::bytes_per_token(c, DType::kBF16));
+  const double bytes = double(step_weights) + kv_step;
+  const double decode_s = (at.back() - at.front()) / double(output - 1);
+  const double limit_s = bytes / bw;
+  nlohmann::json j = {{"model", model_id}, {"prompt_tokens", prompt}, {"output_tokens", output},
+                      {"ttft_ms", at.front() * 1e3}, {"decode_ms_per_token", decode_s * 1e3},
+                      {"decode_tok_s", 1.0 / decode_s}, {"copy_bandwidth_GBps", bw / 1e9},
+                      {"weight_bytes_per_step", step_weights}, {"kv_bytes_per_step_avg", kv_step},
+                      {"limit_ms_per_token", limit_s * 1e3}, {"ratio_to_bandwidth_limit", limit_s / decode_s},
+                      {"host_dummy_fill_s", host_s}, {"upload_s", upload_s},
+                      {"upload_GBps", double(all_weights) / upload_s / 1e9}};
+  std::printf("%s\n", j.dump(1).c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace ds
+
+int main(int argc, char** argv) { return ds::run(argc, argv); }
