@@ -10,12 +10,19 @@ set -uo pipefail
 G=${CARRY:-carry/gpu}
 O=${OUT:-out}
 mkdir -p "$O"
+# The executables' RUNPATH finds carry/gpu/lib for their direct dependencies only; libicuuc's own
+# libicudata needs the search path too.
+export LD_LIBRARY_PATH="$(cd "$G" && pwd)/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$O/card.txt"
 echo "== test_gpu_ops"
 "$G/test_gpu_ops" >"$O/test_gpu_ops.log" 2>&1; echo "test_gpu_ops rc=$?"; tail -4 "$O/test_gpu_ops.log"
 echo "== gpu e2e"
-python3 tests/gpu/test_gpu_e2e.py "$G/dsserve" "$G/stories260k" >"$O/gpu_e2e.log" 2>&1; echo "gpu_e2e rc=$?"
+models=$(mktemp -d)
+python3 tests/data/numerics/make_models.py "$models" --check tests/data/numerics/goldens.json
+python3 tests/gpu/test_gpu_e2e.py "$G/dsserve" "$G/stories260k" "$models" >"$O/gpu_e2e.log" 2>&1; echo "gpu_e2e rc=$?"
 grep -E "steps match|ok$|FAIL|Error|Ran|OK" "$O/gpu_e2e.log"
+echo "== HF transformers bf16 vs the float32 goldens (the yardstick for the bf16 tolerance)"
+python3 tests/gpu/hf_bf16_error.py "$models" 2>&1 | grep -E "HF bf16|Error"
 for size in 1.5B 7B; do
   m=deepseek-ai/DeepSeek-R1-Distill-Qwen-$size
   echo "== bench_cuda_decode $m"

@@ -7,8 +7,10 @@ usage: test_gpu_e2e.py PATH/TO/dsserve STORIES260K_DIR [NUMERICS_MODELS_DIR]
   text of golden.json (transformers float32 == llama2.c), exactly.
 - numerics models (tests/data/numerics: Qwen2 with q/k/v bias + untied lm_head, Llama-3 with llama3
   rope scaling and GQA 4; bf16 checkpoints): against Hugging Face float32 goldens with bf16
-  tolerance: greedy ids identical until the first step whose HF top-2 gap is under 0.05 (there the
-  continuations may diverge legitimately); sampled-token logprobs within 0.05 up to that point.
+  tolerance (issue 5): greedy ids identical until the first step whose HF top-2 gap is under 0.05
+  (from there the continuations may diverge legitimately); sampled-token logprobs within 0.05 at
+  every step whose context still equals HF's. (The CPU numerics test is stricter: it allows a
+  divergence only at a near-tie step itself, which float32 can promise and bf16 cannot.)
   The three prompts of each model run as one batch (one > 100 tokens), with a small
   --max-num-batched-tokens so prefill is chunked over cached blocks, as the CPU numerics test does.
   Without NUMERICS_MODELS_DIR the models are regenerated into a temporary folder by make_models.py
@@ -55,15 +57,18 @@ class StoriesGoldenOnGpu(unittest.TestCase):
 
 
 def compare_with_golden(test, got, case, what):
-    """Returns (worst |logprob - HF|, steps compared, step of an allowed divergence or None)."""
-    worst, compared = 0.0, 0
+    """The issue's bf16 rule: ids identical up to the first step whose HF top-2 gap is under 0.05;
+    from that near-tie on a different id is allowed (and ends the comparison: the contexts differ
+    from there). Logprobs are compared, within 0.05, at every step whose context still equals HF's.
+    Returns (worst |logprob - HF|, steps compared, (step, HF gap) of the divergence or None)."""
+    worst, compared, seen_tie = 0.0, 0, False
     test.assertEqual(len(got["output_ids"]), len(case["steps"]), what)
     for s, want in enumerate(case["steps"]):
+        seen_tie = seen_tie or want["top2_gap"] < TIE_GAP
         if got["output_ids"][s] != want["id"]:
-            test.assertLess(want["top2_gap"], TIE_GAP,
-                            f"{what} step {s}: got id {got['output_ids'][s]} want {want['id']} "
-                            f"(HF top-2 gap {want['top2_gap']:.4f})")
-            return worst, compared, s
+            test.assertTrue(seen_tie, f"{what} step {s}: got id {got['output_ids'][s]} want {want['id']} "
+                                      f"before any near-tie (HF top-2 gap here {want['top2_gap']:.4f})")
+            return worst, compared, (s, round(want["top2_gap"], 4))
         err = abs(got["logprobs"][s] - want["logprob"])
         worst = max(worst, err)
         test.assertLess(err, LOGPROB_TOL, f"{what} step {s}: logprob {got['logprobs'][s]} want {want['logprob']}")
@@ -88,7 +93,7 @@ class NumericsOnGpu(unittest.TestCase):
         self.assertEqual(len(lines), len(cases))
         for i, (got, case) in enumerate(zip(lines, cases)):
             worst, compared, diverged = compare_with_golden(self, got, case, f"{name} prompt {i}")
-            note = f", diverged at near-tie step {diverged}" if diverged is not None else ""
+            note = f", diverged at (step, HF top-2 gap) {diverged}" if diverged is not None else ""
             print(f"{name} prompt {i}: {compared} steps match HF, max |logprob - HF| = {worst:.4f}{note}",
                   file=sys.stderr)
 
