@@ -226,7 +226,7 @@ void add_server_flags(CLI::App& cmd, ServeArgs& a) {
   cmd.add_option("--max-waiting-requests", s.max_waiting_requests, "Waiting-queue limit; beyond it 503 + Retry-After")->check(CLI::Range(1, 1 << 20));
   cmd.add_option("--http-threads", s.http_threads, "HTTP worker threads = max concurrent connections (default: max-waiting + 512, <= 2048)")
       ->check(CLI::Range(0, 65536));
-  cmd.add_option("--request-timeout", s.request_timeout_s, "Seconds a request may run before it is aborted (0 = none)")->check(CLI::Range(0.0, 1e7));
+  cmd.add_option("--request-timeout", s.request_timeout_s, "Seconds a request may run; then its choices end with finish_reason \"abort\" and the response carries a timeout_error (0 = none)")->check(CLI::Range(0.0, 1e7));
   cmd.add_option("--shutdown-timeout", s.shutdown_timeout_s, "Seconds SIGTERM waits for in-flight requests")->check(CLI::Range(0.0, 1e6));
   cmd.add_option("--reasoning-parser", s.reasoning_parser, "deepseek_r1 | none | auto (on when the tokenizer has </think>)")
       ->check(CLI::IsMember({"auto", "deepseek_r1", "none"}));

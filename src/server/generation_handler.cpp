@@ -21,7 +21,7 @@ struct GenerationJob {
   std::vector<std::shared_ptr<RequestStream>> streams;
   std::vector<bool> done;
   size_t num_done = 0, cursor = 0;
-  bool started = false, finished = false, aborted = false;
+  bool started = false, finished = false, aborted = false, timed_out = false;
   RequestTimings timings;
   Clock::time_point deadline = Clock::time_point::max();
 
@@ -66,15 +66,25 @@ std::string new_request_id(ServerContext& ctx, Endpoint ep) {
 std::optional<ApiError> admit(ServerContext& ctx, const OpenAiRequest& r) {
   if (!r.model.empty() && !ctx.serves(r.model)) return model_not_found(r.model);
   if (ctx.draining) return overloaded("The server is shutting down.");
-  if (ctx.engine->stats().num_waiting.load() >= ctx.cfg.max_waiting_requests) {
+  return std::nullopt;
+}
+
+// The waiting queue as the HTTP side sees it: accepted engine requests minus those the engine
+// reported running at its last step. The engine's own num_waiting is only refreshed once per step,
+// so a burst would pass a check against it; this count grows the moment a request is submitted.
+// Call with ctx.admission_mu held.
+int64_t waiting_estimate(ServerContext& ctx) {
+  return int64_t(ctx.inflight.size()) - ctx.engine->stats().num_running.load();
+}
+
+std::optional<ApiError> submit_all(ServerContext& ctx, GenerationJob& job, const std::string& base_id) {
+  // Check and submit under one lock: concurrent requests cannot all pass the same check.
+  std::lock_guard<std::mutex> lock(ctx.admission_mu);
+  if (waiting_estimate(ctx) + int64_t(job.req.prompts.size()) > ctx.cfg.max_waiting_requests) {
     ctx.counters.rejected_overload++;
     return overloaded("Too many waiting requests (--max-waiting-requests " + std::to_string(ctx.cfg.max_waiting_requests) +
                       "); retry later.");
   }
-  return std::nullopt;
-}
-
-std::optional<ApiError> submit_all(ServerContext& ctx, GenerationJob& job, const std::string& base_id) {
   for (size_t i = 0; i < job.req.prompts.size(); ++i) {
     std::string id = job.req.prompts.size() == 1 ? base_id : base_id + "-" + std::to_string(i);
     auto s = ctx.engine->submit({id, job.req.prompts[i], job.req.params, 0});
@@ -105,8 +115,21 @@ void finish_job(ServerContext& ctx, GenerationJob& job, int status) {
   record_request(ctx, job.timings);
 }
 
+// --request-timeout: past the deadline every unfinished choice is aborted (finish_reason "abort",
+// blocks freed within one engine step); the response then says why (see timeout_error()).
 void check_timeout(ServerContext& ctx, GenerationJob& job) {
-  if (!job.aborted && Clock::now() > job.deadline) job.abort_all(*ctx.engine);
+  if (job.aborted || Clock::now() <= job.deadline) return;
+  job.timed_out = true;
+  ctx.counters.request_timeouts++;
+  job.abort_all(*ctx.engine);
+}
+
+nlohmann::json timeout_error(const ServerContext& ctx) {
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%g", ctx.cfg.request_timeout_s);
+  return {{"message", std::string("The request ran longer than --request-timeout (") + secs +
+                          " s) and was stopped; the output is cut short (finish_reason \"abort\")."},
+          {"type", "timeout_error"}, {"param", nullptr}, {"code", "request_timeout"}};
 }
 
 void respond_whole(ServerContext& ctx, GenerationJob& job, httplib::Response& res) {
@@ -114,9 +137,11 @@ void respond_whole(ServerContext& ctx, GenerationJob& job, httplib::Response& re
   StreamEvent e;
   while (!job.all_done()) {
     if (job.next(p, e, std::chrono::milliseconds(100))) job.builder->on_event(p, e);
-    else check_timeout(ctx, job);
+    check_timeout(ctx, job);
   }
-  send_json(res, job.builder->final_body().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  nlohmann::json body = job.builder->final_body();
+  if (job.timed_out) body["error"] = timeout_error(ctx);
+  send_json(res, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   finish_job(ctx, job, 200);
 }
 
@@ -130,14 +155,18 @@ bool pump_stream(ServerContext& ctx, GenerationJob& job, httplib::DataSink& sink
   int32_t p = 0;
   StreamEvent e;
   while (!job.all_done() && out.empty()) {
+    check_timeout(ctx, job);
     if (job.next(p, e, std::chrono::milliseconds(100))) {
       out += job.builder->on_event(p, e);
       continue;
     }
-    check_timeout(ctx, job);
     if (!sink.is_writable()) return false;
   }
-  if (job.all_done()) out += job.builder->stream_end();
+  if (job.all_done()) {
+    // A timed-out stream says why in an error event (vLLM's in-stream error shape) before [DONE].
+    if (job.timed_out) out += "data: " + nlohmann::json{{"error", timeout_error(ctx)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+    out += job.builder->stream_end();
+  }
   if (!out.empty() && !sink.write(out.data(), out.size())) return false;
   if (job.all_done()) {
     sink.done();

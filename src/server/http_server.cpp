@@ -37,14 +37,45 @@ bool origin_allowed(const ServerConfig& c, const std::string& origin) {
   return false;
 }
 
+bool allows_any(const ServerConfig& c) {
+  return std::find(c.allowed_origins.begin(), c.allowed_origins.end(), "*") != c.allowed_origins.end();
+}
+
+// CORS as vLLM's defaults (Starlette CORSMiddleware with allow_methods/allow_headers "*", no
+// credentials): an allowed Origin gets Access-Control-Allow-Origin on every response, including
+// errors; a disallowed one gets no CORS headers, so the browser refuses to hand over the response.
 void add_cors(const ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  if (res.has_header("Access-Control-Allow-Origin")) return;  // pre-routing already did (error handler)
   const std::string origin = req.get_header_value("Origin");
   if (!origin_allowed(ctx.cfg, origin)) return;
-  const bool any = std::find(ctx.cfg.allowed_origins.begin(), ctx.cfg.allowed_origins.end(), "*") != ctx.cfg.allowed_origins.end();
+  const bool any = allows_any(ctx.cfg);
   res.set_header("Access-Control-Allow-Origin", any ? "*" : origin);
   if (!any) res.set_header("Vary", "Origin");
+  res.set_header("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate");
+}
+
+// Preflight (OPTIONS with Origin + Access-Control-Request-Method): 204 with the allowed methods and
+// the requested headers echoed (= "*": the OpenAI SDK sends x-stainless-* headers) for an allowed
+// origin; 400 "Disallowed CORS origin" otherwise (what Starlette answers). No API key is needed:
+// browsers never send credentials on a preflight.
+void handle_preflight(const ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  const std::string origin = req.get_header_value("Origin");
+  if (origin.empty() || !req.has_header("Access-Control-Request-Method")) {  // plain OPTIONS
+    res.status = 204;
+    res.set_header("Allow", "GET, POST, OPTIONS");
+    return;
+  }
+  if (!origin_allowed(ctx.cfg, origin)) {
+    res.status = 400;
+    res.set_content("Disallowed CORS origin", "text/plain");
+    return;
+  }
+  res.status = 204;
+  add_cors(ctx, req, res);
   res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-  res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+  const std::string want = req.get_header_value("Access-Control-Request-Headers");
+  res.set_header("Access-Control-Allow-Headers", want.empty() ? "Authorization, Content-Type" : want);
+  res.set_header("Access-Control-Max-Age", "600");
 }
 
 }  // namespace
@@ -55,7 +86,11 @@ class HttpServer::Impl {
     const int threads = default_threads(ctx.cfg);
     svr_.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
     svr_.set_payload_max_length(ctx.cfg.max_request_bytes);
-    svr_.set_keep_alive_timeout(5);
+    // httplib uses the keep-alive timeout also as the wait for a new connection's first request.
+    // A client's event loop under load (1,000 streams on 2 busy cores) can connect and then write
+    // its request seconds later; 5 s closed such connections unanswered. Idle keep-alive
+    // connections hold a worker for this long, which the pool size (max-waiting + 512) covers.
+    svr_.set_keep_alive_timeout(20);
     svr_.set_keep_alive_max_count(1000);
     svr_.set_read_timeout(30);
     svr_.set_write_timeout(30);
@@ -90,11 +125,11 @@ class HttpServer::Impl {
 
   void install_hooks() {
     svr_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      add_cors(ctx_, req, res);
       if (req.method == "OPTIONS") {  // CORS preflight: no auth (browsers send no credentials)
-        res.status = 204;
+        handle_preflight(ctx_, req, res);
         return HR::Handled;
       }
+      add_cors(ctx_, req, res);
       if (!is_open_path(req.path, ctx_.cfg.metrics_public) && !ctx_.auth.check(req.get_header_value("Authorization"))) {
         send_error(res, unauthorized());
         res.set_header("WWW-Authenticate", "Bearer");

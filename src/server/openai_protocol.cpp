@@ -202,7 +202,11 @@ std::optional<ApiError> parse_openai_request(Endpoint ep, const std::string& bod
     } else {
       if (!o.contains("prompt") || o["prompt"].is_null()) return bad_request("'prompt' is required", "prompt");
       if (auto e = tokenize_prompts(o["prompt"], ctx, out)) return e;
-      if (out.echo && out.logprobs) return bad_request("'echo' together with 'logprobs' is not supported", "echo");
+      // vLLM answers echo + logprobs with the prompt's logprobs too; the engine computes logprobs
+      // of sampled tokens only, so the combination is refused rather than answered half-filled.
+      if (out.echo && out.logprobs)
+        return bad_request("'echo' together with 'logprobs' is not supported: dsserve does not compute prompt logprobs. "
+                           "Send 'echo' or 'logprobs', not both.", "echo");
     }
     if (int64_t(out.prompts.size()) * out.params.n > ctx.cfg->max_n)
       return bad_request("n times the number of prompts must be at most " + std::to_string(ctx.cfg->max_n), "n");

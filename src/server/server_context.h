@@ -35,7 +35,8 @@ class InflightRegistry {
 
 // Counters the HTTP side keeps itself (the engine's are in EngineStats).
 struct HttpCounters {
-  std::atomic<int64_t> requests_total{0}, errors_4xx{0}, errors_5xx{0}, rejected_overload{0}, client_disconnects{0};
+  std::atomic<int64_t> requests_total{0}, errors_4xx{0}, errors_5xx{0}, rejected_overload{0}, client_disconnects{0},
+      request_timeouts{0};
 };
 
 struct RequestTimings;
@@ -53,6 +54,7 @@ struct ServerContext {
   const LoadedModel* model = nullptr;
   ProtocolContext protocol;
   InflightRegistry inflight;
+  std::mutex admission_mu;  // --max-waiting-requests: check + submit as one step
   HttpCounters counters;
   std::unique_ptr<ServerMetrics> metrics;  // set before `ready`
   std::unique_ptr<AuditLog> audit;         // --log-file; null = no audit log

@@ -166,6 +166,22 @@ test('prompt as token ids and as a list of prompts; echo', async () => {
   assert.ok(detok.prompt.includes(PROMPT));
 });
 
+test('echo with logprobs is a documented 400 (no prompt logprobs); echo streams the prompt first', async () => {
+  await assert.rejects(ai.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4, echo: true, logprobs: 1 }), (e) => {
+    assert.equal(e.status, 400);
+    assert.equal(e.type, 'invalid_request_error');
+    assert.equal(e.param, 'echo');
+    assert.match(e.message, /prompt logprobs/);
+    return true;
+  });
+  const whole = await ai.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 6, temperature: 0, echo: true });
+  const stream = await ai.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 6, temperature: 0, echo: true, stream: true });
+  const parts = [];
+  for await (const c of stream) for (const ch of c.choices) parts.push(ch.text);
+  assert.equal(parts[0], PROMPT);
+  assert.equal(parts.join(''), whole.choices[0].text);
+});
+
 test('vLLM sampling extras top-level: top_k, min_p, repetition_penalty, min_tokens, ignore_eos, stop_token_ids', async () => {
   const r = await ai.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 10, temperature: 0.8, seed: 3,
     top_k: 20, min_p: 0.05, repetition_penalty: 1.1, min_tokens: 10, ignore_eos: true, stop_token_ids: [] });

@@ -1,0 +1,164 @@
+// Lifecycle and limits: --request-timeout (clear finish, blocks freed), --max-waiting-requests
+// (503 + Retry-After, nothing accepted is lost), CORS per --allowed-origins (preflight + headers).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, STORIES, metrics, metric, sleep } from './helpers.mjs';
+
+const PROMPT = 'Once upon a time';
+const post = (server, p, body, headers = {}) => fetch(`${server.url}${p}`, { method: 'POST',
+  headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+// Parses an SSE body into its JSON events (and whether it ended with [DONE]).
+function sseEvents(text) {
+  const events = [];
+  let done = false;
+  for (const block of text.split('\n\n')) {
+    if (!block.startsWith('data: ')) continue;
+    const data = block.slice(6);
+    if (data === '[DONE]') done = true;
+    else events.push(JSON.parse(data));
+  }
+  return { events, done };
+}
+
+async function waitIdle(server, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  let m;
+  while (Date.now() < deadline) {
+    m = await metrics(server);
+    if (metric(m, 'vllm:num_requests_running') === 0 && metric(m, 'vllm:num_requests_waiting') === 0 &&
+        metric(m, 'vllm:kv_cache_usage_perc') === 0) return m;
+    await sleep(100);
+  }
+  return m;
+}
+
+let timeoutServer, queueServer, corsServer;
+before(async () => {
+  // 64 choices x 480 tokens is far more than 0.25 s of work even on a fast, idle machine.
+  timeoutServer = await startServer([STORIES, '--served-model-name', 'stories', '--num-kv-blocks', '2048', '--threads', '1',
+    '--max-num-seqs', '64', '--request-timeout', '0.25']);
+  queueServer = await startServer([STORIES, '--served-model-name', 'stories', '--num-kv-blocks', '512', '--threads', '1',
+    '--max-num-seqs', '1', '--max-waiting-requests', '2']);
+  corsServer = await startServer([STORIES, '--served-model-name', 'stories', '--num-kv-blocks', '256', '--threads', '1',
+    '--api-key', 'sk-cors', '--allowed-origins', 'https://app.example,https://other.example']);
+});
+after(async () => {
+  for (const s of [timeoutServer, queueServer, corsServer]) {
+    if (!s) continue;
+    const { code } = await s.stop();
+    assert.equal(code, 0, s.log().slice(-2000));
+  }
+});
+
+const LONG = { model: 'stories', prompt: PROMPT, n: 64, max_tokens: 480, temperature: 0.8, ignore_eos: true };
+
+test('--request-timeout: non-streaming ends with finish_reason "abort" and an error object; blocks freed', async () => {
+  const t0 = Date.now();
+  const r = await post(timeoutServer, '/v1/completions', LONG);
+  assert.equal(r.status, 200);
+  const j = await r.json();
+  assert.equal(j.choices.length, 64);
+  for (const c of j.choices) assert.equal(c.finish_reason, 'abort');
+  assert.equal(j.error.code, 'request_timeout');
+  assert.equal(j.error.type, 'timeout_error');
+  assert.match(j.error.message, /--request-timeout \(0\.25 s\)/);
+  assert.ok(j.usage.completion_tokens < 64 * 480, `${j.usage.completion_tokens} tokens: the request was not cut`);
+  assert.ok(Date.now() - t0 < 30000);
+  const m = await waitIdle(timeoutServer);
+  assert.equal(metric(m, 'vllm:kv_cache_usage_perc'), 0);
+  assert.equal(metric(m, 'vllm:num_requests_running'), 0);
+  assert.ok(metric(m, 'vllm:request_success_total', 'finished_reason="abort"') >= 1);
+});
+
+test('--request-timeout: a stream gets finish_reason "abort" per choice, an error event, then [DONE]', async () => {
+  const r = await post(timeoutServer, '/v1/completions', { ...LONG, stream: true, stream_options: { include_usage: true } });
+  assert.equal(r.status, 200);
+  const { events, done } = sseEvents(await r.text());
+  assert.ok(done, 'no [DONE]');
+  const finish = new Map();
+  for (const e of events) for (const c of e.choices ?? []) if (c.finish_reason) finish.set(c.index, c.finish_reason);
+  assert.equal(finish.size, 64);
+  for (const f of finish.values()) assert.equal(f, 'abort');
+  const errors = events.filter((e) => e.error);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].error.code, 'request_timeout');
+  const usage = events.find((e) => e.usage)?.usage;
+  assert.ok(usage && usage.completion_tokens < 64 * 480);
+  assert.equal(metric(await waitIdle(timeoutServer), 'vllm:kv_cache_usage_perc'), 0);
+});
+
+test('--request-timeout: a request that ends in time is untouched', async () => {
+  const r = await post(timeoutServer, '/v1/completions', { model: 'stories', prompt: PROMPT, max_tokens: 2, temperature: 0, ignore_eos: true });
+  const j = await r.json();
+  assert.equal(j.choices[0].finish_reason, 'length');
+  assert.equal(j.error, undefined);
+});
+
+test('--max-waiting-requests: a burst beyond the queue gets 503 + Retry-After; accepted requests all complete', async () => {
+  const body = { model: 'stories', prompt: PROMPT, max_tokens: 480, temperature: 0, ignore_eos: true };
+  const rs = await Promise.all(Array.from({ length: 16 }, async () => {
+    const r = await post(queueServer, '/v1/completions', body);
+    return { status: r.status, retry: r.headers.get('retry-after'), json: await r.json() };
+  }));
+  const rejected = rs.filter((r) => r.status === 503), ok = rs.filter((r) => r.status === 200);
+  assert.equal(rejected.length + ok.length, 16, JSON.stringify(rs.map((r) => r.status)));
+  assert.ok(rejected.length >= 1, 'no request was rejected');
+  assert.ok(ok.length >= 1, 'every request was rejected');
+  for (const r of rejected) {
+    assert.ok(Number(r.retry) >= 1, `Retry-After: ${r.retry}`);
+    assert.equal(r.json.error.type, 'service_unavailable_error');
+    assert.match(r.json.error.message, /--max-waiting-requests 2/);
+  }
+  for (const r of ok) {
+    assert.equal(r.json.choices[0].finish_reason, 'length');
+    assert.equal(r.json.usage.completion_tokens, 480);
+  }
+  await waitIdle(queueServer);
+  const again = await post(queueServer, '/v1/completions', { ...body, max_tokens: 2 });
+  assert.equal(again.status, 200);
+});
+
+test('CORS: preflight from an allowed origin needs no key and allows the requested headers', async () => {
+  const r = await fetch(`${corsServer.url}/v1/chat/completions`, { method: 'OPTIONS', headers: {
+    Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST',
+    'Access-Control-Request-Headers': 'authorization,content-type,x-stainless-os' } });
+  assert.equal(r.status, 204);
+  assert.equal(r.headers.get('access-control-allow-origin'), 'https://app.example');
+  assert.match(r.headers.get('access-control-allow-methods'), /POST/);
+  assert.match(r.headers.get('access-control-allow-headers'), /x-stainless-os/);
+  assert.match(r.headers.get('vary') ?? '', /Origin/);
+  assert.ok(Number(r.headers.get('access-control-max-age')) > 0);
+});
+
+test('CORS: preflight from another origin is refused without CORS headers', async () => {
+  const r = await fetch(`${corsServer.url}/v1/completions`, { method: 'OPTIONS', headers: {
+    Origin: 'https://evil.example', 'Access-Control-Request-Method': 'POST' } });
+  assert.equal(r.status, 400);
+  assert.equal(r.headers.get('access-control-allow-origin'), null);
+  assert.equal(r.headers.get('access-control-allow-methods'), null);
+});
+
+test('CORS: responses (also errors) carry the origin only for allowed origins; the key is still required', async () => {
+  const auth = { Authorization: 'Bearer sk-cors' };
+  const ok = await post(corsServer, '/v1/completions', { prompt: PROMPT, max_tokens: 2 }, { ...auth, Origin: 'https://other.example' });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers.get('access-control-allow-origin'), 'https://other.example');
+  await ok.arrayBuffer();
+  const noKey = await post(corsServer, '/v1/completions', { prompt: PROMPT, max_tokens: 2 }, { Origin: 'https://app.example' });
+  assert.equal(noKey.status, 401);
+  assert.equal(noKey.headers.get('access-control-allow-origin'), 'https://app.example');
+  await noKey.arrayBuffer();
+  const notFound = await fetch(`${corsServer.url}/v1/nothing`, { headers: { ...auth, Origin: 'https://app.example' } });
+  assert.equal(notFound.status, 404);
+  assert.equal(notFound.headers.get('access-control-allow-origin'), 'https://app.example');  // exactly one value
+  await notFound.arrayBuffer();
+  const evil = await fetch(`${corsServer.url}/v1/models`, { headers: { ...auth, Origin: 'https://evil.example' } });
+  assert.equal(evil.status, 200);
+  assert.equal(evil.headers.get('access-control-allow-origin'), null);
+  await evil.arrayBuffer();
+  // A server without --allowed-origins sends no CORS headers at all.
+  const none = await fetch(`${queueServer.url}/v1/models`, { headers: { Origin: 'https://app.example' } });
+  assert.equal(none.headers.get('access-control-allow-origin'), null);
+  await none.arrayBuffer();
+});
