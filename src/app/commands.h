@@ -11,4 +11,5 @@ void add_tokenizer_commands(CLI::App& app, int& exit_code);  // tokenize, detoke
 void add_serve_command(CLI::App& app, int& exit_code);       // serve_command.cpp
 void add_download_command(CLI::App& app, int& exit_code);     // download_command.cpp
 void add_check_model_command(CLI::App& app, int& exit_code);  // check_model_command.cpp
+void add_bench_command(CLI::App& app, int& exit_code);      // bench_command.cpp: serve, users
 }  // namespace ds::app
