@@ -62,6 +62,8 @@ class FakeHub:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        # LFS files redirect here: another origin (as the hub's CDN is), the same server
+        self.lfs_url = "http://localhost:%d" % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -104,7 +106,7 @@ class FakeHub:
             extra = {"X-Repo-Commit": repo.commit}
             if repo.is_lfs(path):
                 sha = repo.etag(path)
-                extra.update({"Location": self.url + "/lfs/" + sha, "X-Linked-Etag": '"%s"' % sha,
+                extra.update({"Location": self.lfs_url + "/lfs/" + sha, "X-Linked-Etag": '"%s"' % sha,
                               "X-Linked-Size": str(len(repo.files[path])), "ETag": '"lfs-pointer-etag"'})
                 return self.send(h, 302, b"", extra, head)
             extra["ETag"] = '"%s"' % repo.etag(path)

@@ -93,10 +93,15 @@ class DownloadTest(unittest.TestCase):
         p = self.download(expect=1)
         self.assertIn("HF_TOKEN", p.stderr)
         self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        first = len(self.hub.requests())
         self.download(HF_TOKEN="hf_secret")
         self.assert_complete_snapshot()
-        auth = [r[2].get("Authorization") for r in self.hub.requests() if not r[1].startswith("/lfs/")]
-        self.assertIn("Bearer hf_secret", auth)
+        auth = [r[2].get("Authorization") for r in self.hub.requests()[first:] if not r[1].startswith("/lfs/")]
+        self.assertEqual(set(auth), {"Bearer hf_secret"})
+        # the storage host an LFS file redirects to (another origin) never sees the token
+        lfs = self.lfs_gets()
+        self.assertTrue(lfs)
+        self.assertEqual([r[2].get("Authorization") for r in lfs], [None] * len(lfs))
 
     def test_engine_files_only(self):
         self.download("--engine-files")
@@ -190,6 +195,13 @@ class DownloadTest(unittest.TestCase):
         p = subprocess.run([DSSERVE, "download", "../../etc"], capture_output=True, text=True, timeout=60, env=self.env())
         self.assertEqual(p.returncode, 1)
         self.assertIn("not a Hugging Face model id", p.stderr)
+
+    def test_unsafe_file_names_refused(self):
+        self.hub.add(Repo("evil/repo", {"config.json": b"{}", "../../../escape.json": b"x"}))
+        p = subprocess.run([DSSERVE, "download", "evil/repo"], capture_output=True, text=True, timeout=60, env=self.env())
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("unsafe file name", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.hf_home, "escape.json")))
 
     def test_progress_bar_on_terminal(self):
         master, slave = pty.openpty()
