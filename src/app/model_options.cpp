@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/file_util.h"
+#include "hub/snapshot_download.h"
 #include "runtime/device_weights.h"
 #ifdef DSSERVE_CUDA
 #include "backend/cuda/cuda_backend.h"
@@ -50,6 +51,10 @@ void place_weights(LoadedModel& m, Backend& backend) {
 Result<std::unique_ptr<LoadedModel>> load_model_from_options(ModelOptions& o) {
   ModelSource src;
   src.model = o.model;
+  if (o.load_format != "dummy" && hub::is_hub_model_id(o.model)) {  // vLLM: a hub id is downloaded
+    DS_ASSIGN_OR_RETURN(std::filesystem::path snapshot, hub::resolve_model_path(o.model));
+    src.model = snapshot.string();
+  }
   src.tokenizer = o.tokenizer;
   src.load_format = o.load_format == "dummy" ? LoadFormat::kDummy : LoadFormat::kAuto;
   src.dummy_seed = o.dummy_seed;

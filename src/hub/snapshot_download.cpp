@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "hub/file_digest.h"
@@ -175,6 +176,11 @@ Result<DownloadResult> snapshot_download(const DownloadOptions& o, const HubEnv&
   fs::create_directories(result.snapshot, ec);
   DS_RETURN_IF_ERROR(cache.write_ref(o.revision, info->commit));
   return result;
+}
+
+bool is_hub_model_id(const std::string& model) {
+  std::error_code ec;
+  return !fs::exists(model, ec) && std::count(model.begin(), model.end(), '/') == 1 && validate_repo_id(model).is_ok();
 }
 
 std::vector<std::string> engine_file_globs() {

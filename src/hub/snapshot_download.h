@@ -39,6 +39,9 @@ Result<DownloadResult> snapshot_download(const DownloadOptions& opts, const HubE
 // Anything else gets one clear message.
 Result<std::filesystem::path> resolve_model_path(const std::string& model, const std::string& revision = "main");
 
+// True when `model` is not an existing path but reads as ORG/NAME: `serve` / `generate` then fetch it.
+bool is_hub_model_id(const std::string& model);
+
 // The globs resolve_model_path downloads: what the engine reads, not README images or .bin copies.
 std::vector<std::string> engine_file_globs();
 

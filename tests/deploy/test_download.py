@@ -203,6 +203,44 @@ class DownloadTest(unittest.TestCase):
         self.assertIn("unsafe file name", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.hf_home, "escape.json")))
 
+    def test_serve_model_id(self):
+        """`dsserve serve ORG/NAME` fetches what the engine reads, then serves under that name."""
+        import json
+        import socket
+        import time
+        import urllib.request
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = subprocess.Popen([DSSERVE, "serve", REPO_ID, "--host", "127.0.0.1", "--port", str(port), "--threads", "1",
+                                 "--num-kv-blocks", "64", "--log-interval", "0"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env())
+        try:
+            deadline, models = time.time() + 60, None
+            while time.time() < deadline and proc.poll() is None and models is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+                        models = json.load(r)
+                except OSError:
+                    time.sleep(0.1)
+            self.assertIsNotNone(models, proc.stderr.read().decode() if proc.poll() is not None else "timeout")
+            self.assertEqual(models["data"][0]["id"], REPO_ID)
+            self.assertTrue(os.path.exists(os.path.join(self.snapshot(), "model.safetensors")))
+            self.assertFalse(os.path.exists(os.path.join(self.snapshot(), "PROVENANCE.md")), "engine files only")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            proc.stderr.close()
+
+    def test_serve_offline_nothing_cached(self):
+        p = subprocess.run([DSSERVE, "serve", REPO_ID, "--port", "1"], capture_output=True, text=True, timeout=60,
+                           env=self.env(HF_HUB_OFFLINE="1"))
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertIn("HF_HUB_OFFLINE is set and deepseek-ai/Tiny-R1-Test (revision main) is not in the Hugging Face cache",
+                      p.stderr)
+        self.assertEqual(self.hub.requests(), [])
+
     def test_progress_bar_on_terminal(self):
         master, slave = pty.openpty()
         try:
