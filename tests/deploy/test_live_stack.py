@@ -6,8 +6,8 @@ against a live replica's audit log. Every process is started and stopped by the 
 127.0.0.1, and bounded in time. Standard library only.
 
 Rewrites applied to the shipped files (and nothing else): ports and paths to the test's own, the
-logrotate postrotate signals the test's replicas by pid (the shipped `pkill -HUP -x dsserve` would
-reach every dsserve on the machine), the Prometheus scrape interval is 1 s.
+logrotate postrotate signals the test's replicas by pid (the shipped pkill would reach every
+`dsserve serve` on the machine), the Prometheus scrape interval is 1 s.
 
 Environment: DSSERVE_BIN, DSSERVE_SOURCE, DSSERVE_SHARED (set by tests/deploy/CMakeLists.txt).
 """
@@ -325,7 +325,8 @@ class LiveStack(unittest.TestCase):
             conf = f.read()
         pids = " ".join(str(x.proc.pid) for x in self.replicas)
         conf = conf.replace("/var/log/dsserve/", logs + "/").replace("create 0640 dsserve adm", "create 0640")
-        conf = conf.replace("pkill -HUP -x dsserve", f"kill -HUP {pids}")
+        conf = re.sub(r"pkill -HUP [^>]*>", f"kill -HUP {pids} >", conf)
+        self.assertIn(f"kill -HUP {pids}", conf)
         path = os.path.join(self.tmp, "logrotate.conf")
         with open(path, "w") as f:
             f.write(conf)
