@@ -74,6 +74,50 @@ class StoriesGolden(unittest.TestCase):
         self.assertEqual(run("detokenize", "--model", model, "1,403,407,261,378").stdout, "Once upon a time\n")
 
 
+class PromptsFile(unittest.TestCase):
+    """`generate --prompts-file`: one JSON line per input, in input order, equal to single runs."""
+
+    def setUp(self):
+        self.model = os.path.join(SHARED, "models/stories260k")
+        self.dir = tempfile.mkdtemp()
+        self.path = os.path.join(self.dir, "p.jsonl")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def single(self, prompt, n):
+        return json.loads(run("generate", "-m", self.model, "--prompt", prompt, "--temperature", "0",
+                              "--max-tokens", str(n), "--json").stdout)
+
+    def test_batch_equals_single_runs_in_order(self):
+        lines = [{"prompt": "Once upon a time", "max_tokens": 24},
+                 {"prompt_ids": [1, 403, 407], "max_tokens": 8},
+                 {"prompt": "The dog", "max_tokens": 30, "stop": ["."]},
+                 {"prompt": "Lily", "max_tokens": 6, "n": 2}]
+        spit(self.path, "\n".join(json.dumps(l) for l in lines) + "\n")
+        out = run("generate", "-m", self.model, "--prompts-file", self.path, "--temperature", "0").stdout
+        rows = [json.loads(l) for l in out.splitlines()]
+        self.assertEqual(len(rows), 4)
+        self.assertEqual(rows[0]["output_ids"], self.single("Once upon a time", 24)["output_ids"])
+        self.assertEqual(rows[1]["prompt_ids"], [1, 403, 407])
+        self.assertEqual(len(rows[1]["output_ids"]), 8)
+        self.assertEqual(rows[1]["finish_reason"], "length")
+        self.assertEqual(rows[2]["finish_reason"], "stop")
+        self.assertNotIn(".", rows[2]["text"])
+        self.assertTrue(self.single("The dog", 30)["text"].startswith(rows[2]["text"] + "."))
+        self.assertEqual(len(rows[3]["choices"]), 2)
+        self.assertEqual(rows[3]["choices"][0]["output_ids"], rows[3]["choices"][1]["output_ids"])  # greedy
+        for r in rows:
+            self.assertEqual(len(r["logprobs"]), len(r["output_ids"]))
+
+    def test_bad_line_names_file_and_line(self):
+        spit(self.path, '{"prompt": "ok"}\n{"prompt": 5}\n')
+        p = run("generate", "-m", self.model, "--prompts-file", self.path, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("p.jsonl:2", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+
+
 class ChatTemplateCli(unittest.TestCase):
     """`dsserve chat-template` prints exactly what jinja2 rendered (tests/data/templates goldens)."""
 
