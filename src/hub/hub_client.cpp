@@ -37,6 +37,19 @@ std::unique_ptr<httplib::Client> make_client(const std::string& origin) {
   return c;
 }
 
+std::string describe(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection: return "could not connect: no network, DNS or proxy problem?";
+    case httplib::Error::ConnectionTimeout: return "connection timed out";
+    case httplib::Error::Read: return "connection lost while reading";
+    case httplib::Error::Write: return "connection lost while writing";
+    case httplib::Error::SSLConnection: return "TLS handshake failed";
+    case httplib::Error::SSLLoadingCerts: return "could not load the system CA certificates";
+    case httplib::Error::SSLServerVerification: return "the server's TLS certificate is not trusted";
+    default: return httplib::to_string(e);
+  }
+}
+
 std::string normalize_etag(std::string e) {
   if (e.rfind("W/", 0) == 0) e = e.substr(2);
   if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
@@ -103,7 +116,7 @@ Result<RepoInfo> HubClient::repo_info(const std::string& repo_id, const std::str
   if (!token_.empty()) h.emplace("Authorization", "Bearer " + token_);
   const std::string what = repo_id + " (revision " + revision + ")";
   auto res = cli->Get(url.path, h);
-  if (!res) return io_error("cannot reach " + endpoint_ + ": " + httplib::to_string(res.error()));
+  if (!res) return io_error("cannot reach " + endpoint_ + " (" + describe(res.error()) + ")");
   if (res->status != 200) {
     if (res->status == 404) {
       return not_found(what + ": no such model or revision on " + endpoint_ +
@@ -135,7 +148,7 @@ Result<FileMetadata> HubClient::file_metadata(const std::string& repo_id, const 
     httplib::Headers h = {{"Accept-Encoding", "identity"}};
     if (!token_.empty() && url.origin == hub.origin) h.emplace("Authorization", "Bearer " + token_);
     auto res = cli->Head(url.path, h);
-    if (!res) return io_error("cannot reach " + url.origin + ": " + httplib::to_string(res.error()));
+    if (!res) return io_error("cannot reach " + url.origin + " (" + describe(res.error()) + ")");
     const auto& rh = res->headers;
     const bool redirect = res->status >= 300 && res->status < 400;
     if (redirect && header(rh, "Location").empty()) return invalid_argument(path + ": redirect without Location");
@@ -219,7 +232,7 @@ Status HubClient::download(const std::string& url_in, const std::filesystem::pat
       std::filesystem::remove(dest, ec);
       return io_error(current + ": the server resumed at the wrong offset (the partial file was discarded)");
     }
-    return io_error("transfer interrupted after " + std::to_string(written) + " bytes: " + httplib::to_string(res.error()));
+    return io_error("transfer interrupted after " + std::to_string(written) + " bytes (" + describe(res.error()) + ")");
   }
   return invalid_argument(url_in + ": more than " + std::to_string(kMaxRedirects) + " redirects");
 }

@@ -129,7 +129,7 @@ Result<DownloadResult> from_cache(const DownloadOptions& o, const HubEnv& env, c
                                   const std::string& why) {
   const auto commit = cache.cached_commit(o.revision);
   if (!commit) {
-    return not_found(why + " and " + o.repo_id + " (revision " + o.revision + ") is not in the Hugging Face cache " +
+    return not_found(why + ", and " + o.repo_id + " (revision " + o.revision + ") is not in the Hugging Face cache " +
                      env.cache_dir.string() + "; download it first with `dsserve download " + o.repo_id +
                      "` where the hub is reachable (or point HF_HUB_CACHE / HF_HOME at a cache that has it)");
   }
