@@ -237,7 +237,7 @@ class DownloadTest(unittest.TestCase):
                            env=self.env(HF_HUB_OFFLINE="1"))
         self.assertEqual(p.returncode, 1)
         self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
-        self.assertIn("HF_HUB_OFFLINE is set and deepseek-ai/Tiny-R1-Test (revision main) is not in the Hugging Face cache",
+        self.assertIn("HF_HUB_OFFLINE is set, and deepseek-ai/Tiny-R1-Test (revision main) is not in the Hugging Face cache",
                       p.stderr)
         self.assertEqual(self.hub.requests(), [])
 
