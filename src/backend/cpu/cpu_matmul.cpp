@@ -1,7 +1,9 @@
 #include "backend/cpu/cpu_matmul.h"
 
 // GCC 12 reports its own _mm512_undefined_* helpers as maybe-uninitialized (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 #include <omp.h>
