@@ -68,6 +68,11 @@ Status fetch_blob(Context& c, const std::string& path, const FileMetadata& m) {
   std::error_code ec;
   fs::create_directories(blob.parent_path(), ec);
   const int64_t start = fs::exists(partial, ec) ? int64_t(fs::file_size(partial, ec)) : 0;
+  const fs::space_info space = fs::space(blob.parent_path(), ec);
+  if (!ec && m.size > start && space.available < uintmax_t(m.size - start)) {  // huggingface_hub warns too
+    c.log << "  " << path << ": warning: " << human_bytes(m.size - start) << " to download but only "
+          << human_bytes(int64_t(space.available)) << " free in " << blob.parent_path().string() << "\n";
+  }
   ProgressBar bar(path, m.size, c.opts.progress && stderr_is_terminal());
   Status st;
   for (int attempt = 1; attempt <= c.opts.max_attempts; ++attempt) {
