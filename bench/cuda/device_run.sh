@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU-machine run of everything CUDA end to end: the card, test_gpu_ops, the GPU end-to-end
 # goldens (tests/gpu/test_gpu_e2e.py) and the single-stream decode benchmark of R1-Distill-Qwen-1.5B
-# and -7B (dummy weights, 128-token prompt, 512 output tokens), plus the same decode through
+# and -7B (dummy weights, 128-token prompt, 512 output tokens; again with DS_NO_FUSED_MATMUL=1 for a
+# same-card before/after of the q/k/v + gate/up fusion), plus the same decode through
 # `dsserve generate --device cuda` as a cross-check of the CLI path. Logs go to $OUT (or ./out).
 # Binaries, their .so files and stories260k come from carry/gpu (built on the dev machine):
 #   ninja -C build-cuda dsserve test_gpu_ops bench_cuda_decode
@@ -28,6 +29,8 @@ for size in 1.5B 7B; do
   echo "== bench_cuda_decode $m"
   "$G/bench_cuda_decode" "$m" 128 512 >"$O/decode_$size.json" 2>"$O/decode_$size.err"; echo "rc=$?"
   cat "$O/decode_$size.json"; tail -3 "$O/decode_$size.err"
+  echo "== bench_cuda_decode $m, q/k/v and gate/up NOT fused (DS_NO_FUSED_MATMUL=1: same-card before/after)"
+  DS_NO_FUSED_MATMUL=1 "$G/bench_cuda_decode" "$m" 128 512 2>/dev/null; echo "rc=$?"
   echo "== dsserve generate --device cuda $m"
   ids=$(python3 -c 'print(",".join(str(1000 + 7 * i) for i in range(128)))')
   "$G/dsserve" generate --device cuda --model "$m" --load-format dummy --prompt-ids "$ids" --max-tokens 512 \

@@ -1,13 +1,21 @@
 #include "runtime/decoder.h"
 
 #include <cmath>
+#include <cstdlib>
 
+#include "runtime/device_weights.h"
 #include "runtime/rope.h"
 
 namespace ds {
 namespace {
 // Activation buffers; shapes for T tokens: [T, cols]. kSel/kLogits have max_logit_rows rows.
-enum Act { kResidual, kNormed, kQ, kK, kV, kAttn, kOut, kGate, kUp, kMlp, kSel, kLogits, kNumActs };
+// kQkv/kGateUp (one row) hold the fused projections of a single-token forward.
+enum Act { kResidual, kNormed, kQ, kK, kV, kAttn, kOut, kGate, kUp, kMlp, kSel, kLogits, kQkv, kGateUp, kNumActs };
+
+Tensor cols_view(const Tensor& x, int64_t col0, int64_t cols) {
+  DS_CHECK_EQ(x.dim(0), 1);
+  return Tensor(static_cast<uint8_t*>(x.data) + col0 * int64_t(dtype_size(x.dtype)), x.dtype, {1, cols});
+}
 }  // namespace
 
 Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int32_t max_tokens,
@@ -15,20 +23,41 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     : cfg_(cfg), w_(w), be_(be), ops_(be.ops()), max_tokens_(max_tokens), max_logit_rows_(max_logit_rows) {
   const int64_t h = cfg.hidden_size, i = cfg.intermediate_size;
   const int64_t cols[kNumActs] = {h, h, cfg.q_size(), cfg.kv_size(), cfg.kv_size(), cfg.q_size(), h, i, i, h, h,
-                                  cfg.vocab_size};
+                                  cfg.vocab_size, cfg.q_size() + 2 * cfg.kv_size(), 2 * i};
   for (int a = 0; a < kNumActs; ++a) {
-    const int64_t rows = (a == kSel || a == kLogits) ? max_logit_rows : max_tokens;
+    const int64_t rows = (a == kSel || a == kLogits) ? max_logit_rows : (a == kQkv || a == kGateUp) ? 1 : max_tokens;
     bufs_.push_back(be.alloc(size_t(rows * cols[a]) * dtype_size(act_dtype(a))));
   }
   std::vector<float> inv = rope_inv_freq(cfg);
   inv_freq_ = be.alloc(inv.size() * sizeof(float));
   be.copy_to_device(inv_freq_->data(), inv.data(), inv.size() * sizeof(float));
   rope_ = {static_cast<const float*>(inv_freq_->data()), int32_t(cfg.head_dim)};
+  // The CPU backend keeps its separate matmuls (its numerics stay exactly as they are).
+  // DS_NO_FUSED_MATMUL=1 turns fusion off (for same-card before/after timings).
+  const char* no_fuse = std::getenv("DS_NO_FUSED_MATMUL");
+  if (be.name() != "cpu" && !(no_fuse && *no_fuse && *no_fuse != '0')) {
+    for (const LayerWeights& lw : w.layers) {
+      FusedLayer f;
+      f.qkv = fused_rows({&lw.q_proj, &lw.k_proj, &lw.v_proj});
+      if (lw.q_bias.defined() || lw.k_bias.defined() || lw.v_bias.defined()) {
+        f.qkv_bias = fused_rows({&lw.q_bias, &lw.k_bias, &lw.v_bias});
+        if (!f.qkv_bias.defined()) f.qkv = Tensor();  // biases not fusable: keep q/k/v separate
+      }
+      f.gate_up = fused_rows({&lw.gate_proj, &lw.up_proj});
+      fused_.push_back(f);
+    }
+  }
 }
 
 // Logits are float32 on every backend (the sampler's log-softmax over a 152k vocabulary wants the
-// matmul's fp32 accumulator, not a bf16 rounding of it); everything else is the activation dtype.
-DType Decoder::act_dtype(int which) const { return which == kLogits ? DType::kF32 : be_.activation_dtype(); }
+// matmul's fp32 accumulator, not a bf16 rounding of it). The residual stream and the two matmul
+// outputs added into it (o_proj, down_proj) are float32 on every backend too: on CUDA the running
+// sum is never rounded to bf16 across layers (the norm ops read fp32 and write the bf16 matmul
+// operands). Everything else is the activation dtype.
+DType Decoder::act_dtype(int which) const {
+  return (which == kLogits || which == kResidual || which == kOut || which == kMlp) ? DType::kF32
+                                                                                     : be_.activation_dtype();
+}
 
 Tensor Decoder::act(int which, int64_t rows, int64_t cols) {
   return Tensor(bufs_[size_t(which)]->data(), act_dtype(which), {rows, cols});
@@ -66,17 +95,33 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   const float eps = float(cfg_.rms_norm_eps);
   Tensor normed = act(kNormed, t, h), q = act(kQ, t, cfg_.q_size()), k = act(kK, t, cfg_.kv_size()),
          v = act(kV, t, cfg_.kv_size()), attn = act(kAttn, t, cfg_.q_size()), out = act(kOut, t, h);
-  ops_.matmul(normed, lw.q_proj, lw.q_bias, q);
-  ops_.matmul(normed, lw.k_proj, lw.k_bias, k);
-  ops_.matmul(normed, lw.v_proj, lw.v_bias, v);
+  const FusedLayer* f = (t == 1 && size_t(l) < fused_.size()) ? &fused_[size_t(l)] : nullptr;
+  if (f && f->qkv.defined()) {  // one matmul; q, k, v are column slices of its single row
+    const Tensor qkv = act(kQkv, 1, f->qkv.dim(0));
+    ops_.matmul(normed, f->qkv, f->qkv_bias, qkv);
+    q = cols_view(qkv, 0, cfg_.q_size());
+    k = cols_view(qkv, cfg_.q_size(), cfg_.kv_size());
+    v = cols_view(qkv, cfg_.q_size() + cfg_.kv_size(), cfg_.kv_size());
+  } else {
+    ops_.matmul(normed, lw.q_proj, lw.q_bias, q);
+    ops_.matmul(normed, lw.k_proj, lw.k_bias, k);
+    ops_.matmul(normed, lw.v_proj, lw.v_bias, v);
+  }
   ops_.rope(q, k, d_positions_, rope_);
   ops_.store_kv(k, v, kv.k(l), kv.v(l), d_slots_);
   ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
   ops_.matmul(attn, lw.o_proj, Tensor(), out);
   ops_.add_rmsnorm(out, act(kResidual, t, h), lw.post_attention_layernorm, eps, normed);
   Tensor gate = act(kGate, t, i), up = act(kUp, t, i), mlp = act(kMlp, t, h);
-  ops_.matmul(normed, lw.gate_proj, Tensor(), gate);
-  ops_.matmul(normed, lw.up_proj, Tensor(), up);
+  if (f && f->gate_up.defined()) {
+    const Tensor gu = act(kGateUp, 1, 2 * i);
+    ops_.matmul(normed, f->gate_up, Tensor(), gu);
+    gate = cols_view(gu, 0, i);
+    up = cols_view(gu, i, i);
+  } else {
+    ops_.matmul(normed, lw.gate_proj, Tensor(), gate);
+    ops_.matmul(normed, lw.up_proj, Tensor(), up);
+  }
   ops_.silu_mul(gate, up, gate);
   ops_.matmul(gate, lw.down_proj, Tensor(), mlp);
   const Tensor& next_norm = (l + 1 < cfg_.num_hidden_layers) ? w_.layers[size_t(l + 1)].input_layernorm : w_.norm;

@@ -30,6 +30,14 @@ class Decoder {
   void upload_metadata(const ForwardBatch& b);
   void layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv);
 
+  // Per layer: q|k|v (+ bias) and gate|up as one matrix each where upload_weights laid them out back
+  // to back (device backends; runtime/device_weights.h). Used for single-token forwards, where the
+  // fused output's column slices are contiguous views. Undefined on the CPU backend.
+  struct FusedLayer {
+    Tensor qkv, qkv_bias, gate_up;
+  };
+  std::vector<FusedLayer> fused_;
+
   const ModelConfig& cfg_;
   const ModelWeights& w_;
   Backend& be_;

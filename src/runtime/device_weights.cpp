@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <vector>
 
 namespace ds {
@@ -17,6 +18,7 @@ struct Slot {
   const Tensor* src;
   Tensor* dst;
   bool matmul;  // matrix or bias (converted to the matmul dtype); false: norm weight (kept)
+  bool glue = false;  // placed right after the previous slot (no padding): q|k|v and gate|up fuse
 };
 
 std::vector<Slot> slots_of(const ModelWeights& src, ModelWeights& dst) {
@@ -29,11 +31,14 @@ std::vector<Slot> slots_of(const ModelWeights& src, ModelWeights& dst) {
     LayerWeights& b = dst.layers[l];
     s.push_back({&a.input_layernorm, &b.input_layernorm, false});
     s.push_back({&a.post_attention_layernorm, &b.post_attention_layernorm, false});
-    for (auto [x, y] : {std::pair{&a.q_proj, &b.q_proj}, {&a.k_proj, &b.k_proj}, {&a.v_proj, &b.v_proj},
-                        {&a.q_bias, &b.q_bias}, {&a.k_bias, &b.k_bias}, {&a.v_bias, &b.v_bias},
-                        {&a.o_proj, &b.o_proj}, {&a.gate_proj, &b.gate_proj}, {&a.up_proj, &b.up_proj},
-                        {&a.down_proj, &b.down_proj}})
-      s.push_back({x, y, true});
+    // k/v follow q, their biases follow q's bias and up follows gate without padding, so each group
+    // is one [sum N, K] matrix in device memory (Decoder fuses them: one matmul each).
+    for (auto [x, y, glue] : {std::tuple{&a.q_proj, &b.q_proj, false}, {&a.k_proj, &b.k_proj, true},
+                              {&a.v_proj, &b.v_proj, true}, {&a.q_bias, &b.q_bias, false},
+                              {&a.k_bias, &b.k_bias, true}, {&a.v_bias, &b.v_bias, true},
+                              {&a.o_proj, &b.o_proj, false}, {&a.gate_proj, &b.gate_proj, false},
+                              {&a.up_proj, &b.up_proj, true}, {&a.down_proj, &b.down_proj, false}})
+      s.push_back({x, y, true, glue});
   }
   return s;
 }
@@ -89,13 +94,26 @@ ModelWeights upload_weights(const ModelWeights& host, Backend& backend, DType ma
   ModelWeights dev;
   std::vector<Slot> slots = slots_of(host, dev);
   // Plan: one offset per distinct (source pointer, target dtype); undefined views stay undefined.
+  // A glued slot goes right after the previous slot when both are freshly placed (16-byte aligned
+  // ends only, so the matmul keeps vector alignment); otherwise at the next 256-byte boundary.
   std::map<std::pair<const void*, DType>, size_t> offset_of;
-  size_t total = 0;
+  size_t total = 0, prev_end = 0;
+  bool prev_fresh = false;
   for (const Slot& s : slots) {
-    if (!s.src->defined()) continue;
+    if (!s.src->defined()) {
+      prev_fresh = false;
+      continue;
+    }
     const DType to = s.matmul ? matmul_dtype : s.src->dtype;
-    auto [it, fresh] = offset_of.try_emplace({s.src->data, to}, total);
-    if (fresh) total += align_up(size_t(s.src->numel()) * dtype_size(to));
+    const size_t bytes = size_t(s.src->numel()) * dtype_size(to);
+    const bool glued = s.glue && prev_fresh && prev_end % 16 == 0;
+    const size_t at = glued ? prev_end : total;
+    auto [it, fresh] = offset_of.try_emplace({s.src->data, to}, at);
+    if (fresh) {
+      total = align_up(at + bytes);
+      prev_end = at + bytes;
+    }
+    prev_fresh = fresh;
   }
   auto buffer = std::shared_ptr<DeviceBuffer>(backend.alloc(std::max<size_t>(total, 1)));
   uint8_t* base = static_cast<uint8_t*>(buffer->data());
@@ -114,6 +132,21 @@ ModelWeights upload_weights(const ModelWeights& host, Backend& backend, DType ma
   backend.synchronize();
   dev.storage = buffer;
   return dev;
+}
+
+Tensor fused_rows(std::initializer_list<const Tensor*> parts) {
+  const Tensor* first = *parts.begin();
+  if (!first->defined() || first->ndim < 1 || first->ndim > 2) return Tensor();
+  const uint8_t* next = static_cast<const uint8_t*>(first->data);
+  int64_t rows = 0;
+  for (const Tensor* p : parts) {
+    if (!p->defined() || p->dtype != first->dtype || p->ndim != first->ndim || p->data != next) return Tensor();
+    if (p->ndim == 2 && p->dim(1) != first->dim(1)) return Tensor();
+    rows += p->dim(0);
+    next += p->nbytes();
+  }
+  return first->ndim == 2 ? Tensor(first->data, first->dtype, {rows, first->dim(1)})
+                          : Tensor(first->data, first->dtype, {rows});
 }
 
 size_t weight_bytes(const ModelWeights& w) {

@@ -78,5 +78,28 @@ TEST(DeviceWeights, Bf16CheckpointCopiedAsIsAndCpuBackendReturnsTheSameViews) {
   EXPECT_EQ(same.storage, host.storage);
 }
 
+// q|k|v (and their biases) and gate|up lie back to back on the device, so the Decoder can run each
+// group as one matmul; the fused views hold exactly the parts' values.
+TEST(DeviceWeights, QkvAndGateUpAreLaidOutForFusion) {
+  const ModelConfig cfg = tiny_config(false);
+  const ModelWeights host = make_dummy_weights(cfg, DType::kBF16, 5);
+  const ModelWeights dev = upload_weights(host, gpu(), DType::kBF16);
+  for (const LayerWeights& lw : dev.layers) {
+    const Tensor qkv = fused_rows({&lw.q_proj, &lw.k_proj, &lw.v_proj});
+    ASSERT_TRUE(qkv.defined());
+    EXPECT_EQ(qkv.dim(0), cfg.q_size() + 2 * cfg.kv_size());
+    EXPECT_EQ(qkv.dim(1), cfg.hidden_size);
+    const Tensor b = fused_rows({&lw.q_bias, &lw.k_bias, &lw.v_bias});
+    ASSERT_TRUE(b.defined());
+    EXPECT_EQ(b.numel(), cfg.q_size() + 2 * cfg.kv_size());
+    const Tensor gu = fused_rows({&lw.gate_proj, &lw.up_proj});
+    ASSERT_TRUE(gu.defined());
+    EXPECT_EQ(gu.dim(0), 2 * cfg.intermediate_size);
+    const std::vector<uint16_t> all = download_u16(gu), up = download_u16(lw.up_proj);
+    for (size_t i = 0; i < up.size(); ++i) ASSERT_EQ(all[all.size() - up.size() + i], up[i]) << i;
+  }
+  EXPECT_FALSE(fused_rows({&dev.layers[0].q_proj, &dev.layers[0].v_proj}).defined()) << "not adjacent";
+}
+
 }  // namespace
 }  // namespace ds::gputest

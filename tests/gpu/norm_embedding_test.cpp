@@ -9,11 +9,12 @@ TEST(GpuOps, Embedding) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
   const int64_t vocab = 1000;
+  for (DType out_dt : {DType::kBF16, DType::kF32})
   for (DType table_dt : {DType::kBF16, DType::kF32}) {
     for (int64_t h : {64, 896, 1543}) {
       for (int64_t t : {0, 1, 7, 33}) {
-        SCOPED_TRACE("dtype " + std::string(dtype_name(table_dt)) + " h " + std::to_string(h) + " t " +
-                     std::to_string(t));
+        SCOPED_TRACE("dtype " + std::string(dtype_name(table_dt)) + " out " + std::string(dtype_name(out_dt)) +
+                     " h " + std::to_string(h) + " t " + std::to_string(t));
         std::vector<float> table = random_bf16_values(rng, size_t(vocab * h));
         std::vector<int32_t> ids(static_cast<size_t>(t));
         for (auto& id : ids) id = int32_t(rng() % uint64_t(vocab));
@@ -21,7 +22,7 @@ TEST(GpuOps, Embedding) {
         DevTensor d_table = table_dt == DType::kBF16 ? upload_bf16(table, {vocab, h})
                                                      : upload(table, DType::kF32, {vocab, h});
         DevTensor d_ids = upload(ids, DType::kI32, {t});
-        DevTensor out = poisoned(DType::kBF16, {t, h});
+        DevTensor out = poisoned(out_dt, {t, h});
         gpu().ops().embedding(d_table.t, d_ids.t.ptr<const int32_t>(), out.t);
         std::vector<float> ref(size_t(t * h));
         cpu_ops().embedding(host_f32(table, {vocab, h}), ids.data(), host_f32(ref, {t, h}));
@@ -35,13 +36,17 @@ TEST(GpuOps, RmsNorm) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
+  for (DType x_dt : {DType::kBF16, DType::kF32})
   for (DType w_dt : {DType::kBF16, DType::kF32}) {
     for (int64_t h : {64, 896, 1543, 3584}) {
       for (int64_t t : {0, 1, 5, 64}) {
-        SCOPED_TRACE("w " + std::string(dtype_name(w_dt)) + " h " + std::to_string(h) + " t " + std::to_string(t));
+        SCOPED_TRACE("x " + std::string(dtype_name(x_dt)) + " w " + std::string(dtype_name(w_dt)) + " h " +
+                     std::to_string(h) + " t " + std::to_string(t));
         std::vector<float> x = random_bf16_values(rng, size_t(t * h), -3.f, 3.f);
+        if (x_dt == DType::kF32)
+          for (auto& e : x) e *= 1.0001f;  // not bf16-representable: the f32 input is read as is
         std::vector<float> w = random_bf16_values(rng, size_t(h), 0.5f, 1.5f);
-        DevTensor dx = upload_bf16(x, {t, h});
+        DevTensor dx = x_dt == DType::kBF16 ? upload_bf16(x, {t, h}) : upload(x, DType::kF32, {t, h});
         DevTensor dw = w_dt == DType::kBF16 ? upload_bf16(w, {h}) : upload(w, DType::kF32, {h});
         DevTensor out = poisoned(DType::kBF16, {t, h});
         gpu().ops().rmsnorm(dx.t, dw.t, 1e-6f, out.t);
@@ -57,19 +62,32 @@ TEST(GpuOps, AddRmsNorm) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
+  for (DType x_dt : {DType::kBF16, DType::kF32})
+  for (DType res_dt : {DType::kBF16, DType::kF32})
   for (int64_t h : {64, 1536, 1543, 3584}) {
     for (int64_t t : {0, 1, 3, 100}) {
-      SCOPED_TRACE("h " + std::to_string(h) + " t " + std::to_string(t));
+      SCOPED_TRACE("x " + std::string(dtype_name(x_dt)) + " residual " + std::string(dtype_name(res_dt)) + " h " +
+                   std::to_string(h) + " t " + std::to_string(t));
       std::vector<float> x = random_bf16_values(rng, size_t(t * h), -2.f, 2.f);
+      if (x_dt == DType::kF32)
+        for (auto& e : x) e *= 1.0001f;
       std::vector<float> res = random_bf16_values(rng, size_t(t * h), -2.f, 2.f);
+      if (res_dt == DType::kF32)
+        for (auto& e : res) e *= 1.0001f;  // an fp32 residual holds values bf16 cannot
       std::vector<float> w = random_bf16_values(rng, size_t(h), 0.5f, 1.5f);
-      DevTensor dx = upload_bf16(x, {t, h}), dres = upload_bf16(res, {t, h}), dw = upload_bf16(w, {h});
+      DevTensor dx = x_dt == DType::kBF16 ? upload_bf16(x, {t, h}) : upload(x, DType::kF32, {t, h});
+      DevTensor dw = upload_bf16(w, {h});
+      DevTensor dres = res_dt == DType::kBF16 ? upload_bf16(res, {t, h}) : upload(res, DType::kF32, {t, h});
       DevTensor out = poisoned(DType::kBF16, {t, h});
       gpu().ops().add_rmsnorm(dx.t, dres.t, dw.t, 1e-5f, out.t);
       std::vector<float> ref(size_t(t * h));
       cpu_ops().add_rmsnorm(host_f32(x, {t, h}), host_f32(res, {t, h}), host_f32(w, {h}), 1e-5f,
                             host_f32(ref, {t, h}));
-      EXPECT_LT(rel_error(download(dres.t), res), kBf16Tol) << "residual";
+      if (res_dt == DType::kF32) {
+        EXPECT_LT(rel_error(download(dres.t), res), 1e-6) << "fp32 residual (same sum as the CPU)";
+      } else {
+        EXPECT_LT(rel_error(download(dres.t), res), kBf16Tol) << "residual";
+      }
       EXPECT_LT(rel_error(download(out.t), ref), kBf16Tol) << "out";
     }
   }

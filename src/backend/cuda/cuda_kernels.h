@@ -15,18 +15,20 @@ namespace ds::cuda {
 
 using bf16 = __nv_bfloat16;
 
-// out[t, :] = table[ids[t], :]      table [vocab, h] (F32/F16/BF16), out [t, h]. Ids outside
-// [0, vocab) give a zero row (the engine validates ids before they get here).
+// out[t, :] = table[ids[t], :]      table [vocab, h] (F32/F16/BF16), out [t, h] (BF16 or F32: the
+// decoder's fp32 residual stream). Ids outside [0, vocab) give a zero row (the engine validates ids
+// before they get here).
 void launch_embedding(const void* table, DType table_dtype, int64_t vocab, int64_t h, const int32_t* ids,
-                      int64_t t, bf16* out, cudaStream_t stream);
+                      int64_t t, void* out, DType out_dtype, cudaStream_t stream);
 
-// out = x * rsqrt(mean(x^2) + eps) * w      x, out [t, h]; w [h] (F32/F16/BF16).
-void launch_rmsnorm(const bf16* x, const void* w, DType w_dtype, float eps, int64_t t, int64_t h, bf16* out,
-                    cudaStream_t stream);
+// out = x * rsqrt(mean(x^2) + eps) * w      x [t, h] (BF16 or F32), out [t, h] bf16; w [h] (F32/F16/BF16).
+void launch_rmsnorm(const void* x, DType x_dtype, const void* w, DType w_dtype, float eps, int64_t t, int64_t h,
+                    bf16* out, cudaStream_t stream);
 
-// residual += x (rounded to bf16, stored); out = rmsnorm(residual) * w.   x, residual, out [t, h]
-void launch_add_rmsnorm(const bf16* x, bf16* residual, const void* w, DType w_dtype, float eps, int64_t t,
-                        int64_t h, bf16* out, cudaStream_t stream);
+// residual += x (rounded to the residual's dtype, F32 or BF16, and stored); out = rmsnorm(residual) * w.
+// x [t, h] (BF16 or F32: the decoder's o_proj/down_proj outputs are fp32), residual [t, h], out [t, h] bf16.
+void launch_add_rmsnorm(const void* x, DType x_dtype, void* residual, DType residual_dtype, const void* w,
+                        DType w_dtype, float eps, int64_t t, int64_t h, bf16* out, cudaStream_t stream);
 
 // In place: q [t, q_heads * head_dim], k [t, k_heads * head_dim] rotated by positions[t] * inv_freq[i]
 // on pairs (i, i + head_dim / 2). inv_freq [head_dim / 2] in device memory.

@@ -19,18 +19,20 @@ CudaOps::~CudaOps() {
 
 void CudaOps::embedding(const Tensor& table, const int32_t* ids, Tensor out) {
   DS_CHECK_EQ(out.dim(1), table.dim(1));
-  launch_embedding(table.data, table.dtype, table.dim(0), table.dim(1), ids, out.dim(0), bf(out), stream_);
+  DS_CHECK(out.dtype == DType::kBF16 || out.dtype == DType::kF32) << "embedding out " << dtype_name(out.dtype);
+  launch_embedding(table.data, table.dtype, table.dim(0), table.dim(1), ids, out.dim(0), out.data, out.dtype, stream_);
 }
 
 void CudaOps::rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor out) {
   DS_CHECK(x.dim(1) == w.numel() && out.numel() == x.numel()) << x.shape_str() << w.shape_str() << out.shape_str();
-  launch_rmsnorm(bf(x), w.data, w.dtype, eps, x.dim(0), x.dim(1), bf(out), stream_);
+  launch_rmsnorm(x.data, x.dtype, w.data, w.dtype, eps, x.dim(0), x.dim(1), bf(out), stream_);
 }
 
 void CudaOps::add_rmsnorm(const Tensor& x, Tensor residual, const Tensor& w, float eps, Tensor out) {
   DS_CHECK(x.numel() == residual.numel() && out.numel() == x.numel() && x.dim(1) == w.numel())
       << x.shape_str() << residual.shape_str() << w.shape_str() << out.shape_str();
-  launch_add_rmsnorm(bf(x), bf(residual), w.data, w.dtype, eps, x.dim(0), x.dim(1), bf(out), stream_);
+  launch_add_rmsnorm(x.data, x.dtype, residual.data, residual.dtype, w.data, w.dtype, eps, x.dim(0), x.dim(1),
+                     bf(out), stream_);
 }
 
 void CudaOps::matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) {

@@ -1,7 +1,9 @@
 // RMSNorm and the fused residual-add + RMSNorm of the pre-norm decoder: one block per row.
 // CPU reference: CpuOps::rmsnorm / CpuOps::add_rmsnorm (same multiplication order: (x * r) * w).
-// The fused form stores the bf16-rounded residual and normalises that rounded value, so the next
-// layer sees exactly what is stored (as vLLM's fused_add_rms_norm does).
+// The residual stream may be float32 (what the decoder uses on CUDA: no rounding of the running sum
+// across layers, as the CPU reference) or bf16. The fused form stores the residual in its dtype and
+// normalises that stored value, so the next layer sees exactly what is stored (as vLLM's
+// fused_add_rms_norm does). The normalised output is bf16 (the matmul operand).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_utils.cuh"
@@ -11,46 +13,54 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// x, out [t, h]; residual [t, h] or null (plain rmsnorm); w [h].
-template <class W, bool kAdd>
-__global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const bf16* __restrict__ x, bf16* residual,
+template <class T>
+__device__ __forceinline__ T from_f32(float v);
+template <>
+__device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ bf16 from_f32<bf16>(float v) { return __float2bfloat16(v); }
+
+// x [t, h] (X), residual [t, h] (R, kAdd only), w [h], out [t, h] bf16.
+template <class W, class X, class R, bool kAdd>
+__global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const X* __restrict__ x, R* residual,
                                                            const W* __restrict__ w, float eps, int64_t h,
                                                            bf16* __restrict__ out) {
   __shared__ float scratch[32];
   const int64_t row = int64_t(blockIdx.x) * h;
   float ss = 0.f;
   for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
-    float v = __bfloat162float(x[row + i]);
+    float v = to_f32(x[row + i]);
     if constexpr (kAdd) {
-      const bf16 r = __float2bfloat16(__bfloat162float(residual[row + i]) + v);
+      const R r = from_f32<R>(to_f32(residual[row + i]) + v);
       residual[row + i] = r;
-      v = __bfloat162float(r);
+      v = to_f32(r);
     }
     ss += v * v;
   }
   const float r = rsqrtf(block_sum(ss, scratch) / float(h) + eps);
   // Each thread re-reads only the elements it wrote itself above, so no barrier is needed.
-  const bf16* src = kAdd ? residual : x;
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x)
-    out[row + i] = __float2bfloat16(__bfloat162float(src[row + i]) * r * to_f32(w[i]));
+  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
+    const float v = kAdd ? to_f32(residual[row + i]) : to_f32(x[row + i]);
+    out[row + i] = __float2bfloat16(v * r * to_f32(w[i]));
+  }
 }
 
-template <bool kAdd>
-void launch(const bf16* x, bf16* residual, const void* w, DType w_dtype, float eps, int64_t t, int64_t h,
-            bf16* out, cudaStream_t stream) {
-  if (t == 0 || h == 0) return;
+template <class X, class R, bool kAdd>
+void launch_typed(const X* x, R* residual, const void* w, DType w_dtype, float eps, int64_t t, int64_t h, bf16* out,
+                  cudaStream_t stream) {
   const dim3 grid{unsigned(t)}, block{kThreads};
   switch (w_dtype) {
     case DType::kBF16:
-      rmsnorm_kernel<bf16, kAdd><<<grid, block, 0, stream>>>(x, residual, static_cast<const bf16*>(w), eps, h, out);
+      rmsnorm_kernel<bf16, X, R, kAdd><<<grid, block, 0, stream>>>(x, residual, static_cast<const bf16*>(w), eps, h,
+                                                                   out);
       break;
     case DType::kF16:
-      rmsnorm_kernel<__half, kAdd><<<grid, block, 0, stream>>>(x, residual, static_cast<const __half*>(w), eps, h,
-                                                               out);
+      rmsnorm_kernel<__half, X, R, kAdd><<<grid, block, 0, stream>>>(x, residual, static_cast<const __half*>(w), eps,
+                                                                     h, out);
       break;
     case DType::kF32:
-      rmsnorm_kernel<float, kAdd><<<grid, block, 0, stream>>>(x, residual, static_cast<const float*>(w), eps, h,
-                                                              out);
+      rmsnorm_kernel<float, X, R, kAdd><<<grid, block, 0, stream>>>(x, residual, static_cast<const float*>(w), eps,
+                                                                    h, out);
       break;
     default: DS_CHECK(false) << "rmsnorm weight dtype " << dtype_name(w_dtype);
   }
@@ -59,14 +69,32 @@ void launch(const bf16* x, bf16* residual, const void* w, DType w_dtype, float e
 
 }  // namespace
 
-void launch_rmsnorm(const bf16* x, const void* w, DType w_dtype, float eps, int64_t t, int64_t h, bf16* out,
-                    cudaStream_t stream) {
-  launch<false>(x, nullptr, w, w_dtype, eps, t, h, out, stream);
+void launch_rmsnorm(const void* x, DType x_dtype, const void* w, DType w_dtype, float eps, int64_t t, int64_t h,
+                    bf16* out, cudaStream_t stream) {
+  if (t == 0 || h == 0) return;
+  if (x_dtype == DType::kF32) {
+    launch_typed<float, float, false>(static_cast<const float*>(x), nullptr, w, w_dtype, eps, t, h, out, stream);
+  } else {
+    DS_CHECK(x_dtype == DType::kBF16) << "rmsnorm input dtype " << dtype_name(x_dtype);
+    launch_typed<bf16, bf16, false>(static_cast<const bf16*>(x), nullptr, w, w_dtype, eps, t, h, out, stream);
+  }
 }
 
-void launch_add_rmsnorm(const bf16* x, bf16* residual, const void* w, DType w_dtype, float eps, int64_t t,
-                        int64_t h, bf16* out, cudaStream_t stream) {
-  launch<true>(x, residual, w, w_dtype, eps, t, h, out, stream);
+void launch_add_rmsnorm(const void* x, DType x_dtype, void* residual, DType residual_dtype, const void* w,
+                        DType w_dtype, float eps, int64_t t, int64_t h, bf16* out, cudaStream_t stream) {
+  if (t == 0 || h == 0) return;
+  DS_CHECK(x_dtype == DType::kF32 || x_dtype == DType::kBF16) << "add_rmsnorm x dtype " << dtype_name(x_dtype);
+  DS_CHECK(residual_dtype == DType::kF32 || residual_dtype == DType::kBF16)
+      << "residual dtype " << dtype_name(residual_dtype);
+  const bool xf = x_dtype == DType::kF32, rf = residual_dtype == DType::kF32;
+  const auto* xb = static_cast<const bf16*>(x);
+  const auto* xs = static_cast<const float*>(x);
+  auto* rb = static_cast<bf16*>(residual);
+  auto* rs = static_cast<float*>(residual);
+  if (xf && rf) launch_typed<float, float, true>(xs, rs, w, w_dtype, eps, t, h, out, stream);
+  else if (xf) launch_typed<float, bf16, true>(xs, rb, w, w_dtype, eps, t, h, out, stream);
+  else if (rf) launch_typed<bf16, float, true>(xb, rs, w, w_dtype, eps, t, h, out, stream);
+  else launch_typed<bf16, bf16, true>(xb, rb, w, w_dtype, eps, t, h, out, stream);
 }
 
 }  // namespace ds::cuda
