@@ -150,7 +150,7 @@ RequestOutput send_request(const Endpoint& ep, const RequestOptions& opt, const 
     out.error_kind = out.http_status >= 500 ? ErrorKind::kHttp5xx : ErrorKind::kHttp4xx;
     out.error = "HTTP " + std::to_string(out.http_status) + ": " + error_body;
   } else if (!sent || err != httplib::Error::Success) {
-    const bool timed_out = out.latency >= ep.timeout_s * 0.99;
+    const bool timed_out = kind_of(err) != ErrorKind::kConnect && out.latency >= ep.timeout_s * 0.99;
     out.error_kind = timed_out ? ErrorKind::kTimeout : (ok_status ? ErrorKind::kStreamCut : kind_of(err));
     out.error = httplib::to_string(err);
   } else if (server_error) {

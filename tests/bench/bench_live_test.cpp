@@ -9,12 +9,13 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "bench/prom_scrape.h"
 #include "bench/serve_bench.h"
 #include "bench/users_bench.h"
-#include "httplib.h"
+#include "free_port.h"
 
 extern char** environ;
 
@@ -26,19 +27,21 @@ class LiveServer : public ::testing::Test {
   static void SetUpTestSuite() {
     model_ = std::string(DS_SHARED_DIR) + "/models/stories260k";
     if (!std::filesystem::exists(DSSERVE_BIN) || !std::filesystem::exists(model_)) return;
-    {
-      httplib::Server s;
-      port_ = s.bind_to_any_port("127.0.0.1");
-    }
+    port_ = testing::free_port();
+    // stories260k has no chat template; a plain one lets the chat endpoint be measured too.
+    const auto tmpl = std::filesystem::temp_directory_path() / "dsserve_bench_chat_template.jinja";
+    std::ofstream(tmpl) << "{% for m in messages %}{{ m['content'] }}{% endfor %}";
     const std::string port = std::to_string(port_);
     std::vector<std::string> args = {DSSERVE_BIN, "serve", model_, "--port", port, "--served-model-name", "stories",
-                                     "--log-interval", "0", "--threads", "1"};
+                                     "--log-interval", "0", "--threads", "1", "--num-kv-blocks", "1024", "--chat-template", tmpl.string()};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     if (posix_spawn(&pid_, DSSERVE_BIN, nullptr, nullptr, argv.data(), environ) != 0) pid_ = 0;
-    for (int i = 0; i < 300 && pid_; ++i) {  // up to 30 s for the model to load
-      if (!http_get(url(), "/v1/models", "", 1).empty()) return;
+    for (int i = 0; i < 600 && pid_; ++i) {  // up to 60 s for the model to load
+      int status = 0;
+      http_get(url(), "/health", "", 1, &status);
+      if (status == 200) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     stop();
@@ -92,6 +95,8 @@ TEST_F(LiveServer, ServeCountsMatchServerMetrics) {
     const auto& m = (*runs)[0].metrics;
     EXPECT_EQ(m.completed, 12) << ep;
     EXPECT_EQ(m.failed, 0) << ep;
+    for (const auto& o : (*runs)[0].outputs)
+      if (!o.success) ADD_FAILURE() << ep << ": " << error_kind_name(o.error_kind) << " " << o.error << " after " << o.latency << " s";
     EXPECT_EQ(double(m.completed), after.at("vllm:request_success_total") - before.at("vllm:request_success_total")) << ep;
     EXPECT_EQ(double(m.total_output), after.at("vllm:generation_tokens_total") - before.at("vllm:generation_tokens_total")) << ep;
     EXPECT_EQ(double(m.total_input), after.at("vllm:prompt_tokens_total") - before.at("vllm:prompt_tokens_total")) << ep;
