@@ -59,6 +59,7 @@ class StubServer {
     srv_.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("process_resident_memory_bytes 1048576\n", "text/plain");
     });
+    srv_.set_tcp_nodelay(true);  // as dsserve serve does: each token chunk leaves at once
     port_ = srv_.bind_to_any_port("127.0.0.1");
     th_ = std::thread([this] { srv_.listen_after_bind(); });
     while (!srv_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
