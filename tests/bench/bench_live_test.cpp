@@ -91,8 +91,15 @@ TEST_F(LiveServer, ServeCountsMatchServerMetrics) {
     const auto before = counters();
     auto runs = run_serve_bench(c);
     ASSERT_TRUE(runs.ok()) << runs.status().message();
-    const auto after = counters();
     const auto& m = (*runs)[0].metrics;
+    // The server's histograms are filled from engine stats at scrape time and may trail the last
+    // response by a moment: wait (up to 3 s) until its TTFT count has caught up.
+    auto after = counters();
+    for (int i = 0; i < 30 && after.at("vllm:time_to_first_token_seconds_count") -
+                                      before.at("vllm:time_to_first_token_seconds_count") < double(m.completed); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      after = counters();
+    }
     EXPECT_EQ(m.completed, 12) << ep;
     EXPECT_EQ(m.failed, 0) << ep;
     for (const auto& o : (*runs)[0].outputs)
