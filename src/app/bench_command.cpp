@@ -178,10 +178,13 @@ void add_users(CLI::App& bench, int& exit_code) {
 }
 }  // namespace
 
+void add_bench_engine_commands(CLI::App& bench, int& exit_code);  // bench_engine_command.cpp
+
 void add_bench_command(CLI::App& app, int& exit_code) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks: serve (vllm bench serve), users (Locust-style load test)");
+  auto* bench = app.add_subcommand("bench", "Benchmarks: serve (vllm bench serve), users (Locust-style load test), throughput, latency (engine in process)");
   bench->require_subcommand(1);
   add_serve(*bench, exit_code);
   add_users(*bench, exit_code);
+  add_bench_engine_commands(*bench, exit_code);
 }
 }  // namespace ds::app

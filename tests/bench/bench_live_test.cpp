@@ -147,3 +147,32 @@ TEST_F(LiveServer, UsersCountsMatchServerMetrics) {
 }
 }  // namespace
 }  // namespace ds::bench
+
+namespace ds::bench {
+namespace {
+std::string run_cli(const std::string& args) {
+  std::string out;
+  if (FILE* p = popen((std::string(DSSERVE_BIN) + " " + args + " 2>&1").c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+TEST(EngineBench, ThroughputAndLatencyRun) {
+  const std::string model = std::string(DS_SHARED_DIR) + "/models/stories260k";
+  if (!std::filesystem::exists(model)) GTEST_SKIP() << "stories260k missing";
+  const std::string t = run_cli("bench throughput --model " + model +
+                                " --num-prompts 8 --input-len 16 --output-len 8 --num-kv-blocks 256 --threads 1");
+  EXPECT_NE(t.find("Throughput:"), std::string::npos) << t;
+  EXPECT_NE(t.find("Total num output tokens:  64"), std::string::npos) << t;
+  const std::string l = run_cli("bench latency --model " + model +
+                                " --batch-size 2 --input-len 8 --output-len 8 --num-iters 2 --num-iters-warmup 1 "
+                                "--num-kv-blocks 256 --threads 1");
+  EXPECT_NE(l.find("Avg latency:"), std::string::npos) << l;
+  EXPECT_NE(l.find("Decode step: mean"), std::string::npos) << l;
+}
+}  // namespace
+}  // namespace ds::bench
