@@ -57,7 +57,7 @@ class LiveServer : public ::testing::Test {
   }
   static std::string url() { return "http://127.0.0.1:" + std::to_string(port_); }
   void SetUp() override {
-    if (pid_ == 0) GTEST_SKIP() << "dsserve serve did not start (binary or stories260k missing)";
+    ASSERT_NE(pid_, 0) << "dsserve serve did not start (binary or stories260k missing)";
   }
   static std::map<std::string, double> counters() {
     const std::string t = http_get(url(), "/metrics", "", 5);
@@ -163,7 +163,7 @@ std::string run_cli(const std::string& args) {
 
 TEST(EngineBench, ThroughputAndLatencyRun) {
   const std::string model = std::string(DS_SHARED_DIR) + "/models/stories260k";
-  if (!std::filesystem::exists(model)) GTEST_SKIP() << "stories260k missing";
+  ASSERT_TRUE(std::filesystem::exists(model)) << "stories260k missing at " << model;
   const std::string t = run_cli("bench throughput --model " + model +
                                 " --num-prompts 8 --input-len 16 --output-len 8 --num-kv-blocks 256 --threads 1");
   EXPECT_NE(t.find("Throughput:"), std::string::npos) << t;
