@@ -63,7 +63,8 @@ class LiveServer : public ::testing::Test {
     const std::string t = http_get(url(), "/metrics", "", 5);
     std::map<std::string, double> m;
     for (const char* n : {"vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
-                          "vllm:time_to_first_token_seconds_sum", "vllm:time_to_first_token_seconds_count"})
+                          "vllm:time_to_first_token_seconds_sum", "vllm:time_to_first_token_seconds_count",
+                          "vllm:inter_token_latency_seconds_sum", "vllm:inter_token_latency_seconds_count"})
       m[n] = prom_value(t, n).value_or(NAN);
     return m;
   }
@@ -115,6 +116,13 @@ TEST_F(LiveServer, ServeCountsMatchServerMetrics) {
     const double server_ttft_ms = (after.at("vllm:time_to_first_token_seconds_sum") - before.at("vllm:time_to_first_token_seconds_sum")) / n * 1000;
     EXPECT_EQ(n, 12) << ep;
     EXPECT_NEAR(m.ttft.mean, server_ttft_ms, 5 + 0.2 * server_ttft_ms) << ep;
+    // Inter-token latency: the server's histogram mean vs ours, within its finest bucket (10 ms,
+    // vLLM's first inter_token_latency boundary) plus 20% for the HTTP hop.
+    const double itl_n = after.at("vllm:inter_token_latency_seconds_count") - before.at("vllm:inter_token_latency_seconds_count");
+    ASSERT_GT(itl_n, 0) << ep;
+    const double server_itl_ms =
+        (after.at("vllm:inter_token_latency_seconds_sum") - before.at("vllm:inter_token_latency_seconds_sum")) / itl_n * 1000;
+    EXPECT_NEAR(m.itl.mean, server_itl_ms, 10 + 0.2 * server_itl_ms) << ep;
   }
 }
 
