@@ -7,7 +7,8 @@
 # with random prompts, fixed lengths and ignore_eos, prefix caching off (repeated runs reuse prompts).
 # Results (vLLM-format JSON, terminal tables, SVG charts) go to $OUT_DIR (default bench/results/matrix_<model>_<date>).
 # usage: bench/run_matrix.sh [MODEL_ID] (default deepseek-ai/DeepSeek-R1-Distill-Qwen-7B)
-# env: BUILD_DIR, OUT_DIR, PORT, NUM_PROMPTS (per sweep point, default 200), USERS_DURATION (default 10m),
+# env: BUILD_DIR, DSSERVE_BIN (a prebuilt binary: skips the build, e.g. on a GPU machine without the
+#      build dependencies), OUT_DIR, PORT, NUM_PROMPTS (per sweep point, default 200), USERS_DURATION (default 10m),
 #      SERVE_FLAGS (extra flags for dsserve serve), QUICK=1 (tiny smoke run: stories260k on the CPU).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,9 +21,13 @@ name=$(basename "$model")
 out=${OUT_DIR:-$root/bench/results/matrix_${name}_$(date +%Y%m%d-%H%M)}
 mkdir -p "$out"
 
-cmake -S "$root" -B "$build" -G Ninja >/dev/null
-ninja -C "$build" dsserve >/dev/null
-bin=$build/dsserve
+if [[ -n "${DSSERVE_BIN:-}" ]]; then
+  bin=$DSSERVE_BIN
+else
+  cmake -S "$root" -B "$build" -G Ninja >/dev/null
+  ninja -C "$build" dsserve >/dev/null
+  bin=$build/dsserve
+fi
 
 serve_flags=(--port "$port" --served-model-name bench --no-enable-prefix-caching --log-interval 0)
 tok_flags=()
@@ -45,7 +50,7 @@ serve_flags+=(${SERVE_FLAGS:-})
 
 {
   echo "# dsserve bench matrix: $model"
-  echo "date: $(date -Is)  host: $(hostname)  commit: $(git -C "$root" rev-parse --short HEAD)"
+  echo "date: $(date -Is)  host: $(hostname)  commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU (CPU run)"
   echo "serve: dsserve serve ${serve_flags[*]}"
 } > "$out/README.txt"

@@ -85,7 +85,8 @@ struct Runtime {
 
 Status start_runtime(ServeArgs& a, Runtime& rt, server::ServerContext& ctx) {
   DS_ASSIGN_OR_RETURN(rt.model, load_model_from_options(a.model));
-  rt.backend = make_cpu_backend({a.model.threads});
+  DS_ASSIGN_OR_RETURN(rt.backend, make_backend(a.model));
+  place_weights(*rt.model, *rt.backend);
   DS_ASSIGN_OR_RETURN(rt.engine, Engine::create(engine_config(a.engine, a.model.max_model_len), *rt.model, *rt.backend));
   const std::string tmpl = !a.model.chat_template.empty() ? a.model.chat_template
                            : rt.model->tokenizer ? rt.model->tokenizer->chat_template() : "";
@@ -103,6 +104,10 @@ Status start_runtime(ServeArgs& a, Runtime& rt, server::ServerContext& ctx) {
   ctx.protocol.cfg = &ctx.cfg;
   ctx.metrics = std::make_unique<ServerMetrics>(ServerMetricsConfig{ctx.model_name(), rt.engine->max_model_len(),
                                                                     a.engine.max_num_batched_tokens, true});
+  if (a.model.device == "cuda") {  // NVML gauges (dsserve:gpu_*) when the driver's library is there
+    ctx.gpu_metrics = std::make_unique<GpuMetrics>(ctx.metrics->registry());
+    if (!ctx.gpu_metrics->available()) warn("NVML (libnvidia-ml.so.1) not found: no GPU metrics in /metrics");
+  }
   if (!a.log_file.empty()) {
     AuditLogConfig ac{a.log_file, a.log_max_bytes, a.log_max_files, a.server.enable_log_requests,
                       a.server.max_log_len > 0 ? int64_t(a.server.max_log_len) : -1};
@@ -206,6 +211,9 @@ void add_model_flags(CLI::App& cmd, ServeArgs& a) {
   cmd.add_option("--max-model-len", o.max_model_len, "Maximum prompt + output length (default: what fits)")->check(CLI::Range(1, 1 << 24));
   cmd.add_option("--threads", o.threads, "CPU threads for the model (default: all cores)")->check(CLI::Range(0, 1024));
   cmd.add_option("--seed-weights", o.dummy_seed, "Seed of --load-format dummy weights");
+  cmd.add_option("--device", o.device, "cpu | cuda (bf16 weights, activations and KV cache on GPU 0; KV sized by "
+                                      "--kv-cache-memory / --num-kv-blocks)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd.add_option("--seed", a.engine.seed, "Seed of requests that give none");
   cmd.add_option("--gpu-memory-utilization", a.gpu_memory_utilization, "Accepted (CUDA backend); the CPU sizes KV by --kv-cache-memory")
       ->check(CLI::Range(0.0, 1.0));

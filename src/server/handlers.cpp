@@ -109,6 +109,7 @@ void handle_detokenize(ServerContext& ctx, const httplib::Request& req, httplib:
 void handle_metrics(ServerContext& ctx, const httplib::Request&, httplib::Response& res) {
   if (!ctx.ready || !ctx.metrics) return send_error(res, not_ready());
   res.status = 200;
+  if (ctx.gpu_metrics) ctx.gpu_metrics->refresh();
   res.set_content(ctx.metrics->render(ctx.engine->stats()), "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -13,6 +13,7 @@
 #include "server/audit_log.h"
 #include "server/auth.h"
 #include "server/openai_protocol.h"
+#include "server/gpu_metrics.h"
 #include "server/request_metrics.h"
 #include "server/server_config.h"
 
@@ -57,6 +58,7 @@ struct ServerContext {
   std::mutex admission_mu;  // --max-waiting-requests: check + submit as one step
   HttpCounters counters;
   std::unique_ptr<ServerMetrics> metrics;  // set before `ready`
+  std::unique_ptr<GpuMetrics> gpu_metrics; // --device cuda with NVML; refreshed per scrape
   std::unique_ptr<AuditLog> audit;         // --log-file; null = no audit log
   std::atomic<uint64_t> next_request{0};
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
