@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -177,6 +178,15 @@ inline double expect_matches_golden(const Output& out, const nlohmann::json& c, 
     EXPECT_LT(err, kGoldenLogprobTol) << what << " step " << s;
   }
   return worst;
+}
+
+// n token ids in [0, 150000] (inside both test models' vocabularies), fixed by `seed`.
+inline std::vector<int32_t> random_prompt(uint32_t seed, int32_t n) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(0, 150000);
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(rng);
+  return v;
 }
 
 inline EngineRequest greedy_request(std::string id, std::vector<int32_t> prompt, int32_t max_tokens) {

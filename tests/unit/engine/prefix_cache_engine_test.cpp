@@ -8,14 +8,6 @@
 namespace ds::test {
 namespace {
 
-std::vector<int32_t> random_prompt(uint32_t seed, int32_t n) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(0, 150000);
-  std::vector<int32_t> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
 TEST(PrefixCacheEngine, SharedPrefixComputesOnlyNewTokens) {
   const std::vector<int32_t> prefix = random_prompt(7, 200);
   std::vector<int32_t> a = prefix, b = prefix;

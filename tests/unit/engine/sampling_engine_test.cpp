@@ -8,14 +8,6 @@
 namespace ds::test {
 namespace {
 
-std::vector<int32_t> random_prompt(uint32_t seed, int32_t n) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(0, 150000);
-  std::vector<int32_t> v(static_cast<size_t>(n));
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
 EngineRequest sampled_request(std::string id, std::vector<int32_t> prompt, std::optional<uint64_t> seed,
                               int32_t max_tokens = 16) {
   EngineRequest r = greedy_request(std::move(id), std::move(prompt), max_tokens);
