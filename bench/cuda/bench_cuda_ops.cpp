@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/sampling.h"
 #include "copy_bandwidth.h"
 
 namespace ds {
@@ -140,6 +141,42 @@ void run() {
     const double kv_bytes = 2.0 * ac.seqs * ac.ctx * hk * d * 2;
     const double pairs = ac.q_len > 1 ? 0.5 * double(ac.q_len) * (ac.q_len + 1) : double(ac.ctx);
     row(ac.name, s, kv_bytes + 4.0 * double(t * hq * d), 4.0 * ac.seqs * pairs * hq * d, bw, peak);
+  }
+
+  // Device sampling over float32 logits [rows, 151936] (the Qwen vocabulary), results to the host
+  // included. Bytes: the logits read once (rows * vocab * 4); the sorted paths do more by design.
+  const int64_t vocab = 151936;
+  std::vector<float> host_logits(size_t(256 * vocab));
+  uint64_t s = 99;
+  for (auto& v : host_logits) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    v = 8.f * float(int32_t(s >> 40) - (1 << 23)) / float(1 << 23);
+  }
+  auto logits = upload(host_logits);
+  DeviceSampler& sampler = *be->sampler();
+  struct SampleCase { const char* name; double t; int32_t top_k; double top_p; int32_t logprobs; };
+  for (const SampleCase sc : {SampleCase{"greedy", 0.0, 0, 1.0, 0}, SampleCase{"greedy+logprobs20", 0.0, 0, 1.0, 20},
+                              SampleCase{"T=0.8", 0.8, 0, 1.0, 0}, SampleCase{"top_k=50", 0.8, 50, 1.0, 0},
+                              SampleCase{"top_p=0.9", 0.8, 0, 0.9, 0}}) {
+    for (int64_t rows : {1, 32, 256}) {
+      SampleBatch batch;
+      for (int64_t r = 0; r < rows; ++r) {
+        SampleRow sr;
+        sr.logits_row = int32_t(r);
+        sr.temperature = sc.t, sr.top_k = sc.top_k, sr.top_p = sc.top_p, sr.num_logprobs = sc.logprobs;
+        sr.seed = uint64_t(r);
+        batch.rows.push_back(sr);
+      }
+      std::vector<SampleResult> results;
+      const Tensor tl(logits->data(), DType::kF32, {rows, vocab});
+      const double sec = time_op([&](int i) {
+        batch.rows[0].step = uint64_t(i);
+        sampler.sample(tl, batch, results);
+      }, rows > 32 && sc.top_p < 1.0 ? 3 : 10, 5);
+      char name[64];
+      std::snprintf(name, sizeof name, "sample %s rows=%ld", sc.name, long(rows));
+      row(name, sec, 4.0 * double(rows * vocab), 0, bw, peak);
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "backend/ops.h"
+#include "backend/sampling.h"
 #include "core/tensor.h"
 
 namespace ds {
@@ -29,6 +30,9 @@ class Backend {
   virtual void synchronize() = 0;
   // Activation dtype of this backend (float32 on the CPU).
   virtual DType activation_dtype() const = 0;
+  // Sampling where the logits are (backend/sampling.h); nullptr: the engine samples on the host
+  // (the CPU backend: its logits already are host memory).
+  virtual DeviceSampler* sampler() { return nullptr; }
 };
 
 struct CpuBackendOptions {

@@ -60,7 +60,8 @@ Engine::Engine(const EngineConfig& cfg, const LoadedModel& model, Backend& backe
             return s;
           }(),
           blocks_),
-      seed_rng_(cfg.seed) {
+      seed_rng_(cfg.seed),
+      device_sampler_(backend.sampler()) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -113,7 +114,8 @@ void Engine::handle(Command cmd) {
   if (!id.empty()) abort_request(id);
 }
 
-// The engine step: schedule, move KV for swaps, forward, sample + update, publish stats, emit.
+// The engine step: schedule, move KV for swaps, forward, update, sample (where the logits are:
+// on the device when the backend has a sampler), publish stats, emit.
 bool Engine::step() {
   SchedulerOutput out = scheduler_.schedule();
   if (out.empty()) {
@@ -121,8 +123,13 @@ bool Engine::step() {
     return false;
   }
   move_kv(out);
-  const std::vector<float>& logits = runner_.execute(out);
-  update(out, logits);
+  if (device_sampler_) {
+    const Tensor logits = runner_.execute_on_device(out);
+    sample_on_device(update(out), logits);
+  } else {
+    const std::vector<float>& logits = runner_.execute(out);
+    sample_on_host(update(out), logits);
+  }
   stats_.steps_total++;
   stats_.batched_tokens_total += out.num_batched_tokens;
   publish_stats();  // before the events: a client that saw its last event sees counters including it

@@ -14,6 +14,7 @@
 #include "backend/backend.h"
 #include "common/blocking_queue.h"
 #include "engine/block_manager.h"
+#include "engine/device_sampling.h"
 #include "engine/model_runner.h"
 #include "engine/request.h"
 #include "engine/scheduler.h"
@@ -75,9 +76,16 @@ class Engine {
   void add_request(std::shared_ptr<RequestState> st);
   void abort_request(const std::string& id);
   void move_kv(const SchedulerOutput& out);
-  void update(const SchedulerOutput& out, const std::vector<float>& logits);
-  void fork_children(Sequence& parent, std::span<const float> logits);
-  void sample_into(Sequence& seq, std::span<const float> logits);
+  // One sequence to sample and its logits row (n > 1 children share their parent's row).
+  struct ToSample {
+    Sequence* seq;
+    int32_t row;
+  };
+  std::vector<ToSample> update(const SchedulerOutput& out);
+  std::vector<Sequence*> fork_children(Sequence& parent);
+  void sample_on_host(const std::vector<ToSample>& todo, const std::vector<float>& logits);
+  void sample_on_device(const std::vector<ToSample>& todo, const Tensor& logits);
+  void apply_token(Sequence& seq, const SampledToken& tok);
   void emit(Sequence& seq);
   void emit_touched();               // the step's events, after its stats are published
   void publish_stats();
@@ -97,7 +105,10 @@ class Engine {
   std::unordered_map<std::string, std::vector<std::unique_ptr<Sequence>>> requests_;
   std::unordered_map<Sequence*, std::vector<Sequence*>> pending_forks_;  // n > 1 children
   std::vector<Sequence*> touched_;   // sequences with output to emit this step
-  std::vector<float> scratch_;       // one logits row for the sampler
+  std::vector<float> scratch_;       // one logits row for the host sampler
+  DeviceSampler* device_sampler_;    // the backend's; nullptr: sample on the host
+  SampleBatch sample_batch_;         // device sampling: this step's rows
+  std::vector<SampleResult> sample_results_;
   EngineStats stats_;
   BlockingQueue<Command> inbox_;
   std::atomic<bool> stopping_{false};

@@ -53,19 +53,45 @@ void Engine::move_kv(const SchedulerOutput& out) {
   }
 }
 
-void Engine::update(const SchedulerOutput& out, const std::vector<float>& logits) {
-  const size_t vocab = size_t(model_.config.vocab_size);
-  size_t row = 0;
+// After the forward: progress, prefix-cache marks and n > 1 forks. Returns who samples from which
+// logits row (children first, from their parent's row).
+std::vector<Engine::ToSample> Engine::update(const SchedulerOutput& out) {
+  std::vector<ToSample> todo;
+  int32_t row = 0;
   for (const ScheduledSeq& s : out.seqs) {
     Sequence& seq = *s.seq;
     seq.computed(s.num_new_tokens);
     blocks_.mark_computed(seq.block_table(), seq.token_ids(), seq.num_computed_tokens());
     if (!s.sample) continue;
-    std::span<const float> row_logits(logits.data() + row++ * vocab, vocab);
     auto forks = pending_forks_.find(&seq);
-    if (forks != pending_forks_.end() && seq.num_output_tokens() == 0) fork_children(seq, row_logits);
-    sample_into(seq, row_logits);
+    if (forks != pending_forks_.end() && seq.num_output_tokens() == 0)
+      for (Sequence* child : fork_children(seq)) todo.push_back({child, row});
+    todo.push_back({&seq, row++});
   }
+  return todo;
+}
+
+void Engine::sample_on_host(const std::vector<ToSample>& todo, const std::vector<float>& logits) {
+  const size_t vocab = size_t(model_.config.vocab_size);
+  for (const ToSample& t : todo) {
+    Sequence& seq = *t.seq;
+    scratch_.assign(logits.begin() + std::ptrdiff_t(size_t(t.row) * vocab),
+                    logits.begin() + std::ptrdiff_t(size_t(t.row + 1) * vocab));
+    SamplingContext ctx{&seq.params(), seq.prompt_ids(), seq.output_ids(), eos_ids_, &seq.rng()};
+    apply_token(seq, sample_token(scratch_, ctx));
+  }
+}
+
+// One batch for the backend's sampler: only ids and logprobs come back to the host.
+void Engine::sample_on_device(const std::vector<ToSample>& todo, const Tensor& logits) {
+  sample_batch_.clear();
+  for (const ToSample& t : todo) {
+    const Sequence& seq = *t.seq;
+    add_sample_row({&seq.params(), seq.prompt_ids(), seq.output_ids(), eos_ids_, nullptr}, t.row, seq.seed(),
+                   sample_batch_);
+  }
+  device_sampler_->sample(logits, sample_batch_, sample_results_);
+  for (size_t i = 0; i < todo.size(); ++i) apply_token(*todo[i].seq, to_sampled_token(sample_results_[i]));
 }
 
 void Engine::emit_touched() {
@@ -74,9 +100,11 @@ void Engine::emit_touched() {
 }
 
 // n > 1: the children share every prompt block with the parent; the last, partly filled block is
-// copied (copy-on-write) because each child writes its own next token into it.
-void Engine::fork_children(Sequence& parent, std::span<const float> logits) {
+// copied (copy-on-write) because each child writes its own next token into it. Returns the children
+// that sample from the parent's logits now (the others recompute their prompt later).
+std::vector<Sequence*> Engine::fork_children(Sequence& parent) {
   std::vector<Sequence*> children = std::move(pending_forks_[&parent]);
+  std::vector<Sequence*> forked;
   pending_forks_.erase(&parent);
   const int32_t computed = parent.num_computed_tokens(), bs = cfg_.block_size;
   for (Sequence* child : children) {
@@ -92,15 +120,14 @@ void Engine::fork_children(Sequence& parent, std::span<const float> logits) {
     }
     child->admit(computed);
     scheduler_.add_running(child);
-    sample_into(*child, logits);
+    forked.push_back(child);
   }
+  return forked;
 }
 
-void Engine::sample_into(Sequence& seq, std::span<const float> logits) {
+// The sampled token's bookkeeping, whoever sampled it: append, stop checks, finish.
+void Engine::apply_token(Sequence& seq, const SampledToken& tok) {
   const SamplingParams& p = seq.params();
-  scratch_.assign(logits.begin(), logits.end());
-  SamplingContext ctx{&p, seq.prompt_ids(), seq.output_ids(), eos_ids_, &seq.rng()};
-  SampledToken tok = sample_token(scratch_, ctx);
   seq.append_token(tok);
   stats_.generation_tokens_total++;
   seq.request_state().usage.completion_tokens++;

@@ -31,4 +31,8 @@ const std::vector<float>& ModelRunner::execute(const SchedulerOutput& out) {
   return logits_;
 }
 
+Tensor ModelRunner::execute_on_device(const SchedulerOutput& out) {
+  return decoder_.forward_device(build_batch(out, kv_.block_size()), kv_);
+}
+
 }  // namespace ds

@@ -15,6 +15,8 @@ class ModelRunner {
   ModelRunner(Decoder& decoder, KvCache& kv) : decoder_(decoder), kv_(kv) {}
   // Returns logits [num sampling seqs, vocab] in the order of `out.seqs` entries with sample=true.
   const std::vector<float>& execute(const SchedulerOutput& out);
+  // The same rows left in the backend's memory (float32 [rows, vocab]) for its DeviceSampler.
+  Tensor execute_on_device(const SchedulerOutput& out);
   static ForwardBatch build_batch(const SchedulerOutput& out, int32_t block_size);
 
  private:

@@ -7,6 +7,7 @@ Sequence::Sequence(std::shared_ptr<RequestState> req, int32_t index, uint64_t se
       index_(index),
       tokens_(req_->request.prompt_ids),
       num_prompt_(int32_t(tokens_.size())),
+      seed_(seed),
       rng_(seed),
       stop_(req_->request.params.stop, req_->request.params.include_stop_str_in_output) {
   if (tok) detok_.emplace(*tok, req_->request.params.skip_special_tokens, req_->request.prompt_ids);

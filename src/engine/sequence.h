@@ -59,7 +59,8 @@ class Sequence {
   BlockTable& block_table() { return blocks_; }
   const BlockTable& block_table() const { return blocks_; }
   std::vector<uint8_t>& swapped_kv() { return swapped_kv_; }  // host copy while kSwapped
-  std::mt19937_64& rng() { return rng_; }
+  std::mt19937_64& rng() { return rng_; }  // host sampling
+  uint64_t seed() const { return seed_; }   // device sampling: Philox key (counter: num_output_tokens)
   RequestState& request_state() { return *req_; }
   const SamplingParams& params() const { return req_->request.params; }
   const std::string& request_id() const { return req_->request.request_id; }
@@ -84,6 +85,7 @@ class Sequence {
   int32_t num_computed_ = 0;
   BlockTable blocks_;
   std::vector<uint8_t> swapped_kv_;
+  uint64_t seed_;
   std::mt19937_64 rng_;
   std::optional<IncrementalDetokenizer> detok_;
   StopChecker stop_;

@@ -129,6 +129,12 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
 }
 
 void Decoder::forward(const ForwardBatch& b, KvCache& kv, std::vector<float>& logits) {
+  const Tensor out = forward_device(b, kv);
+  logits.resize(size_t(out.numel()));
+  be_.copy_to_host(logits.data(), out.data, out.nbytes());
+}
+
+Tensor Decoder::forward_device(const ForwardBatch& b, KvCache& kv) {
   const int32_t t = b.num_tokens();
   const int64_t rows = int64_t(b.logits_indices.size());
   DS_CHECK(t > 0 && t <= max_tokens_) << "tokens " << t << " max " << max_tokens_;
@@ -140,13 +146,12 @@ void Decoder::forward(const ForwardBatch& b, KvCache& kv, std::vector<float>& lo
   ops_.embedding(w_.embed_tokens, d_tokens_, act(kResidual, t, h));
   ops_.rmsnorm(act(kResidual, t, h), w_.layers[0].input_layernorm, float(cfg_.rms_norm_eps), act(kNormed, t, h));
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer(l, t, ab, kv);
-  logits.resize(size_t(rows * cfg_.vocab_size));
-  if (rows == 0) return;  // a prefill chunk that samples nothing
+  if (rows == 0) return act(kLogits, 0, cfg_.vocab_size);  // a prefill chunk that samples nothing
   // `normed` now holds the final-norm output of every token; project only the wanted rows.
   Tensor sel = act(kSel, rows, h), out = act(kLogits, rows, cfg_.vocab_size);
   ops_.gather_rows(act(kNormed, t, h), d_logit_rows_, sel);
   ops_.matmul(sel, w_.lm_head, Tensor(), out);
-  be_.copy_to_host(logits.data(), out.data, logits.size() * sizeof(float));
+  return out;
 }
 
 }  // namespace ds

@@ -21,6 +21,9 @@ class Decoder {
           int32_t max_logit_rows);
   // Runs one forward; writes float32 logits [batch.logits_indices.size(), vocab] to `logits` (host).
   void forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits);
+  // The same forward, leaving the logits in the backend's memory: float32 [rows, vocab], valid until
+  // the next forward (the engine samples them there, backend/sampling.h).
+  Tensor forward_device(const ForwardBatch& batch, KvCache& kv);
   int32_t max_num_tokens() const { return max_tokens_; }
   const ModelConfig& config() const { return cfg_; }
 

@@ -6,6 +6,7 @@
 #include "backend/cuda/cublaslt_matmul.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_sampler.h"
 
 namespace ds {
 namespace {
@@ -42,9 +43,11 @@ class CudaBackend final : public Backend {
     int num_sms = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, o.device));
     ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms);
+    sampler_ = cuda::make_cuda_sampler(stream_);
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
+    sampler_.reset();
     ops_.reset();
     matmul_.reset();
     workspace_.reset();
@@ -69,12 +72,14 @@ class CudaBackend final : public Backend {
   }
   void synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   DType activation_dtype() const override { return DType::kBF16; }
+  DeviceSampler* sampler() override { return sampler_.get(); }
 
  private:
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<CudaBuffer> workspace_;
   std::unique_ptr<cuda::CublasLtMatmul> matmul_;
   std::unique_ptr<cuda::CudaOps> ops_;
+  std::unique_ptr<DeviceSampler> sampler_;
 };
 
 }  // namespace

@@ -1,0 +1,415 @@
+// Device sampling (backend/sampling.h). One launch of sample_main_kernel per batch, one block per
+// sampled sequence, one pass over its logits row:
+//   - raw log-sum-exp (online max/sum) for the logprobs, and the top-n raw (id, logprob) in n
+//     further passes over the (by then L2-resident) row, only for rows that ask for logprobs;
+//   - greedy rows: argmax of the processed logits (first maximum);
+//   - pure-temperature rows: Gumbel-max, argmax of l/T - log(-log(u_i)) with u_i from Philox keyed
+//     by (seed, step, i): an exact draw from softmax(l/T) in the same single pass.
+// Rows with top-k/top-p/min-p (up to kSortChunk at a time) then write their processed logits as
+// 64-bit keys (row << 32 | descending-order bits of the logit), one cub::DeviceRadixSort orders all
+// of them (stable: equal logits keep the lower id first, the host sampler's order), and
+// sorted_draw_kernel walks each sorted row with block scans: candidates (weight exp((l-max)/T) > 0),
+// top-k, its mass, min-p, top-p, then the crossing of u * mass with one Philox double u.
+// Adjusted tokens (logit_bias, min_tokens, penalties: a short list sorted by token) are marked in a
+// shared-memory bitmap of the vocabulary and looked up by binary search when the pass meets one.
+// CPU reference: engine/sampler.cpp (greedy, logprobs, processors) and the host implementation of
+// the same draws in tests/gpu/sampling_test.cpp.
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+#include <cub/device/device_radix_sort.cuh>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_sampler.h"
+
+namespace ds::cuda {
+namespace {
+
+constexpr int kThreads = 512;
+constexpr int kSortChunk = 64;  // rows sorted at once: bounds the key workspace (64 x 152k x 24 B)
+
+struct ArgBest {
+  float v;
+  int32_t i;  // INT_MAX: none
+};
+__device__ __forceinline__ bool better(ArgBest a, ArgBest b) { return a.v > b.v || (a.v == b.v && a.i < b.i); }
+struct BetterOp {
+  __device__ ArgBest operator()(ArgBest a, ArgBest b) const { return better(a, b) ? a : b; }
+};
+
+struct Lse {
+  float m, s;  // running max and sum of exp(x - m)
+};
+struct LseOp {
+  __device__ Lse operator()(Lse a, Lse b) const {
+    const float m = fmaxf(a.m, b.m);
+    if (m == -INFINITY) return {m, 0.f};
+    return {m, a.s * expf(a.m - m) + b.s * expf(b.m - m)};
+  }
+};
+__device__ __forceinline__ void lse_add(Lse& a, float x) {
+  if (!(x > -INFINITY)) return;  // -inf and NaN add nothing (the host skips NaN too)
+  if (x > a.m) {
+    a.s = a.s * expf(a.m - x) + 1.f;
+    a.m = x;
+  } else {
+    a.s += expf(x - a.m);
+  }
+}
+
+__device__ __forceinline__ const LogitAdjustment* find_adjustment(const LogitAdjustment* a, int n, int32_t tok) {
+  int lo = 0, hi = n;
+  while (lo < hi) {
+    const int mid = (lo + hi) >> 1;
+    if (a[mid].token < tok) lo = mid + 1;
+    else hi = mid;
+  }
+  return a + lo;
+}
+
+__device__ __forceinline__ float gumbel(uint32_t x) { return -logf(-logf(philox_uniform_open(x))); }
+
+enum Mode { kGreedy = 0, kGumbel = 1, kSorted = 2 };
+
+__global__ void __launch_bounds__(kThreads) sample_main_kernel(const float* __restrict__ logits, int64_t vocab,
+                                                                const SampleRow* __restrict__ rows,
+                                                                const LogitAdjustment* __restrict__ adj,
+                                                                SampleResult* __restrict__ results,
+                                                                float* __restrict__ lse_out) {
+  extern __shared__ uint32_t bits[];  // [ceil(vocab / 32)] adjusted-token bitmap
+  using ReduceBest = cub::BlockReduce<ArgBest, kThreads>;
+  using ReduceLse = cub::BlockReduce<Lse, kThreads>;
+  __shared__ union {
+    typename ReduceBest::TempStorage best;
+    typename ReduceLse::TempStorage lse;
+  } tmp;
+  __shared__ ArgBest s_best;
+  __shared__ float s_lse;
+  const int tid = threadIdx.x;
+  const SampleRow r = rows[blockIdx.x];
+  const float* x = logits + int64_t(r.logits_row) * vocab;
+  const int nadj = r.adj_end - r.adj_begin;
+  const LogitAdjustment* a = adj + r.adj_begin;
+  const int mode = r.temperature <= 0.0 ? kGreedy : needs_sorted_draw(r, vocab) ? kSorted : kGumbel;
+  const float temp = float(r.temperature);
+  if (nadj > 0) {
+    for (int64_t w = tid; w < (vocab + 31) / 32; w += kThreads) bits[w] = 0;
+    __syncthreads();
+    for (int k = tid; k < nadj; k += kThreads) atomicOr(&bits[a[k].token >> 5], 1u << (a[k].token & 31));
+    __syncthreads();
+  }
+  Lse acc{-INFINITY, 0.f};
+  ArgBest best{-INFINITY, INT_MAX};
+  const bool vec = (reinterpret_cast<uintptr_t>(x) & 15) == 0;
+  const int64_t groups = (vocab + 3) / 4;
+  for (int64_t g = tid; g < groups; g += kThreads) {
+    const int64_t i0 = g * 4;
+    float v[4];
+    if (vec && i0 + 4 <= vocab) {
+      const float4 f = __ldg(reinterpret_cast<const float4*>(x + i0));
+      v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) v[k] = i0 + k < vocab ? x[i0 + k] : NAN;
+    }
+    Philox4 u{{0, 0, 0, 0}};
+    if (mode == kGumbel) u = philox_words(r.seed, r.step, uint32_t(g), kPhiloxGumbel);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int32_t i = int32_t(i0 + k);
+      if (i >= vocab) break;
+      lse_add(acc, v[k]);
+      if (mode == kSorted) continue;
+      float p = v[k];
+      if (nadj > 0 && ((bits[i >> 5] >> (i & 31)) & 1u)) p = adjusted_logit(p, *find_adjustment(a, nadj, i), r);
+      const float score = mode == kGreedy ? p : p / temp + gumbel(u.v[k]);
+      if (score > -INFINITY && better({score, i}, best)) best = {score, i};
+    }
+  }
+  const Lse tot = ReduceLse(tmp.lse).Reduce(acc, LseOp());
+  __syncthreads();
+  const ArgBest b = ReduceBest(tmp.best).Reduce(best, BetterOp());
+  SampleResult& res = results[blockIdx.x];
+  if (tid == 0) {
+    const float lse = tot.m == -INFINITY ? -INFINITY : tot.m + logf(tot.s);
+    s_lse = lse;
+    lse_out[blockIdx.x] = lse;
+    res.num_top = 0;
+    if (mode != kSorted) {
+      res.id = b.i == INT_MAX ? 0 : b.i;
+      res.logprob = x[res.id] - lse;
+    }
+  }
+  __syncthreads();
+  const float lse = s_lse;
+  // Top-n raw logprobs: round t finds the best entry strictly after round t-1's in the order
+  // (logit desc, id asc).
+  ArgBest prev{INFINITY, -1};
+  for (int t = 0; t < r.num_logprobs; ++t) {
+    ArgBest cand{-INFINITY, INT_MAX};
+    for (int32_t i = tid; i < vocab; i += kThreads) {
+      const ArgBest c{x[i], i};
+      if (c.v != c.v || (t > 0 && !better(prev, c))) continue;
+      if (better(c, cand)) cand = c;
+    }
+    const ArgBest top = ReduceBest(tmp.best).Reduce(cand, BetterOp());
+    if (tid == 0) s_best = top;
+    __syncthreads();
+    prev = s_best;
+    __syncthreads();
+    if (prev.i == INT_MAX) break;
+    if (tid == 0) {
+      res.top_ids[t] = prev.i;
+      res.top_logprobs[t] = prev.v - lse;
+      res.num_top = t + 1;
+    }
+  }
+}
+
+// Sort keys: NaN -> -inf, -0 -> +0 (the host compares them equal), then bits whose unsigned
+// ascending order is the logit's descending order.
+__device__ __forceinline__ uint32_t descending_bits(float v) {
+  if (v != v) v = -INFINITY;
+  v += 0.f;
+  const uint32_t u = __float_as_uint(v);
+  const uint32_t ascending = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return ~ascending;
+}
+__device__ __forceinline__ float from_descending_bits(uint32_t d) {
+  const uint32_t ascending = ~d;
+  return __uint_as_float((ascending & 0x80000000u) ? (ascending & 0x7FFFFFFFu) : ~ascending);
+}
+
+// keys [chunk, vocab], ids [chunk, vocab] for the chunk's rows (sorted_rows[c] = batch row).
+__global__ void write_keys_kernel(const float* __restrict__ logits, int64_t vocab, const SampleRow* __restrict__ rows,
+                                  const int32_t* __restrict__ sorted_rows, uint64_t* __restrict__ keys,
+                                  int32_t* __restrict__ ids) {
+  const int c = blockIdx.y;
+  const float* x = logits + int64_t(rows[sorted_rows[c]].logits_row) * vocab;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < vocab; i += int64_t(gridDim.x) * blockDim.x) {
+    keys[c * vocab + i] = (uint64_t(c) << 32) | descending_bits(x[i]);
+    ids[c * vocab + i] = int32_t(i);
+  }
+}
+
+__global__ void adjust_keys_kernel(const float* __restrict__ logits, int64_t vocab, const SampleRow* __restrict__ rows,
+                                   const LogitAdjustment* __restrict__ adj, const int32_t* __restrict__ sorted_rows,
+                                   uint64_t* __restrict__ keys) {
+  const int c = blockIdx.x;
+  const SampleRow r = rows[sorted_rows[c]];
+  const float* x = logits + int64_t(r.logits_row) * vocab;
+  for (int k = r.adj_begin + int(threadIdx.x); k < r.adj_end; k += blockDim.x) {
+    const int32_t t = adj[k].token;
+    keys[c * vocab + t] = (uint64_t(c) << 32) | descending_bits(adjusted_logit(x[t], adj[k], r));
+  }
+}
+
+struct BlockWalk {
+  using Scan = cub::BlockScan<double, kThreads>;
+  using Reduce = cub::BlockReduce<double, kThreads>;
+  union Tmp {
+    typename Scan::TempStorage scan;
+    typename Reduce::TempStorage reduce;
+  };
+  Tmp& tmp;
+  int* s_pos;
+  double* s_sum;
+
+  // First i in [0, n) with pred(i); n when none.
+  template <class Pred>
+  __device__ int first_index(int n, Pred pred) {
+    for (int base = 0; base < n; base += kThreads) {
+      const int i = base + int(threadIdx.x);
+      const bool hit = i < n && pred(i);
+      if (__syncthreads_or(hit)) return lowest(hit, i);
+    }
+    return n;
+  }
+  // The lowest i among the threads with hit (at least one has).
+  __device__ int lowest(bool hit, int i) {
+    if (threadIdx.x == 0) *s_pos = INT_MAX;
+    __syncthreads();
+    if (hit) atomicMin(s_pos, i);
+    __syncthreads();
+    return *s_pos;  // rewritten only after the next block-wide barrier
+  }
+  template <class Weight>
+  __device__ double sum(int n, Weight w) {
+    double s = 0.0;
+    for (int i = int(threadIdx.x); i < n; i += kThreads) s += w(i);
+    s = Reduce(tmp.reduce).Sum(s);
+    if (threadIdx.x == 0) *s_sum = s;
+    __syncthreads();
+    s = *s_sum;
+    __syncthreads();
+    return s;
+  }
+  // First i in [0, n) whose running total of w reaches target; n - 1 when rounding keeps it below.
+  template <class Weight>
+  __device__ int crossing(int n, double target, Weight w) {
+    double carry = 0.0;
+    for (int base = 0; base < n; base += kThreads) {
+      const int i = base + int(threadIdx.x);
+      double incl, total;
+      Scan(tmp.scan).InclusiveSum(i < n ? w(i) : 0.0, incl, total);
+      const bool hit = i < n && carry + incl >= target;
+      if (__syncthreads_or(hit)) return lowest(hit, i);  // the barrier also frees tmp for the next scan
+      carry += total;
+    }
+    return n - 1;
+  }
+};
+
+__global__ void __launch_bounds__(kThreads) sorted_draw_kernel(const float* __restrict__ logits, int64_t vocab,
+                                                                const SampleRow* __restrict__ rows,
+                                                                const int32_t* __restrict__ sorted_rows,
+                                                                const uint64_t* __restrict__ keys,
+                                                                const int32_t* __restrict__ ids,
+                                                                const float* __restrict__ lse,
+                                                                SampleResult* __restrict__ results) {
+  __shared__ BlockWalk::Tmp tmp;
+  __shared__ int s_pos;
+  __shared__ double s_sum;
+  BlockWalk walk{tmp, &s_pos, &s_sum};
+  const int c = blockIdx.x, j = sorted_rows[c];
+  const SampleRow r = rows[j];
+  const uint64_t* k = keys + c * vocab;
+  const int32_t* id = ids + c * vocab;
+  const auto logit = [&](int i) { return from_descending_bits(uint32_t(k[i])); };
+  const double top = logit(0), t = r.temperature;
+  int pick = 0;
+  if (isfinite(top)) {
+    const auto w = [&](int i) { return exp((double(logit(i)) - top) / t); };
+    // Sorted: each filter keeps a prefix; the last entry tells whether a scan is needed at all.
+    int n = int(vocab);
+    if (!(w(n - 1) > 0.0)) n = walk.first_index(n, [&](int i) { return !(w(i) > 0.0); });
+    if (r.top_k > 0 && r.top_k < n) n = r.top_k;
+    const double topk_mass = r.top_p < 1.0 ? walk.sum(n, w) : 0.0;
+    if (r.min_p > 0.0 && w(n - 1) < r.min_p) n = walk.first_index(n, [&](int i) { return w(i) < r.min_p; });
+    if (r.top_p < 1.0) n = walk.crossing(n, r.top_p * topk_mass, w) + 1;
+    const double mass = walk.sum(n, w);
+    const Philox4 u = philox_words(r.seed, r.step, 0, kPhiloxFilteredDraw);
+    pick = walk.crossing(n, philox_uniform53(u.v[0], u.v[1]) * mass, w);
+  }
+  if (threadIdx.x == 0) {
+    const float* x = logits + int64_t(r.logits_row) * vocab;
+    results[j].id = id[pick];
+    results[j].logprob = x[id[pick]] - lse[j];
+  }
+}
+
+class CudaSampler final : public DeviceSampler {
+ public:
+  explicit CudaSampler(cudaStream_t stream) : stream_(stream) {}
+  ~CudaSampler() override {
+    for (void* p : {meta_, results_, sort_}) cudaFree(p);
+  }
+
+  void sample(const Tensor& logits, const SampleBatch& b, std::vector<SampleResult>& out) override {
+    const size_t n = b.rows.size();
+    out.resize(n);
+    if (n == 0) return;
+    DS_CHECK(logits.dtype == DType::kF32 && logits.ndim == 2) << "sampling wants float32 [rows, vocab] logits";
+    const int64_t vocab = logits.dim(1);
+    DS_CHECK(vocab > 0 && vocab < (int64_t(1) << 31) && (vocab + 31) / 32 * 4 <= 48 * 1024) << "vocab " << vocab;
+    std::vector<int32_t> sorted;
+    for (size_t j = 0; j < n; ++j) {
+      const SampleRow& r = b.rows[j];
+      DS_CHECK(r.logits_row >= 0 && r.logits_row < logits.dim(0)) << "logits row " << r.logits_row;
+      DS_CHECK(r.num_logprobs >= 0 && r.num_logprobs <= kMaxSampleLogprobs) << r.num_logprobs;
+      DS_CHECK(r.adj_begin >= 0 && r.adj_begin <= r.adj_end && size_t(r.adj_end) <= b.adjustments.size());
+      for (int32_t k = r.adj_begin; k < r.adj_end; ++k) {
+        const int32_t t = b.adjustments[size_t(k)].token;
+        DS_CHECK(t >= 0 && t < vocab && (k == r.adj_begin || b.adjustments[size_t(k - 1)].token < t))
+            << "adjustments must be distinct in-vocabulary tokens sorted by id";
+      }
+      if (needs_sorted_draw(r, vocab)) sorted.push_back(int32_t(j));
+    }
+    // One upload: rows | adjustments | sorted row indices.
+    const size_t rows_bytes = align16(n * sizeof(SampleRow));
+    const size_t adj_bytes = align16(b.adjustments.size() * sizeof(LogitAdjustment));
+    const size_t total = rows_bytes + adj_bytes + sorted.size() * sizeof(int32_t);
+    staging_.assign(total, 0);
+    std::memcpy(staging_.data(), b.rows.data(), n * sizeof(SampleRow));
+    if (!b.adjustments.empty())
+      std::memcpy(staging_.data() + rows_bytes, b.adjustments.data(), b.adjustments.size() * sizeof(LogitAdjustment));
+    if (!sorted.empty()) std::memcpy(staging_.data() + rows_bytes + adj_bytes, sorted.data(), sorted.size() * 4);
+    grow(&meta_, &meta_bytes_, align16(total) + n * sizeof(float));
+    grow(&results_, &results_bytes_, n * sizeof(SampleResult));
+    uint8_t* meta = static_cast<uint8_t*>(meta_);
+    CUDA_CHECK(cudaMemcpyAsync(meta, staging_.data(), total, cudaMemcpyHostToDevice, stream_));
+    const auto* d_rows = reinterpret_cast<const SampleRow*>(meta);
+    const auto* d_adj = reinterpret_cast<const LogitAdjustment*>(meta + rows_bytes);
+    const auto* d_sorted = reinterpret_cast<const int32_t*>(meta + rows_bytes + adj_bytes);
+    float* d_lse = reinterpret_cast<float*>(meta + align16(total));
+    auto* d_results = static_cast<SampleResult*>(results_);
+    const float* x = static_cast<const float*>(logits.data);
+
+    const size_t smem = size_t((vocab + 31) / 32) * 4;
+    sample_main_kernel<<<unsigned(n), kThreads, smem, stream_>>>(x, vocab, d_rows, d_adj, d_results, d_lse);
+    CUDA_CHECK_LAUNCH();
+    for (size_t c0 = 0; c0 < sorted.size(); c0 += kSortChunk) {
+      const int chunk = int(std::min<size_t>(kSortChunk, sorted.size() - c0));
+      sort_and_draw(x, vocab, chunk, d_rows, d_adj, d_sorted + c0, d_lse, d_results);
+    }
+    CUDA_CHECK(cudaMemcpyAsync(out.data(), d_results, n * sizeof(SampleResult), cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+ private:
+  static size_t align16(size_t b) { return (b + 15) / 16 * 16; }
+  void grow(void** p, size_t* have, size_t need) {
+    if (need <= *have) return;
+    if (*p) CUDA_CHECK(cudaFree(*p));  // synchronizes: no kernel still uses it
+    CUDA_CHECK(cudaMalloc(p, need));
+    *have = need;
+  }
+
+  void sort_and_draw(const float* x, int64_t vocab, int chunk, const SampleRow* d_rows, const LogitAdjustment* d_adj,
+                     const int32_t* d_sorted, const float* d_lse, SampleResult* d_results) {
+    const size_t items = size_t(chunk) * size_t(vocab);
+    size_t temp = 0;
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp, static_cast<const uint64_t*>(nullptr),
+                                               static_cast<uint64_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                                               static_cast<int32_t*>(nullptr), int64_t(items), 0, 64, stream_));
+    const size_t keys_bytes = align16(items * 8), ids_bytes = align16(items * 4);
+    grow(&sort_, &sort_bytes_, 2 * keys_bytes + 2 * ids_bytes + temp);
+    uint8_t* s = static_cast<uint8_t*>(sort_);
+    auto* keys_in = reinterpret_cast<uint64_t*>(s);
+    auto* keys_out = reinterpret_cast<uint64_t*>(s + keys_bytes);
+    auto* ids_in = reinterpret_cast<int32_t*>(s + 2 * keys_bytes);
+    auto* ids_out = reinterpret_cast<int32_t*>(s + 2 * keys_bytes + ids_bytes);
+    void* d_temp = s + 2 * keys_bytes + 2 * ids_bytes;
+    const unsigned blocks_x = unsigned(std::min<int64_t>((vocab + 1023) / 1024, 64));
+    write_keys_kernel<<<dim3(blocks_x, unsigned(chunk)), 1024, 0, stream_>>>(x, vocab, d_rows, d_sorted, keys_in, ids_in);
+    CUDA_CHECK_LAUNCH();
+    adjust_keys_kernel<<<unsigned(chunk), 128, 0, stream_>>>(x, vocab, d_rows, d_adj, d_sorted, keys_in);
+    CUDA_CHECK_LAUNCH();
+    int seg_bits = 0;
+    while ((1 << seg_bits) < chunk) ++seg_bits;
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(d_temp, temp, keys_in, keys_out, ids_in, ids_out, int64_t(items), 0,
+                                               32 + seg_bits, stream_));
+    sorted_draw_kernel<<<unsigned(chunk), kThreads, 0, stream_>>>(x, vocab, d_rows, d_sorted, keys_out, ids_out, d_lse,
+                                                                  d_results);
+    CUDA_CHECK_LAUNCH();
+  }
+
+  cudaStream_t stream_;
+  std::vector<uint8_t> staging_;
+  void* meta_ = nullptr;
+  size_t meta_bytes_ = 0;
+  void* results_ = nullptr;
+  size_t results_bytes_ = 0;
+  void* sort_ = nullptr;
+  size_t sort_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<DeviceSampler> make_cuda_sampler(cudaStream_t stream) { return std::make_unique<CudaSampler>(stream); }
+
+}  // namespace ds::cuda
