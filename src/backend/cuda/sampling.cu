@@ -1,17 +1,18 @@
-// Device sampling (backend/sampling.h). One launch of sample_main_kernel per batch, one block per
-// sampled sequence, one pass over its logits row:
-//   - raw log-sum-exp (online max/sum) for the logprobs, and the top-n raw (id, logprob) in n
-//     further passes over the (by then L2-resident) row, only for rows that ask for logprobs;
+// Device sampling (backend/sampling.h). Every row is cut into kSplits slices; sample_partial_kernel
+// (grid slices x rows) makes one pass over each slice:
+//   - raw log-sum-exp (online max/sum) for the logprobs, and, for rows that ask for logprobs, the
+//     slice's top-20 raw entries (a sorted list per thread in registers, merged by block rounds);
 //   - greedy rows: argmax of the processed logits (first maximum);
 //   - pure-temperature rows: Gumbel-max, argmax of l/T - log(-log(u_i)) with u_i from Philox keyed
 //     by (seed, step, i): an exact draw from softmax(l/T) in the same single pass.
+// sample_merge_kernel (one warp per row, a lane per slice) combines the slices in a fixed order.
 // Rows with top-k/top-p/min-p (up to kSortChunk at a time) then write their processed logits as
 // 64-bit keys (row << 32 | descending-order bits of the logit), one cub::DeviceRadixSort orders all
 // of them (stable: equal logits keep the lower id first, the host sampler's order), and
 // sorted_draw_kernel walks each sorted row with block scans: candidates (weight exp((l-max)/T) > 0),
 // top-k, its mass, min-p, top-p, then the crossing of u * mass with one Philox double u.
 // Adjusted tokens (logit_bias, min_tokens, penalties: a short list sorted by token) are marked in a
-// shared-memory bitmap of the vocabulary and looked up by binary search when the pass meets one.
+// shared-memory bitmap of the slice and looked up by binary search when the pass meets one.
 // CPU reference: engine/sampler.cpp (greedy, logprobs, processors) and the host implementation of
 // the same draws in tests/gpu/sampling_test.cpp.
 #include <cub/block/block_reduce.cuh>
@@ -75,57 +76,73 @@ __device__ __forceinline__ float gumbel(uint32_t x) { return -logf(-logf(philox_
 
 enum Mode { kGreedy = 0, kGumbel = 1, kSorted = 2 };
 
-__global__ void __launch_bounds__(kThreads) sample_main_kernel(const float* __restrict__ logits, int64_t vocab,
-                                                                const SampleRow* __restrict__ rows,
-                                                                const LogitAdjustment* __restrict__ adj,
-                                                                SampleResult* __restrict__ results,
-                                                                float* __restrict__ lse_out) {
-  extern __shared__ uint32_t bits[];  // [ceil(vocab / 32)] adjusted-token bitmap
-  using ReduceBest = cub::BlockReduce<ArgBest, kThreads>;
-  using ReduceLse = cub::BlockReduce<Lse, kThreads>;
+// Each row is cut into kSplits slices of whole Philox groups (a fixed count: a row's numbers and
+// reduction order never depend on the batch, so its results are bitwise batch-invariant).
+constexpr int kSplits = 32;
+constexpr int kPartThreads = 256;
+
+struct Partial {
+  Lse lse;
+  ArgBest best;
+  int32_t num_top;
+  ArgBest top[kMaxSampleLogprobs];  // the slice's best raw entries, best first
+};
+
+__device__ __forceinline__ int64_t slice_len(int64_t vocab) { return ((vocab + 3) / 4 + kSplits - 1) / kSplits * 4; }
+
+// grid (kSplits, rows): one slice of one row -> parts[row * kSplits + split].
+__global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const float* __restrict__ logits, int64_t vocab,
+                                                                      const SampleRow* __restrict__ rows,
+                                                                      const LogitAdjustment* __restrict__ adj,
+                                                                      Partial* __restrict__ parts) {
+  extern __shared__ uint32_t bits[];  // adjusted-token bitmap of the slice
+  using ReduceBest = cub::BlockReduce<ArgBest, kPartThreads>;
+  using ReduceLse = cub::BlockReduce<Lse, kPartThreads>;
   __shared__ union {
     typename ReduceBest::TempStorage best;
     typename ReduceLse::TempStorage lse;
   } tmp;
   __shared__ ArgBest s_best;
-  __shared__ float s_lse;
   const int tid = threadIdx.x;
-  const SampleRow r = rows[blockIdx.x];
+  const SampleRow r = rows[blockIdx.y];
   const float* x = logits + int64_t(r.logits_row) * vocab;
+  const int64_t len = slice_len(vocab), lo = int64_t(blockIdx.x) * len, hi = min(vocab, lo + len);
   const int nadj = r.adj_end - r.adj_begin;
   const LogitAdjustment* a = adj + r.adj_begin;
   const int mode = r.temperature <= 0.0 ? kGreedy : needs_sorted_draw(r, vocab) ? kSorted : kGumbel;
   const float temp = float(r.temperature);
   if (nadj > 0) {
-    for (int64_t w = tid; w < (vocab + 31) / 32; w += kThreads) bits[w] = 0;
+    for (int64_t w = tid; w < len / 32 + 1; w += kPartThreads) bits[w] = 0;
     __syncthreads();
-    for (int k = tid; k < nadj; k += kThreads) atomicOr(&bits[a[k].token >> 5], 1u << (a[k].token & 31));
+    for (int k = tid; k < nadj; k += kPartThreads) {
+      const int64_t t = a[k].token;
+      if (t >= lo && t < hi) atomicOr(&bits[(t - lo) >> 5], 1u << ((t - lo) & 31));
+    }
     __syncthreads();
   }
   Lse acc{-INFINITY, 0.f};
   ArgBest best{-INFINITY, INT_MAX};
   const bool vec = (reinterpret_cast<uintptr_t>(x) & 15) == 0;
-  const int64_t groups = (vocab + 3) / 4;
-  for (int64_t g = tid; g < groups; g += kThreads) {
+  for (int64_t g = lo / 4 + tid; g * 4 < hi; g += kPartThreads) {
     const int64_t i0 = g * 4;
     float v[4];
-    if (vec && i0 + 4 <= vocab) {
+    if (vec && i0 + 4 <= hi) {
       const float4 f = __ldg(reinterpret_cast<const float4*>(x + i0));
       v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
     } else {
 #pragma unroll
-      for (int k = 0; k < 4; ++k) v[k] = i0 + k < vocab ? x[i0 + k] : NAN;
+      for (int k = 0; k < 4; ++k) v[k] = i0 + k < hi ? x[i0 + k] : NAN;
     }
     Philox4 u{{0, 0, 0, 0}};
     if (mode == kGumbel) u = philox_words(r.seed, r.step, uint32_t(g), kPhiloxGumbel);
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       const int32_t i = int32_t(i0 + k);
-      if (i >= vocab) break;
+      if (i >= hi) break;
       lse_add(acc, v[k]);
       if (mode == kSorted) continue;
       float p = v[k];
-      if (nadj > 0 && ((bits[i >> 5] >> (i & 31)) & 1u)) p = adjusted_logit(p, *find_adjustment(a, nadj, i), r);
+      if (nadj > 0 && ((bits[(i - lo) >> 5] >> ((i - lo) & 31)) & 1u)) p = adjusted_logit(p, *find_adjustment(a, nadj, i), r);
       const float score = mode == kGreedy ? p : p / temp + gumbel(u.v[k]);
       if (score > -INFINITY && better({score, i}, best)) best = {score, i};
     }
@@ -133,38 +150,94 @@ __global__ void __launch_bounds__(kThreads) sample_main_kernel(const float* __re
   const Lse tot = ReduceLse(tmp.lse).Reduce(acc, LseOp());
   __syncthreads();
   const ArgBest b = ReduceBest(tmp.best).Reduce(best, BetterOp());
-  SampleResult& res = results[blockIdx.x];
+  Partial& part = parts[int64_t(blockIdx.y) * kSplits + blockIdx.x];
   if (tid == 0) {
-    const float lse = tot.m == -INFINITY ? -INFINITY : tot.m + logf(tot.s);
-    s_lse = lse;
-    lse_out[blockIdx.x] = lse;
+    part.lse = tot;
+    part.best = b;
+    part.num_top = 0;
+  }
+  if (r.num_logprobs == 0) return;
+  // Top-n raw entries of the slice: each thread keeps its best kMaxSampleLogprobs in registers
+  // (sorted, unrolled: no local memory), then n rounds pop the block's best head.
+  ArgBest list[kMaxSampleLogprobs];
+#pragma unroll
+  for (int k = 0; k < kMaxSampleLogprobs; ++k) list[k] = {-INFINITY, INT_MAX};
+  for (int64_t i = lo + tid; i < hi; i += kPartThreads) {
+    ArgBest c{x[i], int32_t(i)};
+    if (c.v != c.v || !better(c, list[kMaxSampleLogprobs - 1])) continue;
+#pragma unroll
+    for (int k = 0; k < kMaxSampleLogprobs; ++k) {
+      if (better(c, list[k])) {
+        const ArgBest t = list[k];
+        list[k] = c;
+        c = t;
+      }
+    }
+  }
+  for (int t = 0; t < r.num_logprobs; ++t) {
+    __syncthreads();
+    const ArgBest top = ReduceBest(tmp.best).Reduce(list[0], BetterOp());
+    if (tid == 0) s_best = top;
+    __syncthreads();
+    const ArgBest w = s_best;
+    if (w.i == INT_MAX) break;
+    if (tid == 0) {
+      part.top[t] = w;
+      part.num_top = t + 1;
+    }
+    if (list[0].i == w.i) {  // this thread's head won: pop it
+#pragma unroll
+      for (int k = 0; k + 1 < kMaxSampleLogprobs; ++k) list[k] = list[k + 1];
+      list[kMaxSampleLogprobs - 1] = {-INFINITY, INT_MAX};
+    }
+  }
+}
+
+__device__ __forceinline__ ArgBest warp_best(ArgBest v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const ArgBest other{__shfl_xor_sync(0xffffffffu, v.v, o), __shfl_xor_sync(0xffffffffu, v.i, o)};
+    if (better(other, v)) v = other;
+  }
+  return v;
+}
+
+// One warp per row, lane = split (kSplits == 32): log-sum-exp, the pick (greedy / Gumbel rows) and
+// the top-n from the slices' partials.
+__global__ void sample_merge_kernel(const float* __restrict__ logits, int64_t vocab, const SampleRow* __restrict__ rows,
+                                    const Partial* __restrict__ parts, SampleResult* __restrict__ results,
+                                    float* __restrict__ lse_out) {
+  static_assert(kSplits == 32, "one lane per split");
+  const int lane = threadIdx.x, row = blockIdx.x;
+  const SampleRow r = rows[row];
+  const Partial& p = parts[int64_t(row) * kSplits + lane];
+  Lse l = p.lse;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {  // fixed order: bitwise the same in any batch
+    const Lse other{__shfl_xor_sync(0xffffffffu, l.m, o), __shfl_xor_sync(0xffffffffu, l.s, o)};
+    l = lane & o ? LseOp()(other, l) : LseOp()(l, other);
+  }
+  const float lse = l.m == -INFINITY ? -INFINITY : l.m + logf(l.s);
+  const ArgBest b = warp_best(p.best);
+  SampleResult& res = results[row];
+  const float* x = logits + int64_t(r.logits_row) * vocab;
+  if (lane == 0) {
+    lse_out[row] = lse;
     res.num_top = 0;
-    if (mode != kSorted) {
+    if (!(r.temperature > 0.0 && needs_sorted_draw(r, vocab))) {
       res.id = b.i == INT_MAX ? 0 : b.i;
       res.logprob = x[res.id] - lse;
     }
   }
-  __syncthreads();
-  const float lse = s_lse;
-  // Top-n raw logprobs: round t finds the best entry strictly after round t-1's in the order
-  // (logit desc, id asc).
-  ArgBest prev{INFINITY, -1};
+  int taken = 0;  // this lane's entries already merged (its list is sorted)
   for (int t = 0; t < r.num_logprobs; ++t) {
-    ArgBest cand{-INFINITY, INT_MAX};
-    for (int32_t i = tid; i < vocab; i += kThreads) {
-      const ArgBest c{x[i], i};
-      if (c.v != c.v || (t > 0 && !better(prev, c))) continue;
-      if (better(c, cand)) cand = c;
-    }
-    const ArgBest top = ReduceBest(tmp.best).Reduce(cand, BetterOp());
-    if (tid == 0) s_best = top;
-    __syncthreads();
-    prev = s_best;
-    __syncthreads();
-    if (prev.i == INT_MAX) break;
-    if (tid == 0) {
-      res.top_ids[t] = prev.i;
-      res.top_logprobs[t] = prev.v - lse;
+    const ArgBest head = taken < p.num_top ? p.top[taken] : ArgBest{-INFINITY, INT_MAX};
+    const ArgBest w = warp_best(head);
+    if (w.i == INT_MAX) break;
+    if (head.i == w.i) ++taken;
+    if (lane == 0) {
+      res.top_ids[t] = w.i;
+      res.top_logprobs[t] = w.v - lse;
       res.num_top = t + 1;
     }
   }
@@ -306,7 +379,7 @@ class CudaSampler final : public DeviceSampler {
  public:
   explicit CudaSampler(cudaStream_t stream) : stream_(stream) {}
   ~CudaSampler() override {
-    for (void* p : {meta_, results_, sort_}) cudaFree(p);
+    for (void* p : {meta_, results_, sort_, parts_}) cudaFree(p);
   }
 
   void sample(const Tensor& logits, const SampleBatch& b, std::vector<SampleResult>& out) override {
@@ -315,7 +388,7 @@ class CudaSampler final : public DeviceSampler {
     if (n == 0) return;
     DS_CHECK(logits.dtype == DType::kF32 && logits.ndim == 2) << "sampling wants float32 [rows, vocab] logits";
     const int64_t vocab = logits.dim(1);
-    DS_CHECK(vocab > 0 && vocab < (int64_t(1) << 31) && (vocab + 31) / 32 * 4 <= 48 * 1024) << "vocab " << vocab;
+    DS_CHECK(vocab > 0 && vocab < (int64_t(1) << 31)) << "vocab " << vocab;
     std::vector<int32_t> sorted;
     for (size_t j = 0; j < n; ++j) {
       const SampleRow& r = b.rows[j];
@@ -349,8 +422,13 @@ class CudaSampler final : public DeviceSampler {
     auto* d_results = static_cast<SampleResult*>(results_);
     const float* x = static_cast<const float*>(logits.data);
 
-    const size_t smem = size_t((vocab + 31) / 32) * 4;
-    sample_main_kernel<<<unsigned(n), kThreads, smem, stream_>>>(x, vocab, d_rows, d_adj, d_results, d_lse);
+    grow(&parts_, &parts_bytes_, n * kSplits * sizeof(Partial));
+    auto* d_parts = static_cast<Partial*>(parts_);
+    const int64_t len = ((vocab + 3) / 4 + kSplits - 1) / kSplits * 4;
+    const size_t smem = size_t(len / 32 + 1) * 4;
+    sample_partial_kernel<<<dim3(kSplits, unsigned(n)), kPartThreads, smem, stream_>>>(x, vocab, d_rows, d_adj, d_parts);
+    CUDA_CHECK_LAUNCH();
+    sample_merge_kernel<<<unsigned(n), 32, 0, stream_>>>(x, vocab, d_rows, d_parts, d_results, d_lse);
     CUDA_CHECK_LAUNCH();
     for (size_t c0 = 0; c0 < sorted.size(); c0 += kSortChunk) {
       const int chunk = int(std::min<size_t>(kSortChunk, sorted.size() - c0));
@@ -406,6 +484,8 @@ class CudaSampler final : public DeviceSampler {
   size_t results_bytes_ = 0;
   void* sort_ = nullptr;
   size_t sort_bytes_ = 0;
+  void* parts_ = nullptr;
+  size_t parts_bytes_ = 0;
 };
 
 }  // namespace
