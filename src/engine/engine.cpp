@@ -2,10 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace ds {
 
 namespace {
+// DS_HOST_SAMPLING=1 samples on the host even where the backend has a sampler (same-card
+// before/after timings of device sampling).
+DeviceSampler* sampler_of(Backend& backend) {
+  const char* host = std::getenv("DS_HOST_SAMPLING");
+  return host && *host && *host != '0' ? nullptr : backend.sampler();
+}
+
 std::vector<int32_t> eos_ids_of(const LoadedModel& m) {
   std::vector<int32_t> ids;
   for (int64_t e : m.generation.eos_token_ids) ids.push_back(int32_t(e));
@@ -61,7 +69,7 @@ Engine::Engine(const EngineConfig& cfg, const LoadedModel& model, Backend& backe
           }(),
           blocks_),
       seed_rng_(cfg.seed),
-      device_sampler_(backend.sampler()) {
+      device_sampler_(sampler_of(backend)) {
   thread_ = std::thread([this] { loop(); });
 }
 
