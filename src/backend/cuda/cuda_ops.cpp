@@ -1,5 +1,7 @@
 #include "backend/cuda/cuda_ops.h"
 
+#include <cstdlib>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -35,7 +37,19 @@ void CudaOps::add_rmsnorm(const Tensor& x, Tensor residual, const Tensor& w, flo
                      bf(out), stream_);
 }
 
+// Decode-sized matmuls (T <= kSkinnyMatmulMaxRows) stream the weights with the skinny kernel;
+// everything else (and DS_NO_SKINNY_MATMUL=1, for same-card comparisons) goes to cuBLASLt.
 void CudaOps::matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) {
+  const int64_t t = x.dim(0), k = x.dim(1), n = w.dim(0);
+  if (use_skinny_ && x.dtype == DType::kBF16 && w.dtype == DType::kBF16 && skinny_matmul_supports(t, k, x.data, w.data)) {
+    DS_CHECK(w.dim(1) == k && out.dim(0) == t && out.dim(1) == n) << x.shape_str() << w.shape_str() << out.shape_str();
+    if (bias.defined()) {
+      DS_CHECK_EQ(bias.numel(), n);
+    }
+    launch_skinny_matmul(bf(x), static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
+                         bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, t, n, k, stream_);
+    return;
+  }
   matmul_.run(x, w, bias, out, stream_);
 }
 
@@ -53,6 +67,17 @@ void CudaOps::store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor 
   DS_CHECK(v.numel() == k.numel() && v_cache.numel() == k_cache.numel());
   launch_store_kv(bf(k), bf(v), bf(k_cache), bf(v_cache), k.dim(0), row, slot_mapping,
                   k_cache.dim(0) * k_cache.dim(1), stream_);
+}
+
+void CudaOps::rope_store_kv(Tensor q, Tensor k, const Tensor& v, const int32_t* positions, const RopeParams& rope,
+                            Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) {
+  const int64_t d = rope.head_dim;
+  DS_CHECK(d > 0 && d % 2 == 0 && q.dim(1) % d == 0 && k.dim(1) % d == 0 && q.dim(0) == k.dim(0))
+      << "head_dim " << d << " q " << q.shape_str() << " k " << k.shape_str();
+  DS_CHECK(k.dim(1) == k_cache.dim(2) * k_cache.dim(3) && v.numel() == k.numel() && v_cache.numel() == k_cache.numel())
+      << k.shape_str() << v.shape_str() << k_cache.shape_str();
+  launch_rope_store_kv(bf(q), bf(k), bf(v), q.dim(0), q.dim(1) / d, k.dim(1) / d, d, positions, rope.inv_freq,
+                       bf(k_cache), bf(v_cache), slot_mapping, k_cache.dim(0) * k_cache.dim(1), stream_);
 }
 
 void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
