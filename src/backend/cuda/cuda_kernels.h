@@ -54,6 +54,10 @@ void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cud
 // 16-byte aligned x and w (skinny_matmul_supports); the op falls back to cuBLASLt otherwise.
 constexpr int64_t kSkinnyMatmulMaxRows = 2;
 bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w);
+// The same kernel for any t, one row at a time: every output element's summation order depends on k
+// only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
+void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
+                             DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream);
 void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
                           DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream);
 

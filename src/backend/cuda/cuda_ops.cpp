@@ -41,6 +41,16 @@ void CudaOps::add_rmsnorm(const Tensor& x, Tensor residual, const Tensor& w, flo
 // everything else (and DS_NO_SKINNY_MATMUL=1, for same-card comparisons) goes to cuBLASLt.
 void CudaOps::matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) {
   const int64_t t = x.dim(0), k = x.dim(1), n = w.dim(0);
+  if (batch_invariant_) {
+    DS_CHECK(x.dtype == DType::kBF16 && w.dtype == DType::kBF16 && w.dim(1) == k && out.dim(0) == t && out.dim(1) == n)
+        << x.shape_str() << w.shape_str() << out.shape_str();
+    if (bias.defined()) {
+      DS_CHECK_EQ(bias.numel(), n);
+    }
+    launch_invariant_matmul(bf(x), static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
+                            bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, t, n, k, stream_);
+    return;
+  }
   if (use_skinny_ && x.dtype == DType::kBF16 && w.dtype == DType::kBF16 && skinny_matmul_supports(t, k, x.data, w.data)) {
     DS_CHECK(w.dim(1) == k && out.dim(0) == t && out.dim(1) == n) << x.shape_str() << w.shape_str() << out.shape_str();
     if (bias.defined()) {
@@ -97,6 +107,10 @@ void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   a.block_tables = b.block_tables;
   a.scale = scale;
   plan_paged_attention_splits(a, num_sms_);
+  if (batch_invariant_) {  // one pass over the context per (token, head): the order depends on ctx only
+    a.num_splits = 1;
+    a.split_len = 1 << 30;
+  }
   const size_t need = paged_attention_workspace_floats(a);
   if (need > attn_workspace_floats_) {
     if (attn_workspace_) CUDA_CHECK(cudaFree(attn_workspace_));  // synchronizes: no kernel still uses it

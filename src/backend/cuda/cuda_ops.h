@@ -12,8 +12,8 @@ namespace ds::cuda {
 
 class CudaOps final : public Ops {
  public:
-  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms)
-      : stream_(stream), matmul_(matmul), num_sms_(num_sms) {
+  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool batch_invariant = false)
+      : stream_(stream), matmul_(matmul), num_sms_(num_sms), batch_invariant_(batch_invariant) {
     const char* off = std::getenv("DS_NO_SKINNY_MATMUL");
     use_skinny_ = !(off && *off && *off != '0');
   }
@@ -39,6 +39,9 @@ class CudaOps final : public Ops {
   cudaStream_t stream_;
   CublasLtMatmul& matmul_;
   int num_sms_;
+  // Batch-invariant mode: every matmul through launch_invariant_matmul and attention without
+  // split-KV, so a sequence's numbers do not depend on what else is in the batch.
+  bool batch_invariant_ = false;
   bool use_skinny_ = true;  // skinny_matmul.cu for T <= 2 (DS_NO_SKINNY_MATMUL=1: cuBLASLt only)
   // Split-KV attention partials (fp32), grown on demand; a later version sizes it once up front
   // (CUDA graphs cannot allocate during capture).

@@ -9,6 +9,10 @@
 // Measured on an H200 (bench/results/lead_run1): at T=1 it beats cuBLASLt on every projection of the
 // 7B (o_proj 61% vs 39% of the copy bandwidth, q/k/v 67% vs 63%, gate/up 98% vs 91%); at T=4 and 8 it
 // loses (x is re-read from L1 once per column), so only T <= 2 comes here.
+// Batch-invariant mode (--batch-invariant) runs every matmul through this kernel, one row per grid.y
+// index: each output element is then the same sum in the same order whatever T is (it depends on K
+// only), which cuBLASLt cannot promise (its kernel choice, tiles and split-K depend on T). Correct
+// for any T, but a weight pass per row: slow for prefill.
 // Needs K % 8 == 0 and 16-byte aligned x and w (the caller falls back to cuBLASLt otherwise).
 // CPU reference: cpu::matmul (tests/gpu/matmul_test.cpp compares both paths against it).
 #include <type_traits>
@@ -61,6 +65,8 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   const int lane = threadIdx.x & 31;
   const int64_t col = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
   if (col >= n) return;
+  x += int64_t(blockIdx.y) * T * k;  // row groups of the batch-invariant launch (grid.y > 1)
+  out += int64_t(blockIdx.y) * T * n;
   const int64_t words = k / 8;
   const uint4* wr = reinterpret_cast<const uint4*>(w + col * k);
   const uint4* xr = reinterpret_cast<const uint4*>(x);
@@ -94,8 +100,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
 
 template <int T, class Out>
 void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t n, int64_t k,
-              cudaStream_t stream) {
-  const unsigned grid = unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock);
+              cudaStream_t stream, int64_t row_groups = 1) {
+  DS_CHECK(row_groups >= 1 && row_groups < 65536) << "rows " << row_groups;
+  const dim3 grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), unsigned(row_groups)};
   const dim3 block{32 * kWarpsPerBlock};
   if (!bias) {
     skinny_matmul_kernel<T, Out, void><<<grid, block, 0, stream>>>(x, w, nullptr, out, n, k);
@@ -119,6 +126,19 @@ void launch_out(const bf16* x, const bf16* w, const void* bias, DType bias_dtype
 }
 
 }  // namespace
+
+void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
+                             DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream) {
+  if (t == 0 || n == 0) return;
+  DS_CHECK(k > 0 && k % 8 == 0 && ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16) == 0)
+      << "batch-invariant matmul needs K % 8 == 0 and 16-byte aligned operands (K " << k << ")";
+  if (out_dtype == DType::kF32) {
+    launch_t<1>(x, w, bias, bias_dtype, static_cast<float*>(out), n, k, stream, t);
+  } else {
+    DS_CHECK(out_dtype == DType::kBF16) << "matmul out dtype " << dtype_name(out_dtype);
+    launch_t<1>(x, w, bias, bias_dtype, static_cast<bf16*>(out), n, k, stream, t);
+  }
+}
 
 bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w);
