@@ -10,8 +10,7 @@ namespace ds::cuda {
 
 class CudaOps final : public Ops {
  public:
-  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms)
-      : stream_(stream), matmul_(matmul), num_sms_(num_sms) {}
+  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms);
   ~CudaOps() override;
   CudaOps(const CudaOps&) = delete;
   CudaOps& operator=(const CudaOps&) = delete;
@@ -32,8 +31,8 @@ class CudaOps final : public Ops {
   cudaStream_t stream_;
   CublasLtMatmul& matmul_;
   int num_sms_;
-  // Split-KV attention partials (fp32), grown on demand; a later version sizes it once up front
-  // (CUDA graphs cannot allocate during capture).
+  // Split-KV attention partials (fp32), allocated once at the planner's upper bound for any batch
+  // (paged_attention_max_workspace_floats): nothing is allocated per call, so graphs can capture it.
   float* attn_workspace_ = nullptr;
   size_t attn_workspace_floats_ = 0;
 };
