@@ -6,9 +6,13 @@
 // - graphs == plain eager (--enforce-eager, no padding): identical ids; logprobs bit-identical when
 //   no padding happens (attention splits do not depend on the stride), else within 1e-3 (cuBLASLt
 //   may pick another kernel for the padded row count).
-// Model folder: $DS_STORIES260K, default ../shared/models/stories260k from the source tree.
+// Also the numerics test models qwen2 (q/k/v biases, fused at batch 1) and llama3 (llama3 rope),
+// from $DS_TEST_MODELS (default: the build tree's test_models, made by tests/data/numerics/make_models.py).
+// stories260k: $DS_STORIES260K, default ../shared/models/stories260k from the source tree.
 #include <cmath>
 #include <cstdlib>
+#include <map>
+#include <string>
 
 #include "engine/engine.h"
 #include "gpu_test_util.h"
@@ -18,17 +22,26 @@
 namespace ds::gputest {
 namespace {
 
-const LoadedModel& stories() {
-  static std::unique_ptr<LoadedModel> m = [] {
-    ModelSource src;
+std::string model_path(const std::string& name) {
+  if (name == "stories260k") {
     const char* env = std::getenv("DS_STORIES260K");
-    src.model = env && *env ? env : DS_SOURCE_DIR "/../shared/models/stories260k";
+    return env && *env ? env : DS_SOURCE_DIR "/../shared/models/stories260k";
+  }
+  const char* env = std::getenv("DS_TEST_MODELS");
+  return std::string(env && *env ? env : DS_BINARY_DIR "/test_models") + "/" + name;
+}
+
+const LoadedModel& model(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<LoadedModel>> cache;
+  auto& m = cache[name];
+  if (!m) {
+    ModelSource src;
+    src.model = model_path(name);
     auto r = load_model(src);
     DS_CHECK(r.ok()) << r.status().message();
-    auto p = std::move(r).value();
-    p->weights = upload_weights(p->weights, gpu(), DType::kBF16);
-    return p;
-  }();
+    m = std::move(r).value();
+    m->weights = upload_weights(m->weights, gpu(), DType::kBF16);
+  }
   return *m;
 }
 
@@ -37,7 +50,7 @@ struct Out {
   std::vector<float> logprobs;
 };
 
-std::vector<Out> run(GraphMode mode, int32_t n) {
+std::vector<Out> run(const LoadedModel& m, GraphMode mode, int32_t n) {
   EngineConfig c;
   c.num_kv_blocks = 512;
   c.block_size = 16;
@@ -45,7 +58,7 @@ std::vector<Out> run(GraphMode mode, int32_t n) {
   c.scheduler.max_num_seqs = 32;
   c.scheduler.max_num_batched_tokens = 2048;
   c.graph_mode = mode;
-  auto engine = Engine::create(c, stories(), gpu());
+  auto engine = Engine::create(c, m, gpu());
   DS_CHECK(engine.ok()) << engine.status().message();
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (int32_t i = 0; i < n; ++i) {
@@ -77,11 +90,14 @@ std::vector<Out> run(GraphMode mode, int32_t n) {
   return outs;
 }
 
-TEST(DecodeGraphs, GreedyEqualsEager) {
+class DecodeGraphs : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DecodeGraphs, GreedyEqualsEager) {
+  const LoadedModel& m = model(GetParam());
   for (int32_t n : {1, 3, 5, 8, 17}) {
     SCOPED_TRACE("live sequences " + std::to_string(n));
-    const std::vector<Out> graphs = run(GraphMode::kCapture, n), padded = run(GraphMode::kPadOnly, n),
-                           eager = run(GraphMode::kOff, n);
+    const std::vector<Out> graphs = run(m, GraphMode::kCapture, n), padded = run(m, GraphMode::kPadOnly, n),
+                           eager = run(m, GraphMode::kOff, n);
     double worst = 0;
     int64_t differing = 0, total = 0;
     for (int32_t i = 0; i < n; ++i) {
@@ -96,7 +112,7 @@ TEST(DecodeGraphs, GreedyEqualsEager) {
         ++total;
       }
     }
-    std::printf("[ graphs  ] %d live: %lld of %lld logprobs differ from --enforce-eager, max |diff| %.3g\n", n,
+    std::printf("[ graphs  ] %s, %d live: %lld of %lld logprobs differ from --enforce-eager, max |diff| %.3g\n", GetParam().c_str(), n,
                 (long long)differing, (long long)total, worst);
     EXPECT_LT(worst, 1e-3);
     if (n == 1 || n == 8) {
@@ -104,6 +120,8 @@ TEST(DecodeGraphs, GreedyEqualsEager) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, DecodeGraphs, ::testing::Values("stories260k", "qwen2", "llama3"));
 
 }  // namespace
 }  // namespace ds::gputest

@@ -6,6 +6,9 @@
 // Split-KV (flash-decoding): when (tokens x heads) alone would not fill the GPU, the context is cut
 // into num_splits ranges handled by separate blocks, which write fp32 partial states (m, l, acc) to
 // a workspace; a second kernel merges them. With one split the first kernel writes bf16 directly.
+// The host picks only num_splits (from tokens x heads); each block derives its range from its own
+// context length on the device (>= kMinSplitLen keys per split; splits past the end are empty), so
+// a CUDA graph recorded once is right for every seq_lens.
 // GQA: query head h reads KV head h / (Hq / Hk). Works for prefill, chunked prefill and decode
 // alike (the causal limit of a token is its position + 1).
 // Cost: K/V rows are re-read once per query head of a group and per query token (L2 absorbs part
