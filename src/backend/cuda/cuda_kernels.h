@@ -78,12 +78,18 @@ struct PagedAttentionArgs {
   // Split-KV: set by plan_paged_attention_splits. With num_splits > 1, part_ml [T*Hq*splits*2] and
   // part_acc [T*Hq*splits*D] (fp32 device workspace, paged_attention_workspace_floats in total) hold
   // the partial softmax states.
-  int32_t num_splits = 1, split_len = 1 << 30;
+  int32_t num_splits = 1;
   float* part_ml = nullptr;
   float* part_acc = nullptr;
 };
+// The number of splits depends only on (num_tokens x num_q_heads) and the SM count, never on the
+// context length: each block computes its range from its sequence's length on the device
+// (split_len = max(kMinSplitLen, ceil(ctx / num_splits)); splits past the context are empty). So a
+// captured graph stays right for any seq_lens, and a batch gives the same result in a graph or not.
 void plan_paged_attention_splits(PagedAttentionArgs& a, int num_sms);
 size_t paged_attention_workspace_floats(const PagedAttentionArgs& a);
+// Upper bound of paged_attention_workspace_floats over every batch (head_dim <= 256).
+size_t paged_attention_max_workspace_floats(int num_sms);
 // q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. head_dim in {8, 16, 32, 64, 128, 256}
 // (below 32, lanes >= head_dim idle: only the tiny test models use those).
 bool paged_attention_supports(int32_t head_dim);

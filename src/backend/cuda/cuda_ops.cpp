@@ -15,6 +15,14 @@ bf16* bf(const Tensor& t) {
 
 }  // namespace
 
+CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool batch_invariant)
+    : stream_(stream), matmul_(matmul), num_sms_(num_sms), batch_invariant_(batch_invariant) {
+  const char* off = std::getenv("DS_NO_SKINNY_MATMUL");
+  use_skinny_ = !(off && *off && *off != '0');
+  attn_workspace_floats_ = paged_attention_max_workspace_floats(num_sms);
+  CUDA_CHECK(cudaMalloc(&attn_workspace_, attn_workspace_floats_ * sizeof(float)));
+}
+
 CudaOps::~CudaOps() {
   if (attn_workspace_) cudaFree(attn_workspace_);
 }
@@ -109,14 +117,9 @@ void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   plan_paged_attention_splits(a, num_sms_);
   if (batch_invariant_) {  // one pass over the context per (token, head): the order depends on ctx only
     a.num_splits = 1;
-    a.split_len = 1 << 30;
   }
   const size_t need = paged_attention_workspace_floats(a);
-  if (need > attn_workspace_floats_) {
-    if (attn_workspace_) CUDA_CHECK(cudaFree(attn_workspace_));  // synchronizes: no kernel still uses it
-    CUDA_CHECK(cudaMalloc(&attn_workspace_, need * sizeof(float)));
-    attn_workspace_floats_ = need;
-  }
+  DS_CHECK_LE(need, attn_workspace_floats_) << "attention workspace bound";
   a.part_ml = attn_workspace_;
   a.part_acc = attn_workspace_ ? attn_workspace_ + size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * 2
                                : nullptr;

@@ -12,11 +12,7 @@ namespace ds::cuda {
 
 class CudaOps final : public Ops {
  public:
-  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool batch_invariant = false)
-      : stream_(stream), matmul_(matmul), num_sms_(num_sms), batch_invariant_(batch_invariant) {
-    const char* off = std::getenv("DS_NO_SKINNY_MATMUL");
-    use_skinny_ = !(off && *off && *off != '0');
-  }
+  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool batch_invariant = false);
   ~CudaOps() override;
   CudaOps(const CudaOps&) = delete;
   CudaOps& operator=(const CudaOps&) = delete;
@@ -43,8 +39,8 @@ class CudaOps final : public Ops {
   // split-KV, so a sequence's numbers do not depend on what else is in the batch.
   bool batch_invariant_ = false;
   bool use_skinny_ = true;  // skinny_matmul.cu for T <= 2 (DS_NO_SKINNY_MATMUL=1: cuBLASLt only)
-  // Split-KV attention partials (fp32), grown on demand; a later version sizes it once up front
-  // (CUDA graphs cannot allocate during capture).
+  // Split-KV attention partials (fp32), allocated once at the planner's upper bound for any batch
+  // (paged_attention_max_workspace_floats): nothing is allocated per call, so graphs can capture it.
   float* attn_workspace_ = nullptr;
   size_t attn_workspace_floats_ = 0;
 };

@@ -6,6 +6,9 @@
 // Split-KV (flash-decoding): when (tokens x heads) alone would not fill the GPU, the context is cut
 // into num_splits ranges handled by separate blocks, which write fp32 partial states (m, l, acc) to
 // a workspace; a second kernel merges them. With one split the first kernel writes bf16 directly.
+// The host picks only num_splits (from tokens x heads); each block derives its range from its own
+// context length on the device (>= kMinSplitLen keys per split; splits past the end are empty), so
+// a CUDA graph recorded once is right for every seq_lens.
 // GQA: query head h reads KV head h / (Hq / Hk). Works for prefill, chunked prefill and decode
 // alike (the causal limit of a token is its position + 1).
 // Cost: K/V rows are re-read once per query head of a group and per query token (L2 absorbs part
@@ -22,7 +25,7 @@ namespace ds::cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int64_t kMinSplitLen = 128;  // keys per split at least (fewer: merging costs more than it saves)
+constexpr int32_t kMinSplitLen = 128;  // keys per split at least (fewer: merging costs more than it saves)
 constexpr int64_t kMaxSplits = 64;
 
 template <int E>
@@ -71,8 +74,10 @@ __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16
     acc[e] = 0.f;
   }
   float m = -FLT_MAX, l = 0.f;
-  const int32_t j_begin = int32_t(blockIdx.y) * a.split_len;
-  const int32_t j_end = min(ctx, j_begin + a.split_len);
+  // This split's keys, from the context length on the device (the host plans only the split count).
+  const int32_t split_len = max(int32_t(kMinSplitLen), (ctx + int32_t(gridDim.y) - 1) / int32_t(gridDim.y));
+  const int32_t j_begin = int32_t(blockIdx.y) * split_len;
+  const int32_t j_end = min(ctx, j_begin + split_len);
   for (int32_t j = j_begin + warp; j < j_end; j += kWarps) {
     const int64_t slot = int64_t(table[j / a.block_size]) * a.block_size + j % a.block_size;
     const int64_t off = (slot * a.num_kv_heads + kvh) * D + lane * E;
@@ -169,7 +174,7 @@ void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_ca
   DS_CHECK(a.num_seqs > 0 && a.block_size > 0);
   const int64_t blocks = a.num_tokens * a.num_q_heads;
   DS_CHECK_LT(blocks, int64_t(1) << 31);
-  DS_CHECK(a.num_splits >= 1 && a.split_len >= 1 && (a.num_splits == 1 || (a.part_ml && a.part_acc)));
+  DS_CHECK(a.num_splits >= 1 && (a.num_splits == 1 || (a.part_ml && a.part_acc)));
   const dim3 grid{unsigned(blocks), unsigned(a.num_splits)}, block{32 * kWarps};
   switch (a.head_dim) {
     case 8: paged_attention_kernel<8><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
@@ -187,14 +192,16 @@ void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_ca
 }
 
 void plan_paged_attention_splits(PagedAttentionArgs& a, int num_sms) {
-  // The longest possible context bounds every sequence's (device-side) length.
-  const int64_t max_ctx = std::max<int64_t>(1, int64_t(a.max_blocks_per_seq) * a.block_size);
+  // ~2 blocks per SM; each block takes >= kMinSplitLen keys of its own context (device side), so
+  // short contexts leave the extra splits empty (they return at once).
   const int64_t blocks = std::max<int64_t>(1, a.num_tokens * a.num_q_heads);
-  const int64_t want = (2 * int64_t(num_sms) + blocks - 1) / blocks;  // ~2 blocks per SM
-  const int64_t by_len = (max_ctx + kMinSplitLen - 1) / kMinSplitLen;   // splits of >= kMinSplitLen keys
-  a.num_splits = int32_t(std::clamp<int64_t>(std::min(want, by_len), 1, kMaxSplits));
-  a.split_len = int32_t((max_ctx + a.num_splits - 1) / a.num_splits);
+  const int64_t want = (2 * int64_t(num_sms) + blocks - 1) / blocks;
+  a.num_splits = int32_t(std::clamp<int64_t>(want, 1, kMaxSplits));
 }
+
+// splits > 1 needs want >= 2, i.e. blocks < 2 * num_sms, and then splits * blocks <= want * blocks
+// < 2 * num_sms + blocks < 4 * num_sms.
+size_t paged_attention_max_workspace_floats(int num_sms) { return size_t(4 * num_sms) * size_t(256 + 2); }
 
 size_t paged_attention_workspace_floats(const PagedAttentionArgs& a) {
   if (a.num_splits <= 1) return 0;
