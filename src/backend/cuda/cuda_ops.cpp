@@ -71,16 +71,14 @@ void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   a.seq_lens = b.seq_lens;
   a.block_tables = b.block_tables;
   a.scale = scale;
-  plan_paged_attention_splits(a, num_sms_);
+  plan_paged_attention(a, num_sms_);
   const size_t need = paged_attention_workspace_floats(a);
   if (need > attn_workspace_floats_) {
     if (attn_workspace_) CUDA_CHECK(cudaFree(attn_workspace_));  // synchronizes: no kernel still uses it
     CUDA_CHECK(cudaMalloc(&attn_workspace_, need * sizeof(float)));
     attn_workspace_floats_ = need;
   }
-  a.part_ml = attn_workspace_;
-  a.part_acc = attn_workspace_ ? attn_workspace_ + size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * 2
-                               : nullptr;
+  set_paged_attention_workspace(a, attn_workspace_);
   launch_paged_attention(bf(q), bf(k_cache), bf(v_cache), a, bf(out), stream_);
 }
 
