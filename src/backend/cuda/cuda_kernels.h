@@ -90,5 +90,7 @@ void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_ca
 // The tensor-core kernels (called by launch_paged_attention for kDecode / kPrefill).
 void launch_paged_attention_tc(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
                                bool decode, bf16* out, cudaStream_t stream);
+// Resident blocks per SM of the decode kernel (occupancy query, cached): the planner's wave size.
+int paged_attention_decode_blocks_per_sm(int32_t head_dim);
 
 }  // namespace ds::cuda

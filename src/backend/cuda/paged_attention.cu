@@ -15,6 +15,7 @@
 // CPU reference: cpu::paged_attention.
 #include <algorithm>
 #include <cfloat>
+#include <cmath>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
@@ -138,22 +139,41 @@ __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16
   }
 }
 
-// Merges the num_splits partial states of each (token, head). Grid: T * Hq blocks of 128 threads.
-__global__ void combine_splits_kernel(const PagedAttentionArgs a, int32_t d, bf16* __restrict__ out) {
+// Merges the num_splits (<= 128) partial states of each (token, head): thread s weighs split s,
+// then each thread sums its dims over the splits (independent loads, unrolled). Grid: T * Hq
+// blocks of 128 threads.
+__global__ void __launch_bounds__(128) combine_splits_kernel(const PagedAttentionArgs a, int32_t d,
+                                                             bf16* __restrict__ out) {
+  __shared__ float s_w[128], s_max[4], s_sum[4];
   const int64_t th = blockIdx.x;
   const int32_t splits = a.num_splits;
-  const float* ml = a.part_ml + th * splits * 2;
-  float m_all = -FLT_MAX;
-  for (int32_t s = 0; s < splits; ++s)
-    if (ml[2 * s + 1] > 0.f) m_all = fmaxf(m_all, ml[2 * s]);
-  float l_all = 0.f;
-  for (int32_t s = 0; s < splits; ++s)
-    if (ml[2 * s + 1] > 0.f) l_all += ml[2 * s + 1] * expf(ml[2 * s] - m_all);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float m = -FLT_MAX, l = 0.f;
+  if (int32_t(threadIdx.x) < splits) {
+    l = a.part_ml[(th * splits + threadIdx.x) * 2 + 1];
+    if (l > 0.f) m = a.part_ml[(th * splits + threadIdx.x) * 2];
+  }
+  float mx = m;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  if (lane == 0) s_max[warp] = mx;
+  __syncthreads();
+  const float m_all = fmaxf(fmaxf(s_max[0], s_max[1]), fmaxf(s_max[2], s_max[3]));
+  const float w = l > 0.f ? expf(m - m_all) : 0.f;  // a split that saw no key weighs 0
+  s_w[threadIdx.x] = w;
+  const float lw = warp_sum(l * w);
+  if (lane == 0) s_sum[warp] = lw;
+  __syncthreads();
+  const float l_all = s_sum[0] + s_sum[1] + s_sum[2] + s_sum[3];
   const float inv_l = l_all > 0.f ? 1.f / l_all : 0.f;
+  const float* acc = a.part_acc + th * splits * d;
   for (int i = threadIdx.x; i < d; i += blockDim.x) {
     float v = 0.f;
-    for (int32_t s = 0; s < splits; ++s)
-      if (ml[2 * s + 1] > 0.f) v += a.part_acc[(th * splits + s) * d + i] * expf(ml[2 * s] - m_all);
+#pragma unroll 8
+    for (int32_t s = 0; s < splits; ++s) {
+      const float x = acc[int64_t(s) * d + i];  // unwritten for an empty split: only used with w != 0
+      if (s_w[s] != 0.f) v += s_w[s] * x;
+    }
     out[th * d + i] = __float2bfloat16(v * inv_l);
   }
 }
@@ -189,6 +209,7 @@ void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_ca
     CUDA_CHECK_LAUNCH();
   }
   if (a.num_splits > 1) {
+    DS_CHECK_LE(a.num_splits, 128);
     combine_splits_kernel<<<unsigned(blocks), 128, 0, stream>>>(a, a.head_dim, out);
     CUDA_CHECK_LAUNCH();
   }
@@ -214,11 +235,25 @@ void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel wa
     a.num_splits = int32_t(std::clamp<int64_t>(std::min(per_sm, by_len), 1, kMaxSplits));
     a.split_len = int32_t((max_ctx + a.num_splits - 1) / a.num_splits);
   } else if (want == AttentionKernel::kDecode) {
-    // ~3 resident blocks per SM (68 KiB of shared memory each); splits of at least one 64-key tile.
-    const int64_t blocks = std::max<int64_t>(1, a.num_tokens * a.num_kv_heads);
-    const int64_t per_sm = (3 * int64_t(num_sms) + blocks - 1) / blocks;
-    const int64_t by_len = (max_ctx + 63) / 64;
-    a.num_splits = int32_t(std::clamp<int64_t>(std::min(per_sm, by_len), 1, kMaxTcSplits));
+    // Every block of the grid has the same work (the device splits each context evenly), so the
+    // grid should fill whole waves of resident blocks: the fewest splits (at least one wave) whose
+    // last wave is >= 85% full, within 4x that count; else the fullest last wave. Splits of >= one
+    // 64-key tile of the context bound.
+    const int64_t base = std::max<int64_t>(1, a.num_tokens * a.num_kv_heads);
+    const int64_t wave = int64_t(paged_attention_decode_blocks_per_sm(a.head_dim)) * num_sms;
+    const int64_t hi = std::clamp<int64_t>((max_ctx + 63) / 64, 1, kMaxTcSplits);
+    const int64_t lo = std::min(hi, std::max<int64_t>(1, (wave + base - 1) / base));
+    int64_t best = lo;
+    double best_fill = 0;
+    for (int64_t s = lo; s <= std::min(hi, 4 * lo); ++s) {
+      const double waves = double(base * s) / double(wave), fill = waves / std::ceil(waves);
+      if (fill >= 0.85) {
+        best = s;
+        break;
+      }
+      if (fill > best_fill) best = s, best_fill = fill;
+    }
+    a.num_splits = int32_t(best);
   }
 }
 

@@ -16,6 +16,7 @@
 // ldmatrix reads are free of bank conflicts. S = Q K^T and O += P V use mma.sync m16n8k16 (bf16 in,
 // fp32 accumulators); the softmax runs in the log2 domain (exp2) on the accumulator fragments.
 // CPU reference: cpu::paged_attention.
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 
@@ -199,28 +200,43 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   }
   auto kbuf = [&](int b) { return ks0 + b * kTileKeys * D; };
   auto vbuf = [&](int b) { return ks0 + (2 + b) * kTileKeys * D; };
-  // K and V tiles are separate cp.async groups (waited on separately): K0 V0, then per tile K, V.
-  auto load_half = [&](bf16* dst, const bf16* cache, int it) {
+  // K/V tile gathering: this thread copies 16-byte chunk lch of rows lrow + k * kRowStep. The block
+  // ids of those rows are read from the block table one tile ahead (pblk), so the table lookup's
+  // latency does not add to the K/V load's. K and V are separate cp.async groups, waited on
+  // separately: K0 V0, then per tile K, V.
+  constexpr int kRowStep = kThreads / C::kChunks;
+  constexpr int kRowsPerThread = kTileKeys / kRowStep;
+  const int lrow = threadIdx.x / C::kChunks, lch = threadIdx.x % C::kChunks;
+  const int32_t bs = a.block_size;
+  const bool bs_pow2 = (bs & (bs - 1)) == 0;
+  const int bs_log = __popc(bs - 1);
+  int32_t pblk[kRowsPerThread];  // block id of each row of the next tile to issue; -1 past key_end
+  auto fetch_table = [&](int it) {
+    const int32_t key0 = key_begin + it * kTileKeys;
+#pragma unroll
+    for (int k = 0; k < kRowsPerThread; ++k) {
+      const int32_t key = key0 + lrow + k * kRowStep;
+      pblk[k] = it < n_tiles && key < key_end ? table[bs_pow2 ? key >> bs_log : key / bs] : -1;
+    }
+  };
+  auto issue = [&](bf16* dst, const bf16* cache, int it) {
     if (it < n_tiles) {
       const int32_t key0 = key_begin + it * kTileKeys;
 #pragma unroll
-      for (int k = 0; k < kTileKeys * C::kChunks / kThreads; ++k) {
-        const int i = threadIdx.x + k * kThreads;
-        const int row = i / C::kChunks, ch = i % C::kChunks;
+      for (int k = 0; k < kRowsPerThread; ++k) {
+        const int row = lrow + k * kRowStep;
         const int32_t key = key0 + row;
-        const bool valid = key < key_end;
-        int64_t off = 0;
-        if (valid) {
-          const int64_t slot = int64_t(table[key / a.block_size]) * a.block_size + key % a.block_size;
-          off = (slot * hk + kvh) * D + ch * 8;
-        }
-        cp_async16(dst + swz<D>(row, ch), cache + off, valid);
+        const bool valid = pblk[k] >= 0;
+        const int64_t slot = int64_t(pblk[k]) * bs + (bs_pow2 ? key & (bs - 1) : key % bs);
+        cp_async16(dst + swz<D>(row, lch), cache + (valid ? (slot * hk + kvh) * D + lch * 8 : 0), valid);
       }
     }
     cp_async_commit();
   };
-  load_half(kbuf(0), k_cache, 0);  // group: Q + K0
-  load_half(vbuf(0), v_cache, 0);  // group: V0
+  fetch_table(0);
+  issue(kbuf(0), k_cache, 0);  // group: Q + K0
+  issue(vbuf(0), v_cache, 0);  // group: V0
+  fetch_table(1);
 
   const int rw = kDecode ? 0 : warp * 16;         // this warp's first row in the tile
   const int kw = kDecode ? warp * 16 : 0;         // this warp's first key in the tile
@@ -259,7 +275,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
         mma_bf16(s[j + 1], qf[kk], kb[2], kb[3]);
       }
     }
-    load_half(kbuf(b ^ 1), k_cache, it + 1);
+    issue(kbuf(b ^ 1), k_cache, it + 1);
 
     // Online softmax on the fragments (rows g, g + 8; keys kw + 8j + 2c + {0, 1}).
     const bool need_mask = key0 > mask_from;
@@ -314,7 +330,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
         mma_bf16(o[dt + 1], pf[ks], vb[2], vb[3]);
       }
     }
-    load_half(vbuf(b ^ 1), v_cache, it + 1);
+    issue(vbuf(b ^ 1), v_cache, it + 1);
+    fetch_table(it + 2);
   }
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
   l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -387,18 +404,24 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   }
 }
 
+// The kernel, opted in to > 48 KiB of dynamic shared memory once per process (a function
+// attribute, not stream work: safe before a CUDA graph capture, and not repeated per launch).
+template <int D, bool kDecode>
+auto tc_kernel() {
+  auto kernel = paged_attention_tc_kernel<D, kDecode>;
+  static const bool opted_in = [&] {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, TcCfg<D, kDecode>::kSmemBytes));
+    return true;
+  }();
+  (void)opted_in;
+  return kernel;
+}
+
 template <int D, bool kDecode>
 void launch_tc(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a, bf16* out,
                cudaStream_t stream) {
   using C = TcCfg<D, kDecode>;
-  auto kernel = paged_attention_tc_kernel<D, kDecode>;
-  // Opt in to > 48 KiB of dynamic shared memory once per process (a function attribute, not
-  // stream work: also safe before a CUDA graph capture, and not repeated at every launch).
-  static const bool opted_in = [&] {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes));
-    return true;
-  }();
-  (void)opted_in;
+  auto kernel = tc_kernel<D, kDecode>();
   const int64_t group = a.num_q_heads / a.num_kv_heads;
   dim3 grid;
   if constexpr (kDecode) {
@@ -410,7 +433,22 @@ void launch_tc(const bf16* q, const bf16* k_cache, const bf16* v_cache, const Pa
   CUDA_CHECK_LAUNCH();
 }
 
+template <int D>
+int decode_blocks_per_sm() {
+  static const int n = [] {
+    int blocks = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, tc_kernel<D, true>(), kThreads,
+                                                             TcCfg<D, true>::kSmemBytes));
+    return std::max(blocks, 1);
+  }();
+  return n;
+}
+
 }  // namespace
+
+int paged_attention_decode_blocks_per_sm(int32_t head_dim) {
+  return head_dim == 64 ? decode_blocks_per_sm<64>() : decode_blocks_per_sm<128>();
+}
 
 void launch_paged_attention_tc(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
                                bool decode, bf16* out, cudaStream_t stream) {
