@@ -131,7 +131,8 @@ void run() {
   const int32_t bs = 16;
   struct AttnCase { int32_t seqs, q_len, ctx; };
   for (const AttnCase ac : {AttnCase{1, 1, 1024}, AttnCase{32, 1, 1024}, AttnCase{256, 1, 1024}, AttnCase{1, 1, 8192},
-                            AttnCase{32, 1, 8192}, AttnCase{256, 1, 8192}, AttnCase{1, 2048, 2048}}) {
+                            AttnCase{32, 1, 8192}, AttnCase{256, 1, 8192}, AttnCase{1, 2048, 2048},
+                            AttnCase{1, 512, 4096}, AttnCase{4, 512, 512}}) {
     const int32_t blocks_per_seq = (ac.ctx + bs - 1) / bs, num_blocks = ac.seqs * blocks_per_seq;
     std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx), tables(static_cast<size_t>(num_blocks));
     for (int32_t s = 0; s <= ac.seqs; ++s) qsl[size_t(s)] = s * ac.q_len;
@@ -144,9 +145,10 @@ void run() {
                             static_cast<const int32_t*>(dt->data()), blocks_per_seq, bs};
     const Tensor tq(q->data(), DType::kBF16, {t, hq * d}), to(out->data(), DType::kBF16, {t, hq * d});
     const Tensor tk(kc->data(), DType::kBF16, {num_blocks, bs, hk, d}), tv(vc->data(), DType::kBF16, {num_blocks, bs, hk, d});
-    // Bytes: each sequence's K/V once plus q and out; FLOPs: causal QK^T and PV.
+    // Bytes: each sequence's K/V once plus q and out; FLOPs: causal QK^T and PV (the queries are
+    // the last q_len of ctx positions: chunked prefill over a cached prefix when q_len < ctx).
     const double kv_bytes = 2.0 * ac.seqs * ac.ctx * hk * d * 2;
-    const double pairs = ac.q_len > 1 ? 0.5 * double(ac.q_len) * (ac.q_len + 1) : double(ac.ctx);
+    const double pairs = double(ac.q_len) * (ac.ctx - ac.q_len) + 0.5 * double(ac.q_len) * (ac.q_len + 1);
     const double bytes = kv_bytes + 4.0 * double(t * hq * d), flops = 4.0 * ac.seqs * pairs * hq * d;
     const int inner = ac.q_len > 1 ? 3 : 20;
     for (const cuda::AttentionKernel k : {cuda::AttentionKernel::kSimple, cuda::AttentionKernel::kAuto}) {
@@ -167,7 +169,8 @@ void run() {
           inner, 5, [] { cudaDeviceSynchronize(); });
       static const char* names[] = {"auto", "simple", "tc-decode", "tc-prefill"};
       char name[80];
-      std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d %s/%d", ac.q_len > 1 ? "prefill" : "decode", ac.seqs,
+      std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d %s/%d",
+                    ac.q_len == 1 ? "decode" : ac.q_len < ac.ctx ? "chunk" : "prefill", ac.seqs,
                     ac.q_len, ac.ctx, names[int(a.kernel)], a.num_splits);
       row(name, sec, bytes, flops, bw, peak);
     }

@@ -37,7 +37,7 @@ struct TcCfg {
   static constexpr int kKsteps = D / 16;                   // k-steps over the head dim
   static constexpr int kDt = D / 8;                        // O n-tiles over the head dim
   static constexpr int kChunks = D / 8;                    // 16-byte chunks per row
-  static constexpr int kSmemBytes = (kRows + 4 * kTileKeys) * D * 2;  // Q + 2 x (K, V)
+  static constexpr int kSmemBytes = 4 * kTileKeys * D * 2;  // 2 x (K, V); Q is staged in K buffer 1
 };
 
 // Element offset of (row, 16-byte chunk) in a swizzled [rows, D] bf16 tile.
@@ -133,8 +133,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
                                                                       bf16* __restrict__ out) {
   using C = TcCfg<D, kDecode>;
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  bf16* qs = reinterpret_cast<bf16*>(smem_raw);
-  bf16* ks0 = qs + C::kRows * D;  // K buffers 0, 1 then V buffers 0, 1
+  bf16* ks0 = reinterpret_cast<bf16*>(smem_raw);  // K buffers 0, 1 then V buffers 0, 1
+  bf16* qs = ks0 + kTileKeys * D;                   // Q, until its fragments are in registers
   __shared__ int32_t s_seq, s_local;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -203,7 +203,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   // K/V tile gathering: this thread copies 16-byte chunk lch of rows lrow + k * kRowStep. The block
   // ids of those rows are read from the block table one tile ahead (pblk), so the table lookup's
   // latency does not add to the K/V load's. K and V are separate cp.async groups, waited on
-  // separately: K0 V0, then per tile K, V.
+  // separately: K0 V0, then K and V of tile it + 1 at the start of tile it.
   constexpr int kRowStep = kThreads / C::kChunks;
   constexpr int kRowsPerThread = kTileKeys / kRowStep;
   const int lrow = threadIdx.x / C::kChunks, lch = threadIdx.x % C::kChunks;
@@ -259,7 +259,12 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
 #pragma unroll
       for (int kk = 0; kk < C::kKsteps; ++kk)
         ldmatrix_x4(qf[kk], qs + swz<D>(rw + (lane & 15), 2 * kk + (lane >> 4)));
+      __syncthreads();  // K buffer 1 (Q's staging) is overwritten below
     }
+    // Every warp is past tile it - 1: buffers b ^ 1 are free for tile it + 1, a whole tile ahead.
+    issue(kbuf(b ^ 1), k_cache, it + 1);
+    issue(vbuf(b ^ 1), v_cache, it + 1);
+    fetch_table(it + 2);
     // S = Q K^T for this warp's 16 rows x kWarpKeys keys.
     float s[C::kNt][4];
 #pragma unroll
@@ -275,21 +280,19 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
         mma_bf16(s[j + 1], qf[kk], kb[2], kb[3]);
       }
     }
-    issue(kbuf(b ^ 1), k_cache, it + 1);
 
-    // Online softmax on the fragments (rows g, g + 8; keys kw + 8j + 2c + {0, 1}).
+    // Online softmax on the fragments (rows g, g + 8; keys kw + 8j + 2c + {0, 1}). Maxima are
+    // taken on raw scores (scale > 0), running maxima m0/m1 are in scaled log2 units.
     const bool need_mask = key0 > mask_from;
-    float mx0 = m0, mx1 = m1;
+    float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
     for (int j = 0; j < C::kNt; ++j) {
+      if (need_mask) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float v = s[j][e] * sl2;
-        if (need_mask) {
+        for (int e = 0; e < 4; ++e) {
           const int32_t key = key0 + kw + 8 * j + 2 * c + (e & 1);
-          if (key >= (e < 2 ? lim0 : lim1)) v = -INFINITY;
+          if (key >= (e < 2 ? lim0 : lim1)) s[j][e] = -INFINITY;
         }
-        s[j][e] = v;
       }
       mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));
       mx1 = fmaxf(mx1, fmaxf(s[j][2], s[j][3]));
@@ -299,6 +302,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
       mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
     }
+    mx0 = fmaxf(m0, mx0 * sl2), mx1 = fmaxf(m1, mx1 * sl2);
     // A row that has seen no key yet keeps max -inf: use 0 so that exp2 gives 0, not NaN.
     const float u0 = mx0 == -INFINITY ? 0.f : mx0, u1 = mx1 == -INFINITY ? 0.f : mx1;
     const float corr0 = exp2f(m0 - u0), corr1 = exp2f(m1 - u1);
@@ -309,14 +313,14 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     uint32_t pf[C::kNt / 2][4];
 #pragma unroll
     for (int j = 0; j < C::kNt; ++j) {
-      const float p0 = exp2f(s[j][0] - u0), p1 = exp2f(s[j][1] - u0);
-      const float p2 = exp2f(s[j][2] - u1), p3 = exp2f(s[j][3] - u1);
+      const float p0 = exp2f(fmaf(s[j][0], sl2, -u0)), p1 = exp2f(fmaf(s[j][1], sl2, -u0));
+      const float p2 = exp2f(fmaf(s[j][2], sl2, -u1)), p3 = exp2f(fmaf(s[j][3], sl2, -u1));
       l0 += p0 + p1, l1 += p2 + p3;
       pf[j / 2][(j & 1) * 2] = pack_bf16(p0, p1);
       pf[j / 2][(j & 1) * 2 + 1] = pack_bf16(p2, p3);
     }
 
-    cp_async_wait<1>();
+    cp_async_wait<2>();  // V of tile it (K and V of tile it + 1 may still be in flight)
     __syncthreads();
     // O += P V: k-steps over this warp's keys, n-tiles over the head dim (pairs per ldmatrix).
     const bf16* vt = vbuf(b);
@@ -330,8 +334,6 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
         mma_bf16(o[dt + 1], pf[ks], vb[2], vb[3]);
       }
     }
-    issue(vbuf(b ^ 1), v_cache, it + 1);
-    fetch_table(it + 2);
   }
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
   l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
