@@ -129,14 +129,18 @@ void run() {
   cudaGetDevice(&dev);
   cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, dev);
   const int32_t bs = 16;
-  struct AttnCase { int32_t seqs, q_len, ctx; };
+  // stride: block-table row length (CUDA graphs fix it at max_model_len / block_size); 0 = just enough.
+  struct AttnCase { int32_t seqs, q_len, ctx, stride = 0; };
   for (const AttnCase ac : {AttnCase{1, 1, 1024}, AttnCase{32, 1, 1024}, AttnCase{256, 1, 1024}, AttnCase{1, 1, 8192},
                             AttnCase{32, 1, 8192}, AttnCase{256, 1, 8192}, AttnCase{1, 2048, 2048},
-                            AttnCase{1, 512, 4096}, AttnCase{4, 512, 512}}) {
-    const int32_t blocks_per_seq = (ac.ctx + bs - 1) / bs, num_blocks = ac.seqs * blocks_per_seq;
-    std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx), tables(static_cast<size_t>(num_blocks));
+                            AttnCase{1, 512, 4096}, AttnCase{4, 512, 512}, AttnCase{32, 1, 1024, 8192}}) {
+    const int32_t used = (ac.ctx + bs - 1) / bs, blocks_per_seq = std::max(used, ac.stride),
+                  num_blocks = ac.seqs * used;
+    std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx),
+        tables(size_t(ac.seqs) * size_t(blocks_per_seq), -1);
     for (int32_t s = 0; s <= ac.seqs; ++s) qsl[size_t(s)] = s * ac.q_len;
-    std::iota(tables.begin(), tables.end(), 0);
+    for (int32_t s = 0; s < ac.seqs; ++s)
+      for (int32_t b = 0; b < used; ++b) tables[size_t(s) * size_t(blocks_per_seq) + size_t(b)] = s * used + b;
     const int64_t t = int64_t(ac.seqs) * ac.q_len;
     auto q = random_bf16(size_t(t * hq * d), 30), out = be->alloc(size_t(t * hq * d) * 2);
     auto kc = random_bf16(size_t(num_blocks) * bs * hk * d, 31), vc = random_bf16(size_t(num_blocks) * bs * hk * d, 32);
@@ -169,9 +173,9 @@ void run() {
           inner, 5, [] { cudaDeviceSynchronize(); });
       static const char* names[] = {"auto", "simple", "tc-decode", "tc-prefill"};
       char name[80];
-      std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d %s/%d",
+      std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d%s %s/%d",
                     ac.q_len == 1 ? "decode" : ac.q_len < ac.ctx ? "chunk" : "prefill", ac.seqs,
-                    ac.q_len, ac.ctx, names[int(a.kernel)], a.num_splits);
+                    ac.q_len, ac.ctx, ac.stride ? " stride" : "", names[int(a.kernel)], a.num_splits);
       row(name, sec, bytes, flops, bw, peak);
     }
     // The op's own path (kAuto planning + its workspace) on the backend stream, for reference.
