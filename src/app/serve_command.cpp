@@ -214,6 +214,7 @@ void add_model_flags(CLI::App& cmd, ServeArgs& a) {
   cmd.add_option("--device", o.device, "cpu | cuda (bf16 weights, activations and KV cache on GPU 0; KV sized by "
                                       "--kv-cache-memory / --num-kv-blocks)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  add_batch_invariant_flag(cmd, o);
   cmd.add_option("--seed", a.engine.seed, "Seed of requests that give none");
   cmd.add_option("--gpu-memory-utilization", a.gpu_memory_utilization, "Accepted (CUDA backend); the CPU sizes KV by --kv-cache-memory")
       ->check(CLI::Range(0.0, 1.0));

@@ -107,8 +107,7 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
     ops_.matmul(normed, lw.k_proj, lw.k_bias, k);
     ops_.matmul(normed, lw.v_proj, lw.v_bias, v);
   }
-  ops_.rope(q, k, d_positions_, rope_);
-  ops_.store_kv(k, v, kv.k(l), kv.v(l), d_slots_);
+  ops_.rope_store_kv(q, k, v, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);
   ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
   ops_.matmul(attn, lw.o_proj, Tensor(), out);
   ops_.add_rmsnorm(out, act(kResidual, t, h), lw.post_attention_layernorm, eps, normed);

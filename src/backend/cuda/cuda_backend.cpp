@@ -41,7 +41,7 @@ class CudaBackend final : public Backend {
     matmul_ = std::make_unique<cuda::CublasLtMatmul>(workspace_->data(), workspace_->size());
     int num_sms = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, o.device));
-    ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms);
+    ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms, o.batch_invariant);
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);

@@ -35,6 +35,12 @@ void launch_add_rmsnorm(const void* x, DType x_dtype, void* residual, DType resi
 void launch_rope(bf16* q, bf16* k, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
                  const int32_t* positions, const float* inv_freq, cudaStream_t stream);
 
+// launch_rope on q, and k rotated straight into k_cache (plus v into v_cache) at slot_mapping[i]
+// (-1 = skip); k itself is not written. One pass instead of rope + store_kv.
+void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int64_t q_heads, int64_t k_heads,
+                          int64_t head_dim, const int32_t* positions, const float* inv_freq, bf16* k_cache,
+                          bf16* v_cache, const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream);
+
 // k_cache/v_cache [num_slots, row] (= [num_blocks, block_size, Hk, D]); row slot_mapping[i] := k/v[i]
 // for i < t, skipping slot -1. k, v [t, row].
 void launch_store_kv(const bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache, int64_t t, int64_t row,
@@ -42,6 +48,18 @@ void launch_store_kv(const bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache,
 
 // out = silu(gate) * up, elementwise over n elements (out may alias gate or up).
 void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cudaStream_t stream);
+
+// Skinny matmul for decode (skinny_matmul.cu): out[t, n] = x[t, k] @ w[n, k]^T (+ bias[n], BF16 or
+// F32; nullptr = none) for 1 <= t <= kSkinnyMatmulMaxRows (decode at batch 1-2); out BF16 or F32. Needs k % 8 == 0 and
+// 16-byte aligned x and w (skinny_matmul_supports); the op falls back to cuBLASLt otherwise.
+constexpr int64_t kSkinnyMatmulMaxRows = 2;
+bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w);
+// The same kernel for any t, one row at a time: every output element's summation order depends on k
+// only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
+void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
+                             DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream);
+void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
+                          DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream);
 
 // out[i, :] = x[rows[i], :] for i < n_rows; rows of row_bytes bytes (any dtype).
 void launch_gather_rows(const void* x, size_t row_bytes, const int32_t* rows, int64_t n_rows, void* out,
