@@ -66,6 +66,13 @@ void launch_gather_rows(const void* x, size_t row_bytes, const int32_t* rows, in
                         cudaStream_t stream);
 
 // Paged causal attention (vLLM contract, see backend/ops.h). Metadata pointers are device memory.
+// Kernels: kSimple (paged_attention.cu: CUDA cores, any head_dim in {8..256}, the generic fallback),
+// kDecode and kPrefill (paged_attention_tc.cu: tensor cores, head_dim 64/128, K/V read once per GQA
+// group; kDecode needs group <= 16 and splits the context). Each is correct for any batch (decode,
+// prefill, chunked prefill, mixed); kAuto picks by shape: one token per sequence -> kDecode, else
+// kPrefill, kSimple for other head dims.
+enum class AttentionKernel : int32_t { kAuto, kSimple, kDecode, kPrefill };
+
 struct PagedAttentionArgs {
   int64_t num_tokens = 0;  // T = rows of q/out
   int32_t num_seqs = 0;
@@ -75,25 +82,33 @@ struct PagedAttentionArgs {
   const int32_t* seq_lens = nullptr;         // [num_seqs]
   const int32_t* block_tables = nullptr;     // [num_seqs, max_blocks_per_seq]
   float scale = 1.f;
-  // Split-KV: set by plan_paged_attention_splits. With num_splits > 1, part_ml [T*Hq*splits*2] and
-  // part_acc [T*Hq*splits*D] (fp32 device workspace, paged_attention_workspace_floats in total) hold
-  // the partial softmax states.
-  int32_t num_splits = 1;
+  // Set by plan_paged_attention from host values fixed for a batch shape (T, num_seqs, heads,
+  // max_blocks_per_seq * block_size as the context bound), never from per-step lengths, so a
+  // captured CUDA graph stays valid. With num_splits > 1, part_ml [T*Hq*splits*2] and part_acc
+  // [T*Hq*splits*D] (fp32 device workspace, paged_attention_workspace_floats in total) hold the
+  // partial softmax states. kSimple splits at fixed split_len; kDecode cuts each token's actual
+  // context evenly into num_splits on the device (split_len unused).
+  AttentionKernel kernel = AttentionKernel::kSimple;
+  int32_t num_splits = 1, split_len = 1 << 30;
   float* part_ml = nullptr;
   float* part_acc = nullptr;
 };
-// The number of splits depends only on (num_tokens x num_q_heads) and the SM count, never on the
-// context length: each block computes its range from its sequence's length on the device
-// (split_len = max(kMinSplitLen, ceil(ctx / num_splits)); splits past the context are empty). So a
-// captured graph stays right for any seq_lens, and a batch gives the same result in a graph or not.
-void plan_paged_attention_splits(PagedAttentionArgs& a, int num_sms);
+// Chooses a.kernel (want, or by shape for kAuto; an unsupported choice falls back to kSimple) and
+// the splits.
+void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel want = AttentionKernel::kAuto);
 size_t paged_attention_workspace_floats(const PagedAttentionArgs& a);
-// Upper bound of paged_attention_workspace_floats over every batch (head_dim <= 256).
-size_t paged_attention_max_workspace_floats(int num_sms);
+// Points part_acc / part_ml into ws (paged_attention_workspace_floats floats; part_acc first, so
+// its rows stay 16-byte aligned).
+void set_paged_attention_workspace(PagedAttentionArgs& a, float* ws);
 // q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. head_dim in {8, 16, 32, 64, 128, 256}
-// (below 32, lanes >= head_dim idle: only the tiny test models use those).
+// (below 32, lanes >= head_dim idle in kSimple: only the tiny test models use those).
 bool paged_attention_supports(int32_t head_dim);
 void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
                             bf16* out, cudaStream_t stream);
+// The tensor-core kernels (called by launch_paged_attention for kDecode / kPrefill).
+void launch_paged_attention_tc(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
+                               bool decode, bf16* out, cudaStream_t stream);
+// Resident blocks per SM of the decode kernel (occupancy query, cached): the planner's wave size.
+int paged_attention_decode_blocks_per_sm(int32_t head_dim);
 
 }  // namespace ds::cuda

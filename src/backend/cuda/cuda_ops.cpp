@@ -19,12 +19,11 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
     : stream_(stream), matmul_(matmul), num_sms_(num_sms), batch_invariant_(batch_invariant) {
   const char* off = std::getenv("DS_NO_SKINNY_MATMUL");
   use_skinny_ = !(off && *off && *off != '0');
-  attn_workspace_floats_ = paged_attention_max_workspace_floats(num_sms);
-  CUDA_CHECK(cudaMalloc(&attn_workspace_, attn_workspace_floats_ * sizeof(float)));
 }
 
 CudaOps::~CudaOps() {
   if (attn_workspace_) cudaFree(attn_workspace_);
+  for (float* w : retired_workspaces_) cudaFree(w);
 }
 
 void CudaOps::embedding(const Tensor& table, const int32_t* ids, Tensor out) {
@@ -114,15 +113,23 @@ void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   a.seq_lens = b.seq_lens;
   a.block_tables = b.block_tables;
   a.scale = scale;
-  plan_paged_attention_splits(a, num_sms_);
-  if (batch_invariant_) {  // one pass over the context per (token, head): the order depends on ctx only
+  // Batch-invariant mode: the simple kernel in one pass over the context per (token, head), so
+  // the summation order depends on the context only (the decode kernel's order differs from the
+  // prefill kernel's, and kAuto picks between them by batch shape).
+  plan_paged_attention(a, num_sms_, batch_invariant_ ? AttentionKernel::kSimple : AttentionKernel::kAuto);
+  if (batch_invariant_) {
     a.num_splits = 1;
+    a.split_len = 1 << 30;
   }
   const size_t need = paged_attention_workspace_floats(a);
-  DS_CHECK_LE(need, attn_workspace_floats_) << "attention workspace bound";
-  a.part_ml = attn_workspace_;
-  a.part_acc = attn_workspace_ ? attn_workspace_ + size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * 2
-                               : nullptr;
+  if (need > attn_workspace_floats_) {
+    // Grown in eager forwards only (a decode graph's shape runs eagerly once before it is captured).
+    // The old buffer stays allocated until the backend goes: a captured graph may still point at it.
+    if (attn_workspace_) retired_workspaces_.push_back(attn_workspace_);
+    CUDA_CHECK(cudaMalloc(&attn_workspace_, need * sizeof(float)));
+    attn_workspace_floats_ = need;
+  }
+  set_paged_attention_workspace(a, attn_workspace_);
   launch_paged_attention(bf(q), bf(k_cache), bf(v_cache), a, bf(out), stream_);
 }
 

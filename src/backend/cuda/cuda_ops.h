@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdlib>
+#include <vector>
 
 #include "backend/cuda/cublaslt_matmul.h"
 #include "backend/ops.h"
@@ -39,10 +40,11 @@ class CudaOps final : public Ops {
   // split-KV, so a sequence's numbers do not depend on what else is in the batch.
   bool batch_invariant_ = false;
   bool use_skinny_ = true;  // skinny_matmul.cu for T <= 2 (DS_NO_SKINNY_MATMUL=1: cuBLASLt only)
-  // Split-KV attention partials (fp32), allocated once at the planner's upper bound for any batch
-  // (paged_attention_max_workspace_floats): nothing is allocated per call, so graphs can capture it.
+  // Split-KV attention partials (fp32), grown on demand in eager forwards; replaced buffers are kept
+  // (retired_workspaces_) until destruction because captured decode graphs may point at them.
   float* attn_workspace_ = nullptr;
   size_t attn_workspace_floats_ = 0;
+  std::vector<float*> retired_workspaces_;
 };
 
 }  // namespace ds::cuda
