@@ -9,7 +9,7 @@
 # usage: bench/run_matrix.sh [MODEL_ID] (default deepseek-ai/DeepSeek-R1-Distill-Qwen-7B)
 # env: BUILD_DIR, DSSERVE_BIN (a prebuilt binary: skips the build, e.g. on a GPU machine without the
 #      build dependencies), OUT_DIR, PORT, NUM_PROMPTS (per sweep point, default 200), USERS_DURATION (default 10m),
-#      SERVE_FLAGS (extra flags for dsserve serve), QUICK=1 (tiny smoke run: stories260k on the CPU).
+#      SERVE_FLAGS (extra flags for dsserve serve), TOKENIZER_DIR (default ../shared/tokenizers/deepseek-r1-distill-qwen), QUICK=1 (tiny smoke run: stories260k on the CPU).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
@@ -42,8 +42,10 @@ if [[ "${QUICK:-0}" == 1 ]]; then
 else
   serve_flags+=("$model" --load-format dummy)
   if "$bin" serve --help | grep -q -- '--device'; then serve_flags+=(--device "${DEVICE:-cuda}"); fi
-  tokdir=$root/../shared/tokenizers/deepseek-r1-distill-qwen
+  tokdir=${TOKENIZER_DIR:-$root/../shared/tokenizers/deepseek-r1-distill-qwen}
   [[ -d "$tokdir" && "$model" == *Qwen* ]] && tok_flags=(--tokenizer "$tokdir")
+  # Dummy weights come without a tokenizer: the server needs one too, or it streams empty text.
+  serve_flags+=("${tok_flags[@]}")
 fi
 # shellcheck disable=SC2206
 serve_flags+=(${SERVE_FLAGS:-})

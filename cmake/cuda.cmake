@@ -66,7 +66,7 @@ set_target_properties(ds_backend_cuda PROPERTIES CUDA_SEPARABLE_COMPILATION OFF
 
 # Per-kernel benchmark (bench/cuda): each op's time against the copy bandwidth and GEMM rate.
 add_executable(bench_cuda_ops ${CMAKE_SOURCE_DIR}/bench/cuda/bench_cuda_ops.cpp)
-target_link_libraries(bench_cuda_ops PRIVATE ds_backend_cuda)
+target_link_libraries(bench_cuda_ops PRIVATE ds_backend_cuda CUDA::cudart_static)
 set_target_properties(bench_cuda_ops PROPERTIES
   BUILD_RPATH "$ORIGIN/lib;${CUDAToolkit_LIBRARY_DIR};/usr/local/cuda/lib64"
   RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)

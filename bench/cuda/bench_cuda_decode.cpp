@@ -8,6 +8,10 @@
 // creates the cuBLASLt plans of the T=1 and T=prompt shapes.
 // Then the same model's decode forward alone (Decoder + KvCache, no engine thread, no sampler) at
 // the average context, so the report splits GPU forward time from the engine's per-step overhead.
+// Both with CUDA graphs for decode and with --enforce-eager (same card, same run), then an engine
+// sized by --gpu-memory-utilization 0.9 (the default) checks that device memory in use after a
+// request stays within the budget. Start-up: dummy fill (host) + upload + engine creation
+// (profiling, KV allocation, graph capture).
 // Usage: bench_cuda_decode MODEL_ID [PROMPT_TOKENS=128] [OUTPUT_TOKENS=512]   (prints one JSON object)
 #include <algorithm>
 #include <chrono>
@@ -56,10 +60,14 @@ std::vector<double> run_request(Engine& engine, const std::string& id, int32_t p
 
 // Milliseconds per decode forward (one token at context `ctx`, logits copied to the host) with the
 // Decoder alone, median of 5 batches of 20.
-double forward_only_ms(const ModelConfig& c, const ModelWeights& w, Backend& be, int32_t ctx) {
+double forward_only_ms(const ModelConfig& c, const ModelWeights& w, Backend& be, int32_t ctx, bool graphs) {
   const int32_t block = 16, blocks = (ctx + block - 1) / block;
   KvCache kv(be, c, blocks, block);
   Decoder dec(c, w, be, 16, 1);
+  if (graphs) {
+    dec.set_graphs({GraphMode::kCapture, 1, blocks});
+    dec.capture_graphs(kv);
+  }
   ForwardBatch b;
   b.token_ids = {1234};
   b.positions = {ctx - 1};
@@ -104,15 +112,6 @@ int run(int argc, char** argv) {
   m.weights = upload_weights(m.weights, *be, DType::kBF16);  // frees the host copy
   const double upload_s = std::chrono::duration<double>(Clock::now() - t_up).count();
 
-  EngineConfig cfg;
-  cfg.kv_cache_memory_gib = 2.0;
-  cfg.max_model_len = 4096;
-  auto engine = Engine::create(cfg, m, *be);
-  DS_CHECK(engine.ok()) << engine.status().message();
-  run_request(**engine, "warmup", prompt, 8);
-  const std::vector<double> at = run_request(**engine, "bench", prompt, output);
-  DS_CHECK_EQ(int64_t(at.size()), int64_t(output));
-
   const ModelConfig& c = m.config;
   const size_t all_weights = weight_bytes(m.weights);
   // A decode step reads every matrix once; of the embedding only one row (unless it is the lm_head).
@@ -122,18 +121,49 @@ int run(int argc, char** argv) {
   const double avg_ctx = double(prompt) + double(output) / 2.0;
   const double kv_step = avg_ctx * double(KvCache::bytes_per_token(c, DType::kBF16));
   const double bytes = double(step_weights) + kv_step;
-  const double decode_s = (at.back() - at.front()) / double(output - 1);
   const double limit_s = bytes / bw;
-  engine->reset();  // the engine thread must not share the backend's stream with the loop below
-  const double fwd_ms = forward_only_ms(c, m.weights, *be, int32_t(avg_ctx));
+
   nlohmann::json j = {{"model", model_id}, {"prompt_tokens", prompt}, {"output_tokens", output},
-                      {"ttft_ms", at.front() * 1e3}, {"decode_ms_per_token", decode_s * 1e3},
-                      {"decode_tok_s", 1.0 / decode_s}, {"copy_bandwidth_GBps", bw / 1e9},
-                      {"weight_bytes_per_step", step_weights}, {"kv_bytes_per_step_avg", kv_step},
-                      {"limit_ms_per_token", limit_s * 1e3}, {"ratio_to_bandwidth_limit", limit_s / decode_s},
-                      {"forward_only_ms", fwd_ms}, {"forward_only_ratio_to_limit", limit_s * 1e3 / fwd_ms},
+                      {"copy_bandwidth_GBps", bw / 1e9}, {"weight_bytes_per_step", step_weights},
+                      {"kv_bytes_per_step_avg", kv_step}, {"limit_ms_per_token", limit_s * 1e3},
                       {"host_dummy_fill_s", host_s}, {"upload_s", upload_s},
                       {"upload_GBps", double(all_weights) / upload_s / 1e9}};
+  for (const bool graphs : {false, true}) {
+    EngineConfig cfg;
+    cfg.kv_cache_memory_gib = 2.0;
+    cfg.max_model_len = 4096;
+    cfg.graph_mode = graphs ? GraphMode::kCapture : GraphMode::kOff;
+    const auto t_create = Clock::now();
+    auto engine = Engine::create(cfg, m, *be);
+    DS_CHECK(engine.ok()) << engine.status().message();
+    const double create_s = std::chrono::duration<double>(Clock::now() - t_create).count();
+    run_request(**engine, "warmup", prompt, 8);
+    const std::vector<double> at = run_request(**engine, "bench", prompt, output);
+    DS_CHECK_EQ(int64_t(at.size()), int64_t(output));
+    const double decode_s = (at.back() - at.front()) / double(output - 1);
+    engine->reset();  // the engine thread must not share the backend's stream with the loop below
+    const double fwd_ms = forward_only_ms(c, m.weights, *be, int32_t(avg_ctx), graphs);
+    j[graphs ? "graphs" : "eager"] = {{"engine_create_s", create_s}, {"ttft_ms", at.front() * 1e3},
+                                      {"decode_ms_per_token", decode_s * 1e3}, {"decode_tok_s", 1.0 / decode_s},
+                                      {"ratio_to_bandwidth_limit", limit_s / decode_s}, {"forward_only_ms", fwd_ms},
+                                      {"forward_only_ratio_to_limit", limit_s * 1e3 / fwd_ms},
+                                      {"start_to_ready_s", host_s + upload_s + create_s}};
+  }
+  j["graphs_speedup"] = j["eager"]["decode_ms_per_token"].get<double>() / j["graphs"]["decode_ms_per_token"].get<double>();
+  {  // default sizing: KV = total * 0.9 - in use - graphs
+    EngineConfig cfg;
+    const auto t_create = Clock::now();
+    auto engine = Engine::create(cfg, m, *be);
+    DS_CHECK(engine.ok()) << engine.status().message();
+    const double create_s = std::chrono::duration<double>(Clock::now() - t_create).count();
+    run_request(**engine, "sized", prompt, 64);
+    const MemoryInfo mi = be->memory_info();
+    const double used = double(mi.total - mi.free), budget = 0.9 * double(mi.total);
+    j["sized_engine"] = {{"engine_create_s", create_s}, {"kv_blocks", (*engine)->num_kv_blocks()},
+                         {"max_model_len", (*engine)->max_model_len()}, {"used_GiB", used / double(1ull << 30)},
+                         {"budget_GiB", budget / double(1ull << 30)}, {"within_budget", used <= budget},
+                         {"start_to_ready_s", host_s + upload_s + create_s}};
+  }
   std::printf("%s\n", j.dump(1).c_str());
   return 0;
 }

@@ -3,7 +3,8 @@
 // in the same run: device copy bandwidth (bytes read + written) for memory-bound ops, and the best
 // bf16 GEMM rate seen here for compute-bound ones. Inputs are random (never zeros); weights rotate
 // over enough copies to defeat the L2. Timing: host clock around many launches, synchronized
-// (the backend boundary exposes no events), after a warm-up.
+// (the backend boundary exposes no events), after a warm-up. Attention also runs its kernels
+// directly through the launcher (cuda_kernels.h) to compare the old and new kernels.
 // Usage: bench_cuda_ops   (one GPU; prints a table)
 #include <algorithm>
 #include <chrono>
@@ -14,7 +15,10 @@
 #include <numeric>
 #include <vector>
 
+#include <cuda_runtime.h>
+
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_kernels.h"
 #include "backend/sampling.h"
 #include "copy_bandwidth.h"
 
@@ -44,14 +48,15 @@ std::unique_ptr<DeviceBuffer> upload(const std::vector<T>& v) {
 }
 
 // Median seconds per call of fn(i) over `reps` timed batches of `inner` calls.
-double time_op(const std::function<void(int)>& fn, int inner = 20, int reps = 7) {
+double time_op(const std::function<void(int)>& fn, int inner = 20, int reps = 7,
+               const std::function<void()>& sync = [] { g_be->synchronize(); }) {
   for (int i = 0; i < 3; ++i) fn(i);
-  g_be->synchronize();
+  sync();
   std::vector<double> t;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < inner; ++i) fn(i);
-    g_be->synchronize();
+    sync();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / inner);
   }
   std::sort(t.begin(), t.end());
@@ -86,10 +91,12 @@ void run() {
   // Projections of one layer (weights rotate over 4 copies so the L2 cannot hold them).
   struct Proj { const char* name; int64_t n, k; };
   for (const Proj p : {Proj{"qkv", hq * d + 2 * hk * d, h}, Proj{"o_proj", h, hq * d}, Proj{"gate_up", 2 * inter, h},
-                       Proj{"down", h, inter}}) {
+                       Proj{"down", h, inter}, Proj{"lm_head", 152064, h}}) {
     std::vector<std::unique_ptr<DeviceBuffer>> ws;
     for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(p.n * p.k), 10 + i));
-    for (int64_t t : {1, 32, 256, 2048}) {
+    // T <= 2 runs the skinny (decode) kernel; DS_NO_SKINNY_MATMUL=1 gives cuBLASLt's rows to compare.
+    for (int64_t t : {1, 2, 4, 32, 256, 2048}) {
+      if (p.n > 100000 && t > 8) continue;  // lm_head: only the sampled rows of a decode step
       auto x = random_bf16(size_t(t * p.k), 5), y = be->alloc(size_t(t * p.n) * 2);
       const Tensor tx(x->data(), DType::kBF16, {t, p.k}), ty(y->data(), DType::kBF16, {t, p.n});
       const double s = time_op([&](int i) {
@@ -117,17 +124,26 @@ void run() {
     row(name, time_op([&](int) { ops.silu_mul(g, u, o); }), 2.0 * double(3 * t * inter), 0, bw, peak);
   }
 
-  // Paged attention: decode batches at context 1024 and one 2048-token prefill.
+  // Paged attention, old (kSimple) and new (kAuto: the tensor-core decode / prefill kernels) on the
+  // same inputs: decode at batch 1/32/256 x context 1k/8k (limit: copy bandwidth over the K/V bytes
+  // read) and a 2048-token causal prefill (limit: the GEMM rate over the attention FLOPs).
+  std::printf("\n");
+  int dev = 0, num_sms = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, dev);
   const int32_t bs = 16;
-  struct AttnCase { const char* name; int32_t seqs, q_len, ctx; };
-  for (const AttnCase ac : {AttnCase{"attention decode B=1 ctx=1024", 1, 1, 1024},
-                            AttnCase{"attention decode B=64 ctx=1024", 64, 1, 1024},
-                            AttnCase{"attention decode B=256 ctx=512", 256, 1, 512},
-                            AttnCase{"attention prefill 1x2048", 1, 2048, 2048}}) {
-    const int32_t blocks_per_seq = (ac.ctx + bs - 1) / bs, num_blocks = ac.seqs * blocks_per_seq;
-    std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx), tables(static_cast<size_t>(num_blocks));
+  // stride: block-table row length (CUDA graphs fix it at max_model_len / block_size); 0 = just enough.
+  struct AttnCase { int32_t seqs, q_len, ctx, stride = 0; };
+  for (const AttnCase ac : {AttnCase{1, 1, 1024}, AttnCase{32, 1, 1024}, AttnCase{256, 1, 1024}, AttnCase{1, 1, 8192},
+                            AttnCase{32, 1, 8192}, AttnCase{256, 1, 8192}, AttnCase{1, 2048, 2048},
+                            AttnCase{1, 512, 4096}, AttnCase{4, 512, 512}, AttnCase{32, 1, 1024, 8192}}) {
+    const int32_t used = (ac.ctx + bs - 1) / bs, blocks_per_seq = std::max(used, ac.stride),
+                  num_blocks = ac.seqs * used;
+    std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx),
+        tables(size_t(ac.seqs) * size_t(blocks_per_seq), -1);
     for (int32_t s = 0; s <= ac.seqs; ++s) qsl[size_t(s)] = s * ac.q_len;
-    std::iota(tables.begin(), tables.end(), 0);
+    for (int32_t s = 0; s < ac.seqs; ++s)
+      for (int32_t b = 0; b < used; ++b) tables[size_t(s) * size_t(blocks_per_seq) + size_t(b)] = s * used + b;
     const int64_t t = int64_t(ac.seqs) * ac.q_len;
     auto q = random_bf16(size_t(t * hq * d), 30), out = be->alloc(size_t(t * hq * d) * 2);
     auto kc = random_bf16(size_t(num_blocks) * bs * hk * d, 31), vc = random_bf16(size_t(num_blocks) * bs * hk * d, 32);
@@ -136,11 +152,38 @@ void run() {
                             static_cast<const int32_t*>(dt->data()), blocks_per_seq, bs};
     const Tensor tq(q->data(), DType::kBF16, {t, hq * d}), to(out->data(), DType::kBF16, {t, hq * d});
     const Tensor tk(kc->data(), DType::kBF16, {num_blocks, bs, hk, d}), tv(vc->data(), DType::kBF16, {num_blocks, bs, hk, d});
-    const double s = time_op([&](int) { ops.attention(tq, tk, tv, ab, 0.088f, to); }, ac.q_len > 1 ? 3 : 20, 5);
-    // Bytes: each sequence's K/V once plus q and out; FLOPs: causal QK^T and PV.
+    // Bytes: each sequence's K/V once plus q and out; FLOPs: causal QK^T and PV (the queries are
+    // the last q_len of ctx positions: chunked prefill over a cached prefix when q_len < ctx).
     const double kv_bytes = 2.0 * ac.seqs * ac.ctx * hk * d * 2;
-    const double pairs = ac.q_len > 1 ? 0.5 * double(ac.q_len) * (ac.q_len + 1) : double(ac.ctx);
-    row(ac.name, s, kv_bytes + 4.0 * double(t * hq * d), 4.0 * ac.seqs * pairs * hq * d, bw, peak);
+    const double pairs = double(ac.q_len) * (ac.ctx - ac.q_len) + 0.5 * double(ac.q_len) * (ac.q_len + 1);
+    const double bytes = kv_bytes + 4.0 * double(t * hq * d), flops = 4.0 * ac.seqs * pairs * hq * d;
+    const int inner = ac.q_len > 1 ? 3 : 20;
+    for (const cuda::AttentionKernel k : {cuda::AttentionKernel::kSimple, cuda::AttentionKernel::kAuto}) {
+      cuda::PagedAttentionArgs a;
+      a.num_tokens = t, a.num_seqs = ac.seqs, a.num_q_heads = int32_t(hq), a.num_kv_heads = int32_t(hk);
+      a.head_dim = int32_t(d), a.block_size = bs, a.max_blocks_per_seq = blocks_per_seq;
+      a.query_start_loc = ab.query_start_loc, a.seq_lens = ab.seq_lens, a.block_tables = ab.block_tables;
+      a.scale = 0.088f;
+      cuda::plan_paged_attention(a, num_sms, k);
+      auto ws = be->alloc(std::max<size_t>(16, cuda::paged_attention_workspace_floats(a) * 4));
+      cuda::set_paged_attention_workspace(a, static_cast<float*>(ws->data()));
+      const double sec = time_op(
+          [&](int) {
+            cuda::launch_paged_attention(static_cast<const cuda::bf16*>(q->data()), static_cast<const cuda::bf16*>(kc->data()),
+                                         static_cast<const cuda::bf16*>(vc->data()), a,
+                                         static_cast<cuda::bf16*>(out->data()), nullptr);
+          },
+          inner, 5, [] { cudaDeviceSynchronize(); });
+      static const char* names[] = {"auto", "simple", "tc-decode", "tc-prefill"};
+      char name[80];
+      std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d%s %s/%d",
+                    ac.q_len == 1 ? "decode" : ac.q_len < ac.ctx ? "chunk" : "prefill", ac.seqs,
+                    ac.q_len, ac.ctx, ac.stride ? " stride" : "", names[int(a.kernel)], a.num_splits);
+      row(name, sec, bytes, flops, bw, peak);
+    }
+    // The op's own path (kAuto planning + its workspace) on the backend stream, for reference.
+    const double s_op = time_op([&](int) { ops.attention(tq, tk, tv, ab, 0.088f, to); }, inner, 5);
+    std::printf("  ops.attention %.1f us; K/V read %.1f MB\n", s_op * 1e6, kv_bytes / 1e6);
   }
 
   // Device sampling over float32 logits [rows, 151936] (the Qwen vocabulary), results to the host

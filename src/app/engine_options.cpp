@@ -7,7 +7,14 @@ namespace ds::app {
 void add_engine_options(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--block-size", o.block_size, "Tokens per KV block")->check(CLI::IsMember({8, 16, 32, 64, 128}));
   cmd.add_option("--num-kv-blocks", o.num_kv_blocks, "KV blocks (overrides --kv-cache-memory)")->check(CLI::Range(1, 1 << 24));
-  cmd.add_option("--kv-cache-memory", o.kv_cache_memory, "GiB of memory for the KV cache (CPU)")->check(CLI::Range(0.001, 4096.0));
+  cmd.add_option("--kv-cache-memory", o.kv_cache_memory,
+                 "GiB of memory for the KV cache (default: 2 on the CPU; on CUDA what --gpu-memory-utilization leaves)")
+      ->check(CLI::Range(0.001, 4096.0));
+  cmd.add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
+                 "CUDA: share of the GPU's memory this process may use; the KV cache gets what weights, activations "
+                 "and graphs leave (default 0.9)")
+      ->check(CLI::Range(0.01, 1.0));
+  cmd.add_flag("--enforce-eager", o.enforce_eager, "CUDA: no CUDA graphs for decode steps");
   cmd.add_option("--max-num-seqs", o.max_num_seqs, "Maximum sequences per step")->check(CLI::Range(1, 4096));
   cmd.add_option("--max-num-batched-tokens", o.max_num_batched_tokens, "Token budget per step (default max(2048, max-num-seqs))")
       ->check(CLI::Range(1, 1 << 20));
@@ -23,6 +30,8 @@ EngineConfig engine_config(const EngineOptions& o, int32_t max_model_len) {
   c.block_size = o.block_size;
   c.num_kv_blocks = o.num_kv_blocks;
   c.kv_cache_memory_gib = o.kv_cache_memory;
+  c.gpu_memory_utilization = o.gpu_memory_utilization;
+  c.graph_mode = o.enforce_eager ? GraphMode::kOff : GraphMode::kCapture;
   c.max_model_len = max_model_len;
   c.enable_prefix_caching = o.enable_prefix_caching;
   c.swap_space_gib = o.swap_space;

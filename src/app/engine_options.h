@@ -10,7 +10,9 @@ namespace ds::app {
 struct EngineOptions {
   int32_t block_size = 16;
   int32_t num_kv_blocks = 0;
-  double kv_cache_memory = 2.0;  // GiB
+  double kv_cache_memory = 0.0;  // GiB; 0 = derive (CPU 2 GiB, CUDA --gpu-memory-utilization)
+  double gpu_memory_utilization = 0.9;
+  bool enforce_eager = false;
   int32_t max_num_seqs = 256;
   int32_t max_num_batched_tokens = 0;  // 0 = max(2048, max_num_seqs)
   bool enable_prefix_caching = true;

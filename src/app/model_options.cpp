@@ -29,13 +29,22 @@ void add_model_options(CLI::App& cmd, ModelOptions& o) {
   cmd.add_option("--seed-weights", o.dummy_seed, "Seed of --load-format dummy weights");
   cmd.add_option("--device", o.device, "cpu | cuda (bf16 activations and KV cache on GPU 0)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  add_batch_invariant_flag(cmd, o);
+}
+
+void add_batch_invariant_flag(CLI::App& cmd, ModelOptions& o) {
+  cmd.add_flag("--batch-invariant", o.batch_invariant,
+               "CUDA: bit-identical results for a sequence whatever else is batched with it (slower; the CPU "
+               "backend is always batch-invariant)");
 }
 
 Result<std::unique_ptr<Backend>> make_backend(const ModelOptions& o) {
   if (o.device == "cuda") {
 #ifdef DSSERVE_CUDA
     if (cuda_device_count() == 0) return unsupported("--device cuda: no CUDA device is visible to this process");
-    return make_cuda_backend({});
+    CudaBackendOptions opts;
+    opts.batch_invariant = o.batch_invariant;
+    return make_cuda_backend(opts);
 #else
     return unsupported("--device cuda: this dsserve was built without the CUDA backend (DSSERVE_CUDA)");
 #endif

@@ -23,9 +23,12 @@ struct ModelOptions {
   int threads = 0;
   uint64_t dummy_seed = 0;
   std::string device = "cpu";  // --device cpu | cuda
+  bool batch_invariant = false;  // --batch-invariant (CUDA; the CPU backend always is)
 };
 
 void add_model_options(CLI::App& cmd, ModelOptions& o);
+// --batch-invariant alone (serve registers its model flags itself and adds this one).
+void add_batch_invariant_flag(CLI::App& cmd, ModelOptions& o);
 // Loads the model; applies --generation-config none and --chat-template FILE.
 Result<std::unique_ptr<LoadedModel>> load_model_from_options(ModelOptions& o);
 // The backend --device names: the CPU, or the CUDA backend (an error when this binary was built

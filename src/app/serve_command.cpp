@@ -35,9 +35,8 @@ struct ServeArgs {
   uint64_t log_max_bytes = 100ull << 20;
   int32_t log_max_files = 5;
   double log_interval = 10.0;
-  double gpu_memory_utilization = 0.9;
   int32_t tensor_parallel_size = 1;
-  bool enforce_eager = false, trust_remote_code = false;
+  bool trust_remote_code = false;
 };
 
 void warn(const std::string& msg) { std::fprintf(stderr, "dsserve: warning: %s\n", msg.c_str()); }
@@ -212,13 +211,11 @@ void add_model_flags(CLI::App& cmd, ServeArgs& a) {
   cmd.add_option("--threads", o.threads, "CPU threads for the model (default: all cores)")->check(CLI::Range(0, 1024));
   cmd.add_option("--seed-weights", o.dummy_seed, "Seed of --load-format dummy weights");
   cmd.add_option("--device", o.device, "cpu | cuda (bf16 weights, activations and KV cache on GPU 0; KV sized by "
-                                      "--kv-cache-memory / --num-kv-blocks)")
+                                      "--gpu-memory-utilization unless --kv-cache-memory / --num-kv-blocks)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  add_batch_invariant_flag(cmd, o);
   cmd.add_option("--seed", a.engine.seed, "Seed of requests that give none");
-  cmd.add_option("--gpu-memory-utilization", a.gpu_memory_utilization, "Accepted (CUDA backend); the CPU sizes KV by --kv-cache-memory")
-      ->check(CLI::Range(0.0, 1.0));
   cmd.add_option("--tensor-parallel-size", a.tensor_parallel_size, "Accepted; the CPU backend runs on one device")->check(CLI::Range(1, 64));
-  cmd.add_flag("--enforce-eager", a.enforce_eager, "Accepted (no CUDA graphs on the CPU)");
   cmd.add_flag("--trust-remote-code", a.trust_remote_code, "Accepted; dsserve never runs model code");
 }
 

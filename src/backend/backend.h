@@ -1,6 +1,9 @@
 #pragma once
 // Backend: memory + the op table, chosen once at start-up. The CPU backend always exists.
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,6 +21,11 @@ class DeviceBuffer {
   virtual size_t size() const = 0;
 };
 
+// Device memory as the driver reports it (all processes); zeros where unknown (the CPU).
+struct MemoryInfo {
+  size_t free = 0, total = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -33,6 +41,31 @@ class Backend {
   // Sampling where the logits are (backend/sampling.h); nullptr: the engine samples on the host
   // (the CPU backend: its logits already are host memory).
   virtual DeviceSampler* sampler() { return nullptr; }
+
+  // --- Asynchronous inputs and graphs (defaults: the CPU's synchronous behaviour) ---
+  virtual MemoryInfo memory_info() const { return {}; }
+  // Host memory that copy_to_device_2d_async may read without a staging copy (page-locked on CUDA).
+  virtual std::unique_ptr<DeviceBuffer> alloc_host(size_t bytes) { return alloc(bytes); }
+  // Enqueues `rows` copies of `width` bytes, host `src` (row pitch src_pitch) to device `dst` (row
+  // pitch dst_pitch), in stream order, and returns. `src` (from alloc_host) must stay unchanged
+  // until the next blocking copy or synchronize().
+  virtual void copy_to_device_2d_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
+                                       size_t rows) {
+    for (size_t r = 0; r < rows; ++r)
+      copy_to_device(static_cast<uint8_t*>(dst) + r * dst_pitch, static_cast<const uint8_t*>(src) + r * src_pitch, width);
+  }
+  // Whether run_graph records and replays (CUDA graphs) rather than just calling its body.
+  virtual bool supports_graphs() const { return false; }
+  // Runs `body` (a sequence of ops). A graph backend records it as graph `key` on the first call and
+  // replays the recording on later calls with the same key: the body must then read every input
+  // from the same device addresses each time, and must not allocate or copy to/from the host.
+  virtual void run_graph(int64_t key, const std::function<void()>& body) {
+    (void)key;
+    body();
+  }
+  // Drops the recording of `key` (it records anew on next use); no-op for an unknown key.
+  virtual void erase_graph(int64_t key) { (void)key; }
+  virtual size_t num_graphs() const { return 0; }
 };
 
 struct CpuBackendOptions {

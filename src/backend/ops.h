@@ -47,6 +47,14 @@ class Ops {
   // (slot = block * block_size + offset; -1 = skip).
   virtual void store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor v_cache,
                         const int32_t* slot_mapping) = 0;
+  // rope on q and k, then store_kv of the rotated k and of v: what the decoder does before attention.
+  // k is left unrotated or rotated (backends choose): only the cache copy is read afterwards.
+  // CUDA fuses the two (one pass, no rotated k written back); the default is the two ops.
+  virtual void rope_store_kv(Tensor q, Tensor k, const Tensor& v, const int32_t* positions, const RopeParams& rope,
+                             Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) {
+    this->rope(q, k, positions, rope);
+    store_kv(k, v, k_cache, v_cache, slot_mapping);
+  }
   // Causal attention of q [T, Hq*D] over the paged cache (GQA: head h reads KV head
   // h / (Hq/Hk)); out [T, Hq*D].
   virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,

@@ -25,7 +25,9 @@ namespace ds {
 struct EngineConfig {
   int32_t block_size = 16;
   int32_t num_kv_blocks = 0;        // --num-kv-blocks: overrides the memory-derived count
-  double kv_cache_memory_gib = 2.0; // --kv-cache-memory (CPU)
+  double kv_cache_memory_gib = 0.0; // --kv-cache-memory; 0 = derive (CPU: 2 GiB; device: the utilization)
+  double gpu_memory_utilization = 0.9;  // device backends: share of total memory this process may hold
+  GraphMode graph_mode = GraphMode::kCapture;  // decode graphs (kOff: --enforce-eager); CPU: none
   int32_t max_model_len = 0;        // 0 = min(max_position_embeddings, KV capacity)
   bool enable_prefix_caching = true;
   double swap_space_gib = 0.0;
@@ -69,7 +71,8 @@ class Engine {
   };
   using Command = std::variant<Submit, Abort>;
 
-  Engine(const EngineConfig& cfg, const LoadedModel& model, Backend& backend, int32_t num_blocks, int32_t max_len);
+  Engine(const EngineConfig& cfg, const LoadedModel& model, Backend& backend, std::unique_ptr<Decoder> decoder,
+         int32_t num_blocks, int32_t max_len);
   void loop();                       // the engine thread
   bool step();                       // one scheduling step; false when there was nothing to run
   void handle(Command cmd);
@@ -95,9 +98,9 @@ class Engine {
   Backend& backend_;
   int32_t num_blocks_, max_model_len_;
   std::vector<int32_t> eos_ids_;
+  std::unique_ptr<Decoder> decoder_;
   BlockManager blocks_;
   KvCache kv_;
-  Decoder decoder_;
   ModelRunner runner_;
   Scheduler scheduler_;
   std::mt19937_64 seed_rng_;

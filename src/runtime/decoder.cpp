@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "runtime/device_weights.h"
+#include "runtime/graph_batch.h"
 #include "runtime/rope.h"
 
 namespace ds {
@@ -107,8 +108,7 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
     ops_.matmul(normed, lw.k_proj, lw.k_bias, k);
     ops_.matmul(normed, lw.v_proj, lw.v_bias, v);
   }
-  ops_.rope(q, k, d_positions_, rope_);
-  ops_.store_kv(k, v, kv.k(l), kv.v(l), d_slots_);
+  ops_.rope_store_kv(q, k, v, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);
   ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
   ops_.matmul(attn, lw.o_proj, Tensor(), out);
   ops_.add_rmsnorm(out, act(kResidual, t, h), lw.post_attention_layernorm, eps, normed);
@@ -128,30 +128,162 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   ops_.add_rmsnorm(mlp, act(kResidual, t, h), next_norm, eps, normed);
 }
 
-void Decoder::forward(const ForwardBatch& b, KvCache& kv, std::vector<float>& logits) {
-  const Tensor out = forward_device(b, kv);
-  logits.resize(size_t(out.numel()));
-  be_.copy_to_host(logits.data(), out.data, out.nbytes());
+Decoder::~Decoder() { drop_graphs(); }
+
+void Decoder::drop_graphs() {
+  if (graph_kv_)
+    for (int32_t size : graph_sizes_) be_.erase_graph(graph_key(size));
+  graph_kv_ = nullptr;
 }
 
-Tensor Decoder::forward_device(const ForwardBatch& b, KvCache& kv) {
-  const int32_t t = b.num_tokens();
-  const int64_t rows = int64_t(b.logits_indices.size());
-  DS_CHECK(t > 0 && t <= max_tokens_) << "tokens " << t << " max " << max_tokens_;
-  DS_CHECK(rows <= max_logit_rows_) << "logit rows " << rows << " max " << max_logit_rows_;
-  upload_metadata(b);
-  AttentionBatch ab = attn_;
-  ab.block_size = kv.block_size();
+void Decoder::body(int32_t t, int64_t rows, const AttentionBatch& ab, KvCache& kv) {
   const int64_t h = cfg_.hidden_size;
   ops_.embedding(w_.embed_tokens, d_tokens_, act(kResidual, t, h));
   ops_.rmsnorm(act(kResidual, t, h), w_.layers[0].input_layernorm, float(cfg_.rms_norm_eps), act(kNormed, t, h));
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer(l, t, ab, kv);
-  if (rows == 0) return act(kLogits, 0, cfg_.vocab_size);  // a prefill chunk that samples nothing
+  if (rows == 0) return;  // a prefill chunk that samples nothing
   // `normed` now holds the final-norm output of every token; project only the wanted rows.
   Tensor sel = act(kSel, rows, h), out = act(kLogits, rows, cfg_.vocab_size);
   ops_.gather_rows(act(kNormed, t, h), d_logit_rows_, sel);
   ops_.matmul(sel, w_.lm_head, Tensor(), out);
-  return out;
+}
+
+int64_t Decoder::run(const ForwardBatch& b, KvCache& kv) {
+  const int32_t t = b.num_tokens();
+  const int64_t rows = int64_t(b.logits_indices.size());
+  DS_CHECK(t > 0 && t <= max_tokens_) << "tokens " << t << " max " << max_tokens_;
+  DS_CHECK(rows <= max_logit_rows_) << "logit rows " << rows << " max " << max_logit_rows_;
+  if (graph_.mode != GraphMode::kOff && b.max_blocks_per_seq <= graph_.max_blocks_per_seq && is_uniform_decode(b)) {
+    if (const int32_t size = graph_batch_size_for(graph_sizes_, t); size > 0) return run_graph_batch(b, size, kv);
+  }
+  upload_metadata(b);
+  AttentionBatch ab = attn_;
+  ab.block_size = kv.block_size();
+  body(t, rows, ab, kv);
+  return rows;
+}
+
+void Decoder::copy_logits_to_host(int64_t rows, std::vector<float>& logits) {
+  logits.resize(size_t(rows * cfg_.vocab_size));
+  if (rows == 0) return;
+  be_.copy_to_host(logits.data(), bufs_[kLogits]->data(), logits.size() * sizeof(float));
+}
+
+void Decoder::forward(const ForwardBatch& b, KvCache& kv, std::vector<float>& logits) {
+  copy_logits_to_host(run(b, kv), logits);
+}
+
+Tensor Decoder::forward_device(const ForwardBatch& b, KvCache& kv) {
+  return act(kLogits, run(b, kv), cfg_.vocab_size);
+}
+
+// ---- graphs ----
+
+void Decoder::set_graphs(const GraphOptions& o) {
+  drop_graphs();
+  graph_inputs_.reset();
+  for (auto& st : staging_) st.reset();
+  graph_ = o;
+  if (graph_.mode == GraphMode::kCapture && !be_.supports_graphs()) graph_.mode = GraphMode::kOff;
+  graph_sizes_.clear();
+  if (graph_.mode == GraphMode::kOff) return;
+  DS_CHECK(o.max_blocks_per_seq >= 1 && o.max_batch >= 1) << o.max_batch << " " << o.max_blocks_per_seq;
+  graph_sizes_ = graph_batch_sizes(std::min({o.max_batch, max_tokens_, max_logit_rows_}));
+  const int32_t max_size = graph_sizes_.back();
+  const int64_t head = GraphHead{max_size}.ints();
+  graph_tables_offset_ = (head + 63) / 64 * 64;
+  const int64_t table_ints = int64_t(max_size) * o.max_blocks_per_seq;
+  graph_inputs_ = be_.alloc(size_t(graph_tables_offset_ + table_ints) * 4);
+  for (auto& s : staging_) s = be_.alloc_host(size_t(graph_tables_offset_ + table_ints) * 4);
+}
+
+void Decoder::point_at_graph_inputs(int32_t size, AttentionBatch& ab, int32_t block_size) {
+  const GraphHead g{size};
+  const int32_t* base = static_cast<const int32_t*>(graph_inputs_->data());
+  d_tokens_ = base + g.tokens();
+  d_positions_ = base + g.positions();
+  d_slots_ = base + g.slots();
+  d_logit_rows_ = base + g.logit_rows();
+  ab.num_seqs = size;
+  ab.query_start_loc = base + g.query_start_loc();
+  ab.seq_lens = base + g.seq_lens();
+  ab.block_tables = base + graph_tables_offset_;
+  ab.max_blocks_per_seq = graph_.max_blocks_per_seq;
+  ab.block_size = block_size;
+}
+
+int64_t Decoder::run_graph_batch(const ForwardBatch& b, int32_t size, KvCache& kv) {
+  // Pack into the staging buffer not used by the previous step (its copy may still be queued).
+  DeviceBuffer& stage = *staging_[staging_next_];
+  staging_next_ ^= 1;
+  int32_t* head = static_cast<int32_t*>(stage.data());
+  int32_t* tables = head + graph_tables_offset_;
+  const int32_t cols = graph_table_cols(b);
+  pack_graph_inputs(b, size, head, tables);
+  uint8_t* dev = static_cast<uint8_t*>(graph_inputs_->data());
+  const size_t head_bytes = size_t(GraphHead{size}.ints()) * 4, stride_bytes = size_t(graph_.max_blocks_per_seq) * 4;
+  be_.copy_to_device_2d_async(dev, head_bytes, head, head_bytes, head_bytes, 1);
+  be_.copy_to_device_2d_async(dev + graph_tables_offset_ * 4, stride_bytes, tables, size_t(cols) * 4, size_t(cols) * 4,
+                              size_t(size));
+  AttentionBatch ab{};
+  point_at_graph_inputs(size, ab, kv.block_size());
+  if (graph_.mode == GraphMode::kCapture) {
+    const void* kv_id = kv.k(0).data;
+    DS_CHECK(!graph_kv_ || graph_kv_ == kv_id) << "graphs were recorded against another KV cache";
+    graph_kv_ = kv_id;
+    be_.run_graph(graph_key(size), [&] { body(size, size, ab, kv); });
+  } else {
+    body(size, size, ab, kv);
+  }
+  return b.num_seqs();  // the first rows of the logits buffer; pad rows are never copied out
+}
+
+int32_t Decoder::capture_graphs(KvCache& kv, bool only_largest) {
+  if (graph_.mode != GraphMode::kCapture) return 0;
+  int32_t n = 0;
+  for (auto it = graph_sizes_.rbegin(); it != graph_sizes_.rend(); ++it) {
+    const int32_t size = *it;
+    // Padding rows only: no KV write, every read from block 0.
+    ForwardBatch pad;
+    pad.token_ids = {0};
+    pad.positions = {0};
+    pad.slot_mapping = {-1};
+    pad.query_start_loc = {0, 1};
+    pad.seq_lens = {1};
+    pad.block_tables = {0};
+    pad.max_blocks_per_seq = 1;
+    pad.logits_indices = {0};
+    const GraphMode mode = graph_.mode;
+    graph_.mode = GraphMode::kPadOnly;  // warm-up: cuBLASLt plans and kernel loading happen outside capture
+    run_graph_batch(pad, size, kv);
+    graph_.mode = mode;
+    run_graph_batch(pad, size, kv);  // records, then replays once
+    be_.synchronize();               // the staging buffers are reused two calls later
+    ++n;
+    if (only_largest) break;
+  }
+  be_.synchronize();
+  return n;
+}
+
+void Decoder::profile_forward(KvCache& kv) {
+  const int32_t t = max_tokens_;
+  ForwardBatch b;
+  for (int32_t i = 0; i < t; ++i) {
+    b.token_ids.push_back(0);
+    b.positions.push_back(i);
+    b.slot_mapping.push_back(-1);
+  }
+  b.query_start_loc = {0, t};
+  b.seq_lens = {t};
+  b.max_blocks_per_seq = (t + kv.block_size() - 1) / kv.block_size();
+  b.block_tables.assign(size_t(b.max_blocks_per_seq), 0);
+  b.logits_indices.push_back(t - 1);
+  const GraphMode mode = graph_.mode;
+  graph_.mode = GraphMode::kOff;
+  run(b, kv);
+  graph_.mode = mode;
+  be_.synchronize();
 }
 
 }  // namespace ds

@@ -1,10 +1,15 @@
 // CUDA paged attention against the CPU reference: decode, prefill, chunked prefill over cached
 // prefixes and mixed batches; context lengths at and around block boundaries; GQA ratios 1..8
 // (6 and 7 included); head_dim 64 and 128; block tables in shuffled (non-contiguous) order;
-// single-token and empty batches.
+// single-token and empty batches; long contexts split many ways; a huge block-table stride (CUDA
+// graphs' fixed max_blocks_per_seq). Every kernel (kSimple, kDecode, kPrefill: each must be
+// correct for any batch) runs on every batch besides the op's own choice.
+#include <cuda_runtime.h>
+
 #include <algorithm>
 #include <numeric>
 
+#include "backend/cuda/cuda_kernels.h"
 #include "gpu_test_util.h"
 
 namespace ds::gputest {
@@ -14,8 +19,44 @@ struct SeqSpec {
   int32_t q_len, seq_len;  // the last q_len of seq_len context positions are queries
 };
 
+int num_sms() {
+  int dev = 0, n = 0;
+  EXPECT_EQ(cudaGetDevice(&dev), cudaSuccess);
+  EXPECT_EQ(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), cudaSuccess);
+  return n;
+}
+
+// One kernel, forced, through the launcher (its own workspace), into a poisoned output.
+std::vector<float> run_kernel(cuda::AttentionKernel kernel, const Tensor& q, const Tensor& kc, const Tensor& vc,
+                              const AttentionBatch& b, float scale) {
+  cuda::PagedAttentionArgs a;
+  a.num_tokens = q.dim(0);
+  a.num_seqs = b.num_seqs;
+  a.num_kv_heads = int32_t(kc.dim(2));
+  a.head_dim = int32_t(kc.dim(3));
+  a.num_q_heads = int32_t(q.dim(1) / a.head_dim);
+  a.block_size = b.block_size;
+  a.max_blocks_per_seq = b.max_blocks_per_seq;
+  a.query_start_loc = b.query_start_loc;
+  a.seq_lens = b.seq_lens;
+  a.block_tables = b.block_tables;
+  a.scale = scale;
+  cuda::plan_paged_attention(a, num_sms(), kernel);
+  EXPECT_EQ(int(a.kernel), int(kernel));
+  auto ws = gpu().alloc(std::max<size_t>(16, cuda::paged_attention_workspace_floats(a) * sizeof(float)));
+  cuda::set_paged_attention_workspace(a, static_cast<float*>(ws->data()));
+  DevTensor out = poisoned(DType::kBF16, {q.dim(0), q.dim(1)});
+  gpu().synchronize();
+  cuda::launch_paged_attention(static_cast<const cuda::bf16*>(q.data), static_cast<const cuda::bf16*>(kc.data),
+                               static_cast<const cuda::bf16*>(vc.data), a, static_cast<cuda::bf16*>(out.t.data),
+                               nullptr);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return download(out.t);
+}
+
+// stride: the block-table row length (max_blocks_per_seq); 0 = just enough for the longest sequence.
 void check_attention(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int64_t hk, int64_t group, int64_t d,
-                     int32_t block_size) {
+                     int32_t block_size, int32_t stride = 0) {
   const int64_t hq = hk * group;
   const int32_t num_seqs = int32_t(seqs.size());
   int32_t max_blocks = 1, total_blocks = 0;
@@ -27,6 +68,7 @@ void check_attention(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int
     qsl.push_back(qsl.back() + s.q_len);
     seq_lens.push_back(s.seq_len);
   }
+  if (stride > 0) max_blocks = std::max(max_blocks, stride);
   const int64_t t = qsl.back(), num_blocks = total_blocks + 3;  // a few blocks nobody owns
   std::vector<int32_t> perm(static_cast<size_t>(num_blocks));
   std::iota(perm.begin(), perm.end(), 0);
@@ -58,7 +100,14 @@ void check_attention(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int
   std::vector<float> ref(size_t(t * hq * d));
   cpu_ops().attention(host_f32(q, {t, hq * d}), host_f32(kc, {num_blocks, block_size, hk, d}),
                       host_f32(vc, {num_blocks, block_size, hk, d}), cb, scale, host_f32(ref, {t, hq * d}));
-  EXPECT_LT(rel_error(download(out.t), ref), kBf16Tol);
+  EXPECT_LT(rel_error(download(out.t), ref), kBf16Tol) << "op's choice";
+  if (d == 64 || d == 128) {
+    for (cuda::AttentionKernel k :
+         {cuda::AttentionKernel::kSimple, cuda::AttentionKernel::kDecode, cuda::AttentionKernel::kPrefill}) {
+      if (k == cuda::AttentionKernel::kDecode && group > 16) continue;
+      EXPECT_LT(rel_error(run_kernel(k, dq.t, dkc.t, dvc.t, gb, scale), ref), kBf16Tol) << "kernel " << int(k);
+    }
+  }
 }
 
 std::string describe(const std::vector<SeqSpec>& seqs) {
@@ -78,6 +127,8 @@ TEST(GpuAttention, DecodeGqaRatiosAndBlockBoundaries) {
       check_attention(rng, seqs, 2, group, d, 16);
     }
   }
+  check_attention(rng, seqs, 1, 16, 128, 16);  // the decode kernel's largest group
+  check_attention(rng, seqs, 1, 32, 64, 16);   // beyond it: the planner falls back
 }
 
 TEST(GpuAttention, PrefillChunkedAndMixed) {
@@ -119,6 +170,51 @@ TEST(GpuAttention, SmallHeadDims) {
         SCOPED_TRACE(describe(seqs) + " d " + std::to_string(d) + " group " + std::to_string(group));
         check_attention(rng, seqs, 2, group, d, 16);
       }
+    }
+  }
+}
+
+// Long contexts (4k+: the decode kernel splits them many ways), GQA 7 and 8, odd lengths.
+TEST(GpuAttention, LongContexts) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::vector<std::vector<SeqSpec>> batches = {
+      {{1, 4097}}, {{1, 8192}, {1, 5001}, {1, 63}}, {{3, 4500}, {1, 4096}, {64, 4160}}};
+  for (const auto& seqs : batches) {
+    for (int64_t d : {64, 128}) {
+      for (int64_t group : {7, 8}) {
+        SCOPED_TRACE(describe(seqs) + " d " + std::to_string(d) + " group " + std::to_string(group));
+        check_attention(rng, seqs, group == 7 ? 4 : 1, group, d, 16);
+      }
+    }
+  }
+}
+
+// A decode batch large enough that the decode kernel does not split (T * Hk fills the GPU).
+TEST(GpuAttention, LargeDecodeBatch) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> len(1, 300);
+  std::vector<SeqSpec> seqs;
+  for (int i = 0; i < 256; ++i) seqs.push_back({1, len(rng)});
+  check_attention(rng, seqs, 4, 7, 128, 16);
+  check_attention(rng, seqs, 2, 6, 64, 16);
+}
+
+// CUDA graphs give every step the same block-table stride (max_model_len / block_size): results
+// must not change, nor work grow with it.
+TEST(GpuAttention, HugeBlockTableStride) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::vector<std::vector<SeqSpec>> batches = {
+      {{1, 1}, {1, 17}, {1, 1000}}, {{1, 20}, {100, 100}, {1, 64}, {7, 71}}, {{1, 3000}}};
+  for (const auto& seqs : batches) {
+    for (int64_t d : {64, 128}) {
+      SCOPED_TRACE(describe(seqs) + " d " + std::to_string(d));
+      check_attention(rng, seqs, 4, 7, d, 16, 8192);
     }
   }
 }

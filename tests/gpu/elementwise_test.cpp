@@ -1,4 +1,4 @@
-// CUDA rope, store_kv, silu_mul and gather_rows against the CPU reference.
+// CUDA rope, store_kv, the fused rope_store_kv, silu_mul and gather_rows against the CPU reference.
 #include <algorithm>
 #include <numeric>
 
@@ -75,6 +75,58 @@ TEST(GpuOps, StoreKv) {
                            host_f32(vc, {num_blocks, block_size, hk, d}), slot.data());
         EXPECT_EQ(download(dkc.t), kc);
         EXPECT_EQ(download(dvc.t), vc);
+      }
+    }
+  }
+}
+
+// The fused op against the CPU reference's rope followed by store_kv: q rotated in place, rotated k
+// and v in their slots (padding slots -1 skipped), every other cache row untouched.
+TEST(GpuOps, RopeStoreKv) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const int64_t num_blocks = 9, block_size = 16, slots = num_blocks * block_size;
+  struct Case { int64_t t, hq, hk, d; bool llama3; };
+  for (const Case c : {Case{0, 4, 2, 64, false}, Case{1, 12, 2, 128, false}, Case{7, 28, 4, 128, true},
+                       Case{33, 14, 2, 64, false}, Case{50, 6, 1, 128, true}, Case{3, 7, 1, 64, false}}) {
+    SCOPED_TRACE("t " + std::to_string(c.t) + " hq " + std::to_string(c.hq) + " hk " + std::to_string(c.hk) +
+                 " d " + std::to_string(c.d));
+    const int64_t row = c.hk * c.d;
+    std::vector<float> q = random_bf16_values(rng, size_t(c.t * c.hq * c.d));
+    std::vector<float> k = random_bf16_values(rng, size_t(c.t * row)), v = random_bf16_values(rng, size_t(c.t * row));
+    std::vector<float> kc = random_bf16_values(rng, size_t(slots * row)), vc = random_bf16_values(rng, size_t(slots * row));
+    std::vector<int32_t> pos(static_cast<size_t>(c.t));
+    for (auto& p : pos) p = int32_t(rng() % 32768);
+    std::vector<int32_t> perm(static_cast<size_t>(slots));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    std::vector<int32_t> slot(perm.begin(), perm.begin() + c.t);
+    for (size_t i = 1; i < slot.size(); i += 4) slot[i] = -1;
+    std::vector<float> inv = make_inv_freq(c.d, c.llama3);
+    DevTensor dq = upload_bf16(q, {c.t, c.hq * c.d}), dk = upload_bf16(k, {c.t, row}), dv = upload_bf16(v, {c.t, row});
+    DevTensor dkc = upload_bf16(kc, {num_blocks, block_size, c.hk, c.d}), dvc = upload_bf16(vc, {num_blocks, block_size, c.hk, c.d});
+    DevTensor dpos = upload(pos, DType::kI32, {c.t}), dinv = upload(inv, DType::kF32, {c.d / 2});
+    DevTensor dslot = upload(slot, DType::kI32, {c.t});
+    gpu().ops().rope_store_kv(dq.t, dk.t, dv.t, dpos.t.ptr<const int32_t>(),
+                              RopeParams{dinv.t.ptr<const float>(), int32_t(c.d)}, dkc.t, dvc.t,
+                              dslot.t.ptr<const int32_t>());
+    const Tensor hk_cache = host_f32(kc, {num_blocks, block_size, c.hk, c.d});
+    const Tensor hv_cache = host_f32(vc, {num_blocks, block_size, c.hk, c.d});
+    cpu_ops().rope(host_f32(q, {c.t, c.hq * c.d}), host_f32(k, {c.t, row}), pos.data(), RopeParams{inv.data(), int32_t(c.d)});
+    cpu_ops().store_kv(host_f32(k, {c.t, row}), host_f32(v, {c.t, row}), hk_cache, hv_cache, slot.data());
+    EXPECT_LT(rel_error(download(dq.t), q), kBf16Tol) << "q";
+    const std::vector<float> got_k = download(dkc.t);
+    EXPECT_LT(rel_error(got_k, kc), kBf16Tol) << "k cache";
+    EXPECT_EQ(download(dvc.t), vc) << "v cache";
+    // Rows of slots nobody wrote are bit-identical to what was there.
+    std::vector<bool> written(size_t(slots), false);
+    for (int32_t s : slot)
+      if (s >= 0) written[size_t(s)] = true;
+    for (int64_t s = 0; s < slots; ++s) {
+      if (written[size_t(s)]) continue;
+      for (int64_t i = 0; i < row; ++i) {
+        ASSERT_EQ(got_k[size_t(s * row + i)], kc[size_t(s * row + i)]) << "slot " << s;
       }
     }
   }

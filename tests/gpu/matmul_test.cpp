@@ -1,5 +1,5 @@
-// CUDA matmul (cuBLASLt) against the CPU reference: bf16 x and w, with and without bias, bf16 and
-// fp32 (logits) output, decode and prefill row counts, odd N.
+// CUDA matmul (skinny decode kernel for T <= 2, cuBLASLt otherwise) against the CPU reference: bf16
+// x and w, with and without bias, bf16 and fp32 (logits) output, decode and prefill row counts, odd N.
 #include "gpu_test_util.h"
 
 namespace ds::gputest {
@@ -11,7 +11,10 @@ TEST(GpuOps, Matmul) {
   std::mt19937_64 rng(seed);
   struct Case { int64_t t, k, n; };
   for (const Case c : {Case{1, 896, 1152}, Case{7, 1536, 256}, Case{33, 64, 100}, Case{128, 3584, 512},
-                       Case{0, 896, 128}, Case{300, 896, 4864}, Case{2, 896, 151936 / 8 + 1}}) {
+                       Case{0, 896, 128}, Case{300, 896, 4864}, Case{2, 896, 151936 / 8 + 1},
+                       // the skinny decode kernel (T <= 2, K % 8 == 0), its unroll tail and K % 8 != 0 (cuBLASLt)
+                       Case{1, 3584, 515}, Case{2, 18944, 64}, Case{1, 8, 33}, Case{2, 1544, 1001}, Case{1, 900, 77},
+                       Case{3, 896, 130}}) {
     for (bool with_bias : {false, true}) {
       for (DType out_dt : {DType::kBF16, DType::kF32}) {
         SCOPED_TRACE("t " + std::to_string(c.t) + " k " + std::to_string(c.k) + " n " + std::to_string(c.n) +

@@ -1,12 +1,20 @@
 // The CUDA Backend: owns the device, one stream, the cuBLASLt workspace and the op table. All state
 // lives in this object (no globals). Allocations are cudaMalloc'd and zero-filled; host<->device
-// copies are synchronous for the caller (its host buffer may be gone right after the call).
+// copies are synchronous for the caller (its host buffer may be gone right after the call), except
+// copy_to_device_2d_async, whose source is page-locked memory from alloc_host.
+// Graphs: run_graph captures the body on the backend's stream (thread-local capture mode) into a
+// cudaGraphExec per key and replays it with cudaGraphLaunch; the ops allocate nothing while
+// capturing (the attention workspace is sized once up front, cuBLASLt uses the fixed workspace).
 #include "backend/cuda/cuda_backend.h"
+
+#include <map>
 
 #include "backend/cuda/cublaslt_matmul.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_sampler.h"
+
+#include <cstring>
 
 namespace ds {
 namespace {
@@ -33,6 +41,24 @@ class CudaBuffer final : public DeviceBuffer {
   size_t size_;
 };
 
+class PinnedBuffer final : public DeviceBuffer {
+ public:
+  explicit PinnedBuffer(size_t n) : size_(n) {
+    if (n == 0) return;
+    CUDA_CHECK(cudaHostAlloc(&data_, n, cudaHostAllocDefault));
+    std::memset(data_, 0, n);
+  }
+  ~PinnedBuffer() override {
+    if (data_) cudaFreeHost(data_);
+  }
+  void* data() override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_;
+};
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const CudaBackendOptions& o) {
@@ -42,12 +68,13 @@ class CudaBackend final : public Backend {
     matmul_ = std::make_unique<cuda::CublasLtMatmul>(workspace_->data(), workspace_->size());
     int num_sms = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, o.device));
-    ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms);
+    ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms, o.batch_invariant);
     sampler_ = cuda::make_cuda_sampler(stream_);
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
     sampler_.reset();
+    for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
     ops_.reset();
     matmul_.reset();
     workspace_.reset();
@@ -74,7 +101,42 @@ class CudaBackend final : public Backend {
   DType activation_dtype() const override { return DType::kBF16; }
   DeviceSampler* sampler() override { return sampler_.get(); }
 
+  MemoryInfo memory_info() const override {
+    MemoryInfo m;
+    CUDA_CHECK(cudaMemGetInfo(&m.free, &m.total));
+    return m;
+  }
+  std::unique_ptr<DeviceBuffer> alloc_host(size_t bytes) override { return std::make_unique<PinnedBuffer>(bytes); }
+  void copy_to_device_2d_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
+                               size_t rows) override {
+    if (width == 0 || rows == 0) return;
+    CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, rows, cudaMemcpyHostToDevice, stream_));
+  }
+  bool supports_graphs() const override { return true; }
+  void run_graph(int64_t key, const std::function<void()>& body) override {
+    auto it = graphs_.find(key);
+    if (it == graphs_.end()) {
+      cudaGraph_t graph = nullptr;
+      CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      body();
+      CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+      cudaGraphExec_t exec = nullptr;
+      CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+      CUDA_CHECK(cudaGraphDestroy(graph));
+      it = graphs_.emplace(key, exec).first;
+    }
+    CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+  }
+  void erase_graph(int64_t key) override {
+    auto it = graphs_.find(key);
+    if (it == graphs_.end()) return;
+    CUDA_CHECK(cudaGraphExecDestroy(it->second));
+    graphs_.erase(it);
+  }
+  size_t num_graphs() const override { return graphs_.size(); }
+
  private:
+  std::map<int64_t, cudaGraphExec_t> graphs_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<CudaBuffer> workspace_;
   std::unique_ptr<cuda::CublasLtMatmul> matmul_;

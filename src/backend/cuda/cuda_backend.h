@@ -11,6 +11,9 @@ namespace ds {
 struct CudaBackendOptions {
   int device = 0;                          // CUDA device ordinal
   size_t matmul_workspace_bytes = 32 << 20;  // cuBLASLt workspace (Hopper kernels want >= 32 MiB)
+  // --batch-invariant: a sequence's logits are bit-identical whatever else is in the batch (one
+  // matmul kernel for every row count, attention without split-KV). Slower, for reproducibility.
+  bool batch_invariant = false;
 };
 
 std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& opts);

@@ -35,6 +35,12 @@ void launch_add_rmsnorm(const void* x, DType x_dtype, void* residual, DType resi
 void launch_rope(bf16* q, bf16* k, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
                  const int32_t* positions, const float* inv_freq, cudaStream_t stream);
 
+// launch_rope on q, and k rotated straight into k_cache (plus v into v_cache) at slot_mapping[i]
+// (-1 = skip); k itself is not written. One pass instead of rope + store_kv.
+void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int64_t q_heads, int64_t k_heads,
+                          int64_t head_dim, const int32_t* positions, const float* inv_freq, bf16* k_cache,
+                          bf16* v_cache, const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream);
+
 // k_cache/v_cache [num_slots, row] (= [num_blocks, block_size, Hk, D]); row slot_mapping[i] := k/v[i]
 // for i < t, skipping slot -1. k, v [t, row].
 void launch_store_kv(const bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache, int64_t t, int64_t row,
@@ -43,11 +49,30 @@ void launch_store_kv(const bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache,
 // out = silu(gate) * up, elementwise over n elements (out may alias gate or up).
 void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cudaStream_t stream);
 
+// Skinny matmul for decode (skinny_matmul.cu): out[t, n] = x[t, k] @ w[n, k]^T (+ bias[n], BF16 or
+// F32; nullptr = none) for 1 <= t <= kSkinnyMatmulMaxRows (decode at batch 1-2); out BF16 or F32. Needs k % 8 == 0 and
+// 16-byte aligned x and w (skinny_matmul_supports); the op falls back to cuBLASLt otherwise.
+constexpr int64_t kSkinnyMatmulMaxRows = 2;
+bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w);
+// The same kernel for any t, one row at a time: every output element's summation order depends on k
+// only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
+void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
+                             DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream);
+void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
+                          DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream);
+
 // out[i, :] = x[rows[i], :] for i < n_rows; rows of row_bytes bytes (any dtype).
 void launch_gather_rows(const void* x, size_t row_bytes, const int32_t* rows, int64_t n_rows, void* out,
                         cudaStream_t stream);
 
 // Paged causal attention (vLLM contract, see backend/ops.h). Metadata pointers are device memory.
+// Kernels: kSimple (paged_attention.cu: CUDA cores, any head_dim in {8..256}, the generic fallback),
+// kDecode and kPrefill (paged_attention_tc.cu: tensor cores, head_dim 64/128, K/V read once per GQA
+// group; kDecode needs group <= 16 and splits the context). Each is correct for any batch (decode,
+// prefill, chunked prefill, mixed); kAuto picks by shape: one token per sequence -> kDecode, else
+// kPrefill, kSimple for other head dims.
+enum class AttentionKernel : int32_t { kAuto, kSimple, kDecode, kPrefill };
+
 struct PagedAttentionArgs {
   int64_t num_tokens = 0;  // T = rows of q/out
   int32_t num_seqs = 0;
@@ -57,19 +82,33 @@ struct PagedAttentionArgs {
   const int32_t* seq_lens = nullptr;         // [num_seqs]
   const int32_t* block_tables = nullptr;     // [num_seqs, max_blocks_per_seq]
   float scale = 1.f;
-  // Split-KV: set by plan_paged_attention_splits. With num_splits > 1, part_ml [T*Hq*splits*2] and
-  // part_acc [T*Hq*splits*D] (fp32 device workspace, paged_attention_workspace_floats in total) hold
-  // the partial softmax states.
+  // Set by plan_paged_attention from host values fixed for a batch shape (T, num_seqs, heads,
+  // max_blocks_per_seq * block_size as the context bound), never from per-step lengths, so a
+  // captured CUDA graph stays valid. With num_splits > 1, part_ml [T*Hq*splits*2] and part_acc
+  // [T*Hq*splits*D] (fp32 device workspace, paged_attention_workspace_floats in total) hold the
+  // partial softmax states. kSimple splits at fixed split_len; kDecode cuts each token's actual
+  // context evenly into num_splits on the device (split_len unused).
+  AttentionKernel kernel = AttentionKernel::kSimple;
   int32_t num_splits = 1, split_len = 1 << 30;
   float* part_ml = nullptr;
   float* part_acc = nullptr;
 };
-void plan_paged_attention_splits(PagedAttentionArgs& a, int num_sms);
+// Chooses a.kernel (want, or by shape for kAuto; an unsupported choice falls back to kSimple) and
+// the splits.
+void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel want = AttentionKernel::kAuto);
 size_t paged_attention_workspace_floats(const PagedAttentionArgs& a);
+// Points part_acc / part_ml into ws (paged_attention_workspace_floats floats; part_acc first, so
+// its rows stay 16-byte aligned).
+void set_paged_attention_workspace(PagedAttentionArgs& a, float* ws);
 // q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. head_dim in {8, 16, 32, 64, 128, 256}
-// (below 32, lanes >= head_dim idle: only the tiny test models use those).
+// (below 32, lanes >= head_dim idle in kSimple: only the tiny test models use those).
 bool paged_attention_supports(int32_t head_dim);
 void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
                             bf16* out, cudaStream_t stream);
+// The tensor-core kernels (called by launch_paged_attention for kDecode / kPrefill).
+void launch_paged_attention_tc(const bf16* q, const bf16* k_cache, const bf16* v_cache, const PagedAttentionArgs& a,
+                               bool decode, bf16* out, cudaStream_t stream);
+// Resident blocks per SM of the decode kernel (occupancy query, cached): the planner's wave size.
+int paged_attention_decode_blocks_per_sm(int32_t head_dim);
 
 }  // namespace ds::cuda

@@ -1,5 +1,7 @@
 #include "backend/cuda/cuda_ops.h"
 
+#include <cstdlib>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -13,8 +15,15 @@ bf16* bf(const Tensor& t) {
 
 }  // namespace
 
+CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool batch_invariant)
+    : stream_(stream), matmul_(matmul), num_sms_(num_sms), batch_invariant_(batch_invariant) {
+  const char* off = std::getenv("DS_NO_SKINNY_MATMUL");
+  use_skinny_ = !(off && *off && *off != '0');
+}
+
 CudaOps::~CudaOps() {
   if (attn_workspace_) cudaFree(attn_workspace_);
+  for (float* w : retired_workspaces_) cudaFree(w);
 }
 
 void CudaOps::embedding(const Tensor& table, const int32_t* ids, Tensor out) {
@@ -35,7 +44,29 @@ void CudaOps::add_rmsnorm(const Tensor& x, Tensor residual, const Tensor& w, flo
                      bf(out), stream_);
 }
 
+// Decode-sized matmuls (T <= kSkinnyMatmulMaxRows) stream the weights with the skinny kernel;
+// everything else (and DS_NO_SKINNY_MATMUL=1, for same-card comparisons) goes to cuBLASLt.
 void CudaOps::matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) {
+  const int64_t t = x.dim(0), k = x.dim(1), n = w.dim(0);
+  if (batch_invariant_) {
+    DS_CHECK(x.dtype == DType::kBF16 && w.dtype == DType::kBF16 && w.dim(1) == k && out.dim(0) == t && out.dim(1) == n)
+        << x.shape_str() << w.shape_str() << out.shape_str();
+    if (bias.defined()) {
+      DS_CHECK_EQ(bias.numel(), n);
+    }
+    launch_invariant_matmul(bf(x), static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
+                            bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, t, n, k, stream_);
+    return;
+  }
+  if (use_skinny_ && x.dtype == DType::kBF16 && w.dtype == DType::kBF16 && skinny_matmul_supports(t, k, x.data, w.data)) {
+    DS_CHECK(w.dim(1) == k && out.dim(0) == t && out.dim(1) == n) << x.shape_str() << w.shape_str() << out.shape_str();
+    if (bias.defined()) {
+      DS_CHECK_EQ(bias.numel(), n);
+    }
+    launch_skinny_matmul(bf(x), static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
+                         bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, t, n, k, stream_);
+    return;
+  }
   matmul_.run(x, w, bias, out, stream_);
 }
 
@@ -55,6 +86,17 @@ void CudaOps::store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor 
                   k_cache.dim(0) * k_cache.dim(1), stream_);
 }
 
+void CudaOps::rope_store_kv(Tensor q, Tensor k, const Tensor& v, const int32_t* positions, const RopeParams& rope,
+                            Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) {
+  const int64_t d = rope.head_dim;
+  DS_CHECK(d > 0 && d % 2 == 0 && q.dim(1) % d == 0 && k.dim(1) % d == 0 && q.dim(0) == k.dim(0))
+      << "head_dim " << d << " q " << q.shape_str() << " k " << k.shape_str();
+  DS_CHECK(k.dim(1) == k_cache.dim(2) * k_cache.dim(3) && v.numel() == k.numel() && v_cache.numel() == k_cache.numel())
+      << k.shape_str() << v.shape_str() << k_cache.shape_str();
+  launch_rope_store_kv(bf(q), bf(k), bf(v), q.dim(0), q.dim(1) / d, k.dim(1) / d, d, positions, rope.inv_freq,
+                       bf(k_cache), bf(v_cache), slot_mapping, k_cache.dim(0) * k_cache.dim(1), stream_);
+}
+
 void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
                         float scale, Tensor out) {
   PagedAttentionArgs a;
@@ -71,16 +113,23 @@ void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   a.seq_lens = b.seq_lens;
   a.block_tables = b.block_tables;
   a.scale = scale;
-  plan_paged_attention_splits(a, num_sms_);
+  // Batch-invariant mode: the simple kernel in one pass over the context per (token, head), so
+  // the summation order depends on the context only (the decode kernel's order differs from the
+  // prefill kernel's, and kAuto picks between them by batch shape).
+  plan_paged_attention(a, num_sms_, batch_invariant_ ? AttentionKernel::kSimple : AttentionKernel::kAuto);
+  if (batch_invariant_) {
+    a.num_splits = 1;
+    a.split_len = 1 << 30;
+  }
   const size_t need = paged_attention_workspace_floats(a);
   if (need > attn_workspace_floats_) {
-    if (attn_workspace_) CUDA_CHECK(cudaFree(attn_workspace_));  // synchronizes: no kernel still uses it
+    // Grown in eager forwards only (a decode graph's shape runs eagerly once before it is captured).
+    // The old buffer stays allocated until the backend goes: a captured graph may still point at it.
+    if (attn_workspace_) retired_workspaces_.push_back(attn_workspace_);
     CUDA_CHECK(cudaMalloc(&attn_workspace_, need * sizeof(float)));
     attn_workspace_floats_ = need;
   }
-  a.part_ml = attn_workspace_;
-  a.part_acc = attn_workspace_ ? attn_workspace_ + size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * 2
-                               : nullptr;
+  set_paged_attention_workspace(a, attn_workspace_);
   launch_paged_attention(bf(q), bf(k_cache), bf(v_cache), a, bf(out), stream_);
 }
 

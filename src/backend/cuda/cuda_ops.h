@@ -3,6 +3,9 @@
 // (cuda_kernels.h, cublaslt_matmul.h). Everything is enqueued on the backend's stream.
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <vector>
+
 #include "backend/cuda/cublaslt_matmul.h"
 #include "backend/ops.h"
 
@@ -10,8 +13,7 @@ namespace ds::cuda {
 
 class CudaOps final : public Ops {
  public:
-  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms)
-      : stream_(stream), matmul_(matmul), num_sms_(num_sms) {}
+  CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool batch_invariant = false);
   ~CudaOps() override;
   CudaOps(const CudaOps&) = delete;
   CudaOps& operator=(const CudaOps&) = delete;
@@ -23,6 +25,8 @@ class CudaOps final : public Ops {
   void rope(Tensor q, Tensor k, const int32_t* positions, const RopeParams& rope) override;
   void store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor v_cache,
                 const int32_t* slot_mapping) override;
+  void rope_store_kv(Tensor q, Tensor k, const Tensor& v, const int32_t* positions, const RopeParams& rope,
+                     Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) override;
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                  float scale, Tensor out) override;
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
@@ -32,10 +36,15 @@ class CudaOps final : public Ops {
   cudaStream_t stream_;
   CublasLtMatmul& matmul_;
   int num_sms_;
-  // Split-KV attention partials (fp32), grown on demand; a later version sizes it once up front
-  // (CUDA graphs cannot allocate during capture).
+  // Batch-invariant mode: every matmul through launch_invariant_matmul and attention without
+  // split-KV, so a sequence's numbers do not depend on what else is in the batch.
+  bool batch_invariant_ = false;
+  bool use_skinny_ = true;  // skinny_matmul.cu for T <= 2 (DS_NO_SKINNY_MATMUL=1: cuBLASLt only)
+  // Split-KV attention partials (fp32), grown on demand in eager forwards; replaced buffers are kept
+  // (retired_workspaces_) until destruction because captured decode graphs may point at them.
   float* attn_workspace_ = nullptr;
   size_t attn_workspace_floats_ = 0;
+  std::vector<float*> retired_workspaces_;
 };
 
 }  // namespace ds::cuda

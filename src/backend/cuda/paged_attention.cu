@@ -1,4 +1,6 @@
-// Paged causal attention, first (simple, correct) version: one block of 4 warps per (query token,
+// Paged causal attention, the simple CUDA-core kernel (kSimple: the generic fallback for head dims
+// the tensor-core kernels of paged_attention_tc.cu do not take), the split merge, the planner and
+// the dispatcher. kSimple: one block of 4 warps per (query token,
 // query head, context split). Warp w walks context positions j = w, w+4, ... of its split; each lane
 // holds D/32 consecutive elements of q, of the K/V row it reads, and of its running output, so a
 // score is one warp-wide dot product. Each warp keeps an online softmax (running max m, sum l,
@@ -9,10 +11,11 @@
 // GQA: query head h reads KV head h / (Hq / Hk). Works for prefill, chunked prefill and decode
 // alike (the causal limit of a token is its position + 1).
 // Cost: K/V rows are re-read once per query head of a group and per query token (L2 absorbs part
-// of it); a GQA-grouped decode kernel and a tensor-core prefill kernel replace this later.
+// of it); the tensor-core kernels avoid both.
 // CPU reference: cpu::paged_attention.
 #include <algorithm>
 #include <cfloat>
+#include <cmath>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
@@ -24,6 +27,7 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int64_t kMinSplitLen = 128;  // keys per split at least (fewer: merging costs more than it saves)
 constexpr int64_t kMaxSplits = 64;
+constexpr int64_t kMaxTcSplits = 128;  // kDecode
 
 template <int E>
 struct alignas(2 * E) BfVec {
@@ -135,22 +139,41 @@ __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16
   }
 }
 
-// Merges the num_splits partial states of each (token, head). Grid: T * Hq blocks of 128 threads.
-__global__ void combine_splits_kernel(const PagedAttentionArgs a, int32_t d, bf16* __restrict__ out) {
+// Merges the num_splits (<= 128) partial states of each (token, head): thread s weighs split s,
+// then each thread sums its dims over the splits (independent loads, unrolled). Grid: T * Hq
+// blocks of 128 threads.
+__global__ void __launch_bounds__(128) combine_splits_kernel(const PagedAttentionArgs a, int32_t d,
+                                                             bf16* __restrict__ out) {
+  __shared__ float s_w[128], s_max[4], s_sum[4];
   const int64_t th = blockIdx.x;
   const int32_t splits = a.num_splits;
-  const float* ml = a.part_ml + th * splits * 2;
-  float m_all = -FLT_MAX;
-  for (int32_t s = 0; s < splits; ++s)
-    if (ml[2 * s + 1] > 0.f) m_all = fmaxf(m_all, ml[2 * s]);
-  float l_all = 0.f;
-  for (int32_t s = 0; s < splits; ++s)
-    if (ml[2 * s + 1] > 0.f) l_all += ml[2 * s + 1] * expf(ml[2 * s] - m_all);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float m = -FLT_MAX, l = 0.f;
+  if (int32_t(threadIdx.x) < splits) {
+    l = a.part_ml[(th * splits + threadIdx.x) * 2 + 1];
+    if (l > 0.f) m = a.part_ml[(th * splits + threadIdx.x) * 2];
+  }
+  float mx = m;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  if (lane == 0) s_max[warp] = mx;
+  __syncthreads();
+  const float m_all = fmaxf(fmaxf(s_max[0], s_max[1]), fmaxf(s_max[2], s_max[3]));
+  const float w = l > 0.f ? expf(m - m_all) : 0.f;  // a split that saw no key weighs 0
+  s_w[threadIdx.x] = w;
+  const float lw = warp_sum(l * w);
+  if (lane == 0) s_sum[warp] = lw;
+  __syncthreads();
+  const float l_all = s_sum[0] + s_sum[1] + s_sum[2] + s_sum[3];
   const float inv_l = l_all > 0.f ? 1.f / l_all : 0.f;
+  const float* acc = a.part_acc + th * splits * d;
   for (int i = threadIdx.x; i < d; i += blockDim.x) {
     float v = 0.f;
-    for (int32_t s = 0; s < splits; ++s)
-      if (ml[2 * s + 1] > 0.f) v += a.part_acc[(th * splits + s) * d + i] * expf(ml[2 * s] - m_all);
+#pragma unroll 8
+    for (int32_t s = 0; s < splits; ++s) {
+      const float x = acc[int64_t(s) * d + i];  // unwritten for an empty split: only used with w != 0
+      if (s_w[s] != 0.f) v += s_w[s] * x;
+    }
     out[th * d + i] = __float2bfloat16(v * inv_l);
   }
 }
@@ -170,35 +193,78 @@ void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_ca
   const int64_t blocks = a.num_tokens * a.num_q_heads;
   DS_CHECK_LT(blocks, int64_t(1) << 31);
   DS_CHECK(a.num_splits >= 1 && a.split_len >= 1 && (a.num_splits == 1 || (a.part_ml && a.part_acc)));
-  const dim3 grid{unsigned(blocks), unsigned(a.num_splits)}, block{32 * kWarps};
-  switch (a.head_dim) {
-    case 8: paged_attention_kernel<8><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
-    case 16: paged_attention_kernel<16><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
-    case 32: paged_attention_kernel<32><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
-    case 64: paged_attention_kernel<64><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
-    case 128: paged_attention_kernel<128><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
-    case 256: paged_attention_kernel<256><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+  if (a.kernel == AttentionKernel::kDecode || a.kernel == AttentionKernel::kPrefill) {
+    launch_paged_attention_tc(q, k_cache, v_cache, a, a.kernel == AttentionKernel::kDecode, out, stream);
+  } else {
+    DS_CHECK(a.kernel == AttentionKernel::kSimple);
+    const dim3 grid{unsigned(blocks), unsigned(a.num_splits)}, block{32 * kWarps};
+    switch (a.head_dim) {
+      case 8: paged_attention_kernel<8><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+      case 16: paged_attention_kernel<16><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+      case 32: paged_attention_kernel<32><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+      case 64: paged_attention_kernel<64><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+      case 128: paged_attention_kernel<128><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+      case 256: paged_attention_kernel<256><<<grid, block, 0, stream>>>(q, k_cache, v_cache, a, out); break;
+    }
+    CUDA_CHECK_LAUNCH();
   }
-  CUDA_CHECK_LAUNCH();
   if (a.num_splits > 1) {
+    DS_CHECK_LE(a.num_splits, 128);
     combine_splits_kernel<<<unsigned(blocks), 128, 0, stream>>>(a, a.head_dim, out);
     CUDA_CHECK_LAUNCH();
   }
 }
 
-void plan_paged_attention_splits(PagedAttentionArgs& a, int num_sms) {
+void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel want) {
+  const bool tc_dim = a.head_dim == 64 || a.head_dim == 128;
+  const int64_t group = a.num_kv_heads > 0 ? a.num_q_heads / a.num_kv_heads : 1;
+  if (want == AttentionKernel::kAuto)
+    want = !tc_dim ? AttentionKernel::kSimple
+                   : (a.num_tokens == a.num_seqs ? AttentionKernel::kDecode : AttentionKernel::kPrefill);
+  if ((want == AttentionKernel::kDecode && (!tc_dim || group > 16)) || (want == AttentionKernel::kPrefill && !tc_dim))
+    want = tc_dim ? AttentionKernel::kPrefill : AttentionKernel::kSimple;
+  a.kernel = want;
   // The longest possible context bounds every sequence's (device-side) length.
   const int64_t max_ctx = std::max<int64_t>(1, int64_t(a.max_blocks_per_seq) * a.block_size);
-  const int64_t blocks = std::max<int64_t>(1, a.num_tokens * a.num_q_heads);
-  const int64_t want = (2 * int64_t(num_sms) + blocks - 1) / blocks;  // ~2 blocks per SM
-  const int64_t by_len = (max_ctx + kMinSplitLen - 1) / kMinSplitLen;   // splits of >= kMinSplitLen keys
-  a.num_splits = int32_t(std::clamp<int64_t>(std::min(want, by_len), 1, kMaxSplits));
-  a.split_len = int32_t((max_ctx + a.num_splits - 1) / a.num_splits);
+  a.num_splits = 1;
+  a.split_len = 1 << 30;
+  if (want == AttentionKernel::kSimple) {
+    const int64_t blocks = std::max<int64_t>(1, a.num_tokens * a.num_q_heads);
+    const int64_t per_sm = (2 * int64_t(num_sms) + blocks - 1) / blocks;  // ~2 blocks per SM
+    const int64_t by_len = (max_ctx + kMinSplitLen - 1) / kMinSplitLen;   // splits of >= kMinSplitLen keys
+    a.num_splits = int32_t(std::clamp<int64_t>(std::min(per_sm, by_len), 1, kMaxSplits));
+    a.split_len = int32_t((max_ctx + a.num_splits - 1) / a.num_splits);
+  } else if (want == AttentionKernel::kDecode) {
+    // Every block of the grid has the same work (the device splits each context evenly), so the
+    // grid should fill whole waves of resident blocks: the fewest splits (at least one wave) whose
+    // last wave is >= 85% full, within 4x that count; else the fullest last wave. Splits of >= one
+    // 64-key tile of the context bound.
+    const int64_t base = std::max<int64_t>(1, a.num_tokens * a.num_kv_heads);
+    const int64_t wave = int64_t(paged_attention_decode_blocks_per_sm(a.head_dim)) * num_sms;
+    const int64_t hi = std::clamp<int64_t>((max_ctx + 63) / 64, 1, kMaxTcSplits);
+    const int64_t lo = std::min(hi, std::max<int64_t>(1, (wave + base - 1) / base));
+    int64_t best = lo;
+    double best_fill = 0;
+    for (int64_t s = lo; s <= std::min(hi, 4 * lo); ++s) {
+      const double waves = double(base * s) / double(wave), fill = waves / std::ceil(waves);
+      if (fill >= 0.85) {
+        best = s;
+        break;
+      }
+      if (fill > best_fill) best = s, best_fill = fill;
+    }
+    a.num_splits = int32_t(best);
+  }
 }
 
 size_t paged_attention_workspace_floats(const PagedAttentionArgs& a) {
   if (a.num_splits <= 1) return 0;
   return size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * size_t(a.head_dim + 2);
+}
+
+void set_paged_attention_workspace(PagedAttentionArgs& a, float* ws) {
+  a.part_acc = ws;
+  a.part_ml = ws ? ws + size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * size_t(a.head_dim) : nullptr;
 }
 
 }  // namespace ds::cuda

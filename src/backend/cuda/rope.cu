@@ -2,6 +2,8 @@
 // threads walk the (head, i) pairs of q, then of k. The angle is position * inv_freq[i] in fp32 and
 // sincosf is the accurate (not the fast-math) version, as the CPU reference uses std::cos/std::sin.
 // CPU reference: CpuOps::rope. llama3 scaling is already folded into inv_freq by the runtime.
+// rope_store_kv_kernel fuses the rotation of k with its store into the paged cache (and v's store):
+// CPU reference: CpuOps::rope followed by cpu::store_kv (Ops::rope_store_kv's default).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 
@@ -31,7 +33,43 @@ __global__ void rope_kernel(bf16* q, bf16* k, int64_t q_heads, int64_t k_heads, 
   rotate_pairs(k + t * k_heads * d, k_heads, d, pos, inv_freq);
 }
 
+// One block per token: q rotated in place; k rotated into its cache slot, v copied to its slot.
+__global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const bf16* __restrict__ v,
+                                     int64_t q_heads, int64_t k_heads, int64_t d,
+                                     const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
+                                     bf16* k_cache, bf16* v_cache, const int32_t* __restrict__ slot_mapping,
+                                     int64_t num_slots) {
+  const int64_t t = blockIdx.x;
+  const float pos = float(positions[t]);
+  rotate_pairs(q + t * q_heads * d, q_heads, d, pos, inv_freq);
+  const int64_t slot = slot_mapping[t];
+  if (slot < 0 || slot >= num_slots) return;  // -1: padding token, nothing to store
+  const int64_t half = d / 2, row = k_heads * d;
+  const bf16* kt = k + t * row;
+  bf16* kc = k_cache + slot * row;
+  for (int64_t p = threadIdx.x; p < k_heads * half; p += blockDim.x) {
+    const int64_t head = p / half, i = p % half;
+    float s, c;
+    sincosf(pos * inv_freq[i], &s, &c);
+    const float x1 = __bfloat162float(kt[head * d + i]), x2 = __bfloat162float(kt[head * d + i + half]);
+    kc[head * d + i] = __float2bfloat16(x1 * c - x2 * s);
+    kc[head * d + i + half] = __float2bfloat16(x2 * c + x1 * s);
+  }
+  const bf16* vt = v + t * row;
+  bf16* vc = v_cache + slot * row;
+  for (int64_t i = threadIdx.x; i < row; i += blockDim.x) vc[i] = vt[i];
+}
+
 }  // namespace
+
+void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int64_t q_heads, int64_t k_heads,
+                          int64_t head_dim, const int32_t* positions, const float* inv_freq, bf16* k_cache,
+                          bf16* v_cache, const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream) {
+  if (t == 0) return;
+  rope_store_kv_kernel<<<unsigned(t), 256, 0, stream>>>(q, k, v, q_heads, k_heads, head_dim, positions, inv_freq,
+                                                        k_cache, v_cache, slot_mapping, num_slots);
+  CUDA_CHECK_LAUNCH();
+}
 
 void launch_rope(bf16* q, bf16* k, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
                  const int32_t* positions, const float* inv_freq, cudaStream_t stream) {

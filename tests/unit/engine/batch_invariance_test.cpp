@@ -4,6 +4,8 @@
 // prefix caching on/off, small chunked prefill, KV shortage with preemption by recompute and by swap.
 // The CPU matmul and attention sum every output element in an order independent of the batch, so
 // equality is exact. The golden prompts also match transformers (numerics_test.cpp's tie rule).
+// The same file builds test_gpu_engine (tests/gpu, DS_TEST_CUDA): the CUDA backend in batch-invariant
+// mode, where the same equalities must hold exactly and the goldens within the bf16 tolerance.
 #include <random>
 
 #include "engine_harness.h"
