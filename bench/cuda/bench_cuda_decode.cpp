@@ -12,6 +12,8 @@
 // sized by --gpu-memory-utilization 0.9 (the default) checks that device memory in use after a
 // request stays within the budget. Start-up: dummy fill (host) + upload + engine creation
 // (profiling, KV allocation, graph capture).
+// Last, the prefill of one 2,048-token prompt (Decoder alone) as FLOP/s against the bf16 matmul rate
+// measured in the same run (8192^3 through the same matmul op).
 // Usage: bench_cuda_decode MODEL_ID [PROMPT_TOKENS=128] [OUTPUT_TOKENS=512]   (prints one JSON object)
 #include <algorithm>
 #include <chrono>
@@ -89,6 +91,53 @@ double forward_only_ms(const ModelConfig& c, const ModelWeights& w, Backend& be,
   return t[2] * 1e3;
 }
 
+// Milliseconds of one prefill forward of `p` tokens (a fresh sequence: positions 0..p-1, causal
+// attention, the last row's logits), Decoder alone, median of 5 after 2 warm-ups.
+double prefill_ms(const ModelConfig& c, const ModelWeights& w, Backend& be, int32_t p) {
+  const int32_t block = 16, blocks = (p + block - 1) / block;
+  KvCache kv(be, c, blocks, block);
+  Decoder dec(c, w, be, p, 1);
+  ForwardBatch b;
+  for (int32_t i = 0; i < p; ++i) {
+    b.token_ids.push_back(1000 + 7 * i);
+    b.positions.push_back(i);
+    b.slot_mapping.push_back(i);
+  }
+  b.query_start_loc = {0, p};
+  b.seq_lens = {p};
+  for (int32_t i = 0; i < blocks; ++i) b.block_tables.push_back(i);
+  b.max_blocks_per_seq = blocks;
+  b.logits_indices = {p - 1};
+  std::vector<float> logits;
+  for (int i = 0; i < 2; ++i) dec.forward(b, kv, logits);
+  std::vector<double> t;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = Clock::now();
+    dec.forward(b, kv, logits);
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[2] * 1e3;
+}
+
+// The bf16 matmul rate of this card through the backend's matmul op (cuBLASLt at 8192^3), FLOP/s.
+double measure_matmul_rate(Backend& be) {
+  const int64_t m = 8192;
+  auto a = be.alloc(size_t(m * m) * 2), b = be.alloc(size_t(m * m) * 2), c = be.alloc(size_t(m * m) * 2);
+  const Tensor ta(a->data(), DType::kBF16, {m, m}), tb(b->data(), DType::kBF16, {m, m}), tc(c->data(), DType::kBF16, {m, m});
+  for (int i = 0; i < 2; ++i) be.ops().matmul(ta, tb, Tensor(), tc);
+  be.synchronize();
+  std::vector<double> t;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < 5; ++i) be.ops().matmul(ta, tb, Tensor(), tc);
+    be.synchronize();
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count() / 5);
+  }
+  std::sort(t.begin(), t.end());
+  return 2.0 * double(m) * double(m) * double(m) / t[2];
+}
+
 int run(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: bench_cuda_decode MODEL_ID [PROMPT_TOKENS] [OUTPUT_TOKENS]\n");
@@ -163,6 +212,18 @@ int run(int argc, char** argv) {
                          {"max_model_len", (*engine)->max_model_len()}, {"used_GiB", used / double(1ull << 30)},
                          {"budget_GiB", budget / double(1ull << 30)}, {"within_budget", used <= budget},
                          {"start_to_ready_s", host_s + upload_s + create_s}};
+  }
+  {  // prefill of one 2,048-token prompt vs the bf16 matmul rate measured here
+    const int32_t p = 2048;
+    const double rate = measure_matmul_rate(*be);
+    const double ms = prefill_ms(c, m.weights, *be, p);
+    const double h = double(c.hidden_size), inter = double(c.intermediate_size);
+    const double per_token = h * double(c.q_size() + 2 * c.kv_size()) + double(c.q_size()) * h + 3.0 * h * inter;
+    const double proj = 2.0 * double(p) * per_token * double(c.num_hidden_layers) + 2.0 * h * double(c.vocab_size);
+    const double attn = 4.0 * double(c.num_attention_heads) * double(c.head_dim) * (double(p) * (p + 1) / 2.0) *
+                        double(c.num_hidden_layers);  // causal QK^T and PV
+    j["prefill"] = {{"tokens", p}, {"ms", ms}, {"tflops", (proj + attn) / (ms * 1e-3) / 1e12},
+                    {"matmul_rate_tflops", rate / 1e12}, {"ratio_to_matmul_rate", (proj + attn) / (ms * 1e-3) / rate}};
   }
   std::printf("%s\n", j.dump(1).c_str());
   return 0;
