@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/cuda_ops.h"
 #include "gpu_test_util.h"
 
 namespace ds::gputest {
@@ -29,18 +30,7 @@ int num_sms() {
 // One kernel, forced, through the launcher (its own workspace), into a poisoned output.
 std::vector<float> run_kernel(cuda::AttentionKernel kernel, const Tensor& q, const Tensor& kc, const Tensor& vc,
                               const AttentionBatch& b, float scale) {
-  cuda::PagedAttentionArgs a;
-  a.num_tokens = q.dim(0);
-  a.num_seqs = b.num_seqs;
-  a.num_kv_heads = int32_t(kc.dim(2));
-  a.head_dim = int32_t(kc.dim(3));
-  a.num_q_heads = int32_t(q.dim(1) / a.head_dim);
-  a.block_size = b.block_size;
-  a.max_blocks_per_seq = b.max_blocks_per_seq;
-  a.query_start_loc = b.query_start_loc;
-  a.seq_lens = b.seq_lens;
-  a.block_tables = b.block_tables;
-  a.scale = scale;
+  cuda::PagedAttentionArgs a = cuda::paged_attention_args(q, kc, b, scale);
   cuda::plan_paged_attention(a, num_sms(), kernel);
   EXPECT_EQ(int(a.kernel), int(kernel));
   auto ws = gpu().alloc(std::max<size_t>(16, cuda::paged_attention_workspace_floats(a) * sizeof(float)));

@@ -97,15 +97,14 @@ void CudaOps::rope_store_kv(Tensor q, Tensor k, const Tensor& v, const int32_t* 
                        bf(k_cache), bf(v_cache), slot_mapping, k_cache.dim(0) * k_cache.dim(1), stream_);
 }
 
-void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
-                        float scale, Tensor out) {
+PagedAttentionArgs paged_attention_args(const Tensor& q, const Tensor& k_cache, const AttentionBatch& b, float scale) {
   PagedAttentionArgs a;
   a.num_tokens = q.dim(0);
   a.num_seqs = b.num_seqs;
   a.num_kv_heads = int32_t(k_cache.dim(2));
   a.head_dim = int32_t(k_cache.dim(3));
   a.num_q_heads = int32_t(q.dim(1) / a.head_dim);
-  DS_CHECK(q.dim(1) == a.num_q_heads * a.head_dim && out.numel() == q.numel()) << q.shape_str() << out.shape_str();
+  DS_CHECK(q.dim(1) == a.num_q_heads * a.head_dim) << q.shape_str() << k_cache.shape_str();
   DS_CHECK_EQ(b.block_size, k_cache.dim(1));
   a.block_size = b.block_size;
   a.max_blocks_per_seq = b.max_blocks_per_seq;
@@ -113,6 +112,13 @@ void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   a.seq_lens = b.seq_lens;
   a.block_tables = b.block_tables;
   a.scale = scale;
+  return a;
+}
+
+void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
+                        float scale, Tensor out) {
+  PagedAttentionArgs a = paged_attention_args(q, k_cache, b, scale);
+  DS_CHECK(out.numel() == q.numel()) << q.shape_str() << out.shape_str();
   // Batch-invariant mode: the simple kernel in one pass over the context per (token, head), so
   // the summation order depends on the context only (the decode kernel's order differs from the
   // prefill kernel's, and kAuto picks between them by batch shape).

@@ -7,9 +7,14 @@
 #include <vector>
 
 #include "backend/cuda/cublaslt_matmul.h"
+#include "backend/cuda/cuda_kernels.h"
 #include "backend/ops.h"
 
 namespace ds::cuda {
+
+// The launcher's view of one attention call (shapes from q and the cache, metadata from b); the
+// kernel choice and splits are left to plan_paged_attention.
+PagedAttentionArgs paged_attention_args(const Tensor& q, const Tensor& k_cache, const AttentionBatch& b, float scale);
 
 class CudaOps final : public Ops {
  public:

@@ -27,4 +27,15 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   return warp_sum(v);
 }
 
+// Largest s with query_start_loc[s] <= t: the sequence that owns query row t (binary search over
+// the num_seqs + 1 prefix offsets of a flattened batch).
+__device__ __forceinline__ int32_t seq_of_token(const int32_t* qsl, int32_t num_seqs, int64_t t) {
+  int32_t lo = 0, hi = num_seqs - 1;
+  while (lo < hi) {
+    const int32_t mid = (lo + hi + 1) / 2;
+    if (qsl[mid] <= t) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
 }  // namespace ds::cuda

@@ -34,16 +34,6 @@ struct alignas(2 * E) BfVec {
   bf16 v[E];
 };
 
-// Largest s with query_start_loc[s] <= t: the sequence that owns query row t.
-__device__ __forceinline__ int32_t seq_of_token(const int32_t* qsl, int32_t num_seqs, int64_t t) {
-  int32_t lo = 0, hi = num_seqs - 1;
-  while (lo < hi) {
-    const int32_t mid = (lo + hi + 1) / 2;
-    if (qsl[mid] <= t) lo = mid; else hi = mid - 1;
-  }
-  return lo;
-}
-
 // q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. Grid: T * Hq blocks of 32 * kWarps.
 template <int D>
 __global__ void __launch_bounds__(32 * kWarps) paged_attention_kernel(const bf16* __restrict__ q,

@@ -26,6 +26,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_utils.cuh"
 
 namespace ds::cuda {
 namespace {
@@ -89,16 +90,6 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-// Largest s with query_start_loc[s] <= t: the sequence that owns query row t.
-__device__ __forceinline__ int32_t seq_of_token_tc(const int32_t* qsl, int32_t num_seqs, int64_t t) {
-  int32_t lo = 0, hi = num_seqs - 1;
-  while (lo < hi) {
-    const int32_t mid = (lo + hi + 1) / 2;
-    if (qsl[mid] <= t) lo = mid; else hi = mid - 1;
-  }
-  return lo;
-}
-
 // Prefill: the sequence and the sequence-local 64-row tile of global tile `tile` (tiles numbered
 // sequence after sequence, ceil(q_len * group / 64) each), found by warp 0 with a prefix scan over
 // the sequences; seq = -1 when tile is past the last one.
@@ -150,7 +141,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   if constexpr (kDecode) {
     tok = blockIdx.x / hk;
     kvh = int32_t(blockIdx.x % hk);
-    seq = seq_of_token_tc(a.query_start_loc, a.num_seqs, tok);
+    seq = seq_of_token(a.query_start_loc, a.num_seqs, tok);
   } else {
     kvh = int32_t(blockIdx.y);
     // Longest tiles (last rows of a sequence) first: reversed block order.
