@@ -1,38 +1,61 @@
 #!/usr/bin/env bash
-# One GPU-machine run of everything CUDA end to end: the card, test_gpu_ops, the GPU end-to-end
-# goldens (tests/gpu/test_gpu_e2e.py) and the single-stream decode benchmark of R1-Distill-Qwen-1.5B
-# and -7B (dummy weights, 128-token prompt, 512 output tokens; again with DS_NO_FUSED_MATMUL=1 for a
-# same-card before/after of the q/k/v + gate/up fusion), plus the same decode through
-# `dsserve generate --device cuda` as a cross-check of the CLI path. Logs go to $OUT (or ./out).
-# Binaries, their .so files and stories260k come from carry/gpu (built on the dev machine):
-#   ninja -C build-cuda dsserve test_gpu_ops bench_cuda_decode
-#   strip -o carry/gpu/NAME ... ; cp the non-system .so into carry/gpu/lib; cp stories260k to carry/gpu/
+# One GPU-machine run of issue #5's checks and benchmarks, from binaries built on the dev machine
+# and packed by bench/cuda/pack_for_device.sh (run(command="bash bench/cuda/device_run.sh",
+# carry=["carry/pack"])). Every step has its own timeout, so a slow one does not hide the others;
+# logs and JSON go to $OUT (or ./out). In order:
+#   1. the card; test_gpu_ops (every CUDA op vs the CPU reference, graphs, device sampling);
+#      test_gpu_engine (the engine's batch-invariance test on CUDA, --batch-invariant);
+#      tests/gpu/test_gpu_e2e.py (stories260k golden, HF numerics goldens within 0.05)
+#   2. bench_cuda_decode 7B and 1.5B: single stream 128/512 eager and graphs (ratio to the copy
+#      bandwidth measured there), start to ready, memory within 0.9, prefill of 2,048 tokens vs the
+#      matmul rate measured there
+#   3. offline throughput, 7B, 1,000 prompts of 512/256 (dsserve bench throughput)
+#   4. Hugging Face transformers generate on the same card: batch 1 and 128 (the floor)
+#   5. 100 concurrent streams 512/256 against dsserve serve, 7B (STREAM_PROMPTS, default 500)
+# STEPS="1 2 3 4 5" picks steps.
 set -uo pipefail
-G=${CARRY:-carry/gpu}
 O=${OUT:-out}
 mkdir -p "$O"
-# The executables' RUNPATH finds carry/gpu/lib for their direct dependencies only; libicuuc's own
-# libicudata needs the search path too.
-export LD_LIBRARY_PATH="$(cd "$G" && pwd)/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+D=$(mktemp -d)
+python3 -c "import tarfile,sys; tarfile.open('carry/pack/bundle.tar.xz').extractall(sys.argv[1])" "$D" || exit 1
+B=$D/gpu/bin
+export LD_LIBRARY_PATH=$D/gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+steps=" ${STEPS:-1 2 3 4 5} "
+M7=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$O/card.txt"
-echo "== test_gpu_ops"
-"$G/test_gpu_ops" >"$O/test_gpu_ops.log" 2>&1; echo "test_gpu_ops rc=$?"; tail -4 "$O/test_gpu_ops.log"
-echo "== gpu e2e"
-models=$(mktemp -d)
-python3 tests/data/numerics/make_models.py "$models" --check tests/data/numerics/goldens.json
-python3 tests/gpu/test_gpu_e2e.py "$G/dsserve" "$G/stories260k" "$models" >"$O/gpu_e2e.log" 2>&1; echo "gpu_e2e rc=$?"
-grep -E "steps match|ok$|FAIL|Error|Ran|OK" "$O/gpu_e2e.log"
-echo "== HF transformers bf16 vs the float32 goldens (the yardstick for the bf16 tolerance)"
-python3 tests/gpu/hf_bf16_error.py "$models" 2>&1 | grep -E "HF bf16|Error"
-for size in 1.5B 7B; do
-  m=deepseek-ai/DeepSeek-R1-Distill-Qwen-$size
-  echo "== bench_cuda_decode $m"
-  "$G/bench_cuda_decode" "$m" 128 512 >"$O/decode_$size.json" 2>"$O/decode_$size.err"; echo "rc=$?"
-  cat "$O/decode_$size.json"; tail -3 "$O/decode_$size.err"
-  echo "== bench_cuda_decode $m, q/k/v and gate/up NOT fused (DS_NO_FUSED_MATMUL=1: same-card before/after)"
-  DS_NO_FUSED_MATMUL=1 "$G/bench_cuda_decode" "$m" 128 512 2>/dev/null; echo "rc=$?"
-  echo "== dsserve generate --device cuda $m"
-  ids=$(python3 -c 'print(",".join(str(1000 + 7 * i) for i in range(128)))')
-  "$G/dsserve" generate --device cuda --model "$m" --load-format dummy --prompt-ids "$ids" --max-tokens 512 \
-    --ignore-eos --temperature 0 --json >/dev/null 2>"$O/generate_$size.err"; echo "rc=$?"; tail -2 "$O/generate_$size.err"
-done
+
+if [[ $steps == *" 1 "* ]]; then
+  python3 tests/data/numerics/make_models.py "$D/tm" >/dev/null 2>&1
+  export DS_STORIES260K=$D/gpu/stories260k DS_TEST_MODELS=$D/tm DS_TEST_MODELS_DIR=$D/tm DS_SOURCE_DIR=$PWD
+  timeout 200 "$B/test_gpu_ops" >"$O/test_gpu_ops.log" 2>&1; echo "test_gpu_ops rc=$?"; grep -E "^\[  FAILED|PASSED" "$O/test_gpu_ops.log"
+  timeout 150 "$B/test_gpu_engine" >"$O/test_gpu_engine.log" 2>&1; echo "test_gpu_engine rc=$?"; grep -E "^\[  FAILED|PASSED" "$O/test_gpu_engine.log"
+  timeout 120 python3 tests/gpu/test_gpu_e2e.py "$B/dsserve" "$D/gpu/stories260k" "$D/tm" >"$O/gpu_e2e.log" 2>&1; echo "gpu_e2e rc=$?"; tail -1 "$O/gpu_e2e.log"
+fi
+if [[ $steps == *" 2 "* ]]; then
+  for size in 7B 1.5B; do
+    timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 >"$O/decode_$size.json" 2>"$O/decode_$size.err"
+    echo "bench_cuda_decode $size rc=$?"
+    python3 -c "import json,sys; j=json.load(open(sys.argv[1])); g=j['graphs']; print('  graphs: %.3f ms/token = %.1f%% of the limit (forward %.1f%%); prefill 2048: %.1f ms = %.1f%% of %.0f TFLOP/s' % (g['decode_ms_per_token'], 100*g['ratio_to_bandwidth_limit'], 100*g['forward_only_ratio_to_limit'], j['prefill']['ms'], 100*j['prefill']['ratio_to_matmul_rate'], j['prefill']['matmul_rate_tflops']))" "$O/decode_$size.json"
+  done
+fi
+if [[ $steps == *" 3 "* ]]; then
+  timeout 200 "$B/dsserve" bench throughput --model $M7 --load-format dummy --device cuda --input-len 512 --output-len 256 \
+    --num-prompts 1000 --max-num-seqs 256 --output-json "$O/throughput_7B.json" >"$O/throughput_7B.log" 2>&1
+  echo "throughput rc=$?"; grep -E "Throughput|memory:" "$O/throughput_7B.log"
+fi
+if [[ $steps == *" 4 "* ]]; then
+  timeout 150 python3 bench/hf/hf_generate_floor.py 7B 1:128:128 128:512:256 >"$O/hf_floor_7B.jsonl" 2>"$O/hf_floor.err"
+  echo "hf floor rc=$?"; cat "$O/hf_floor_7B.jsonl"
+fi
+if [[ $steps == *" 5 "* ]]; then
+  "$B/dsserve" serve $M7 --load-format dummy --device cuda --port 8123 --tokenizer "$D/gpu/tok" --max-num-seqs 256 \
+    --no-enable-prefix-caching --log-interval 0 >"$O/serve.log" 2>&1 &
+  sp=$!
+  for _ in $(seq 600); do curl -sf -o /dev/null http://127.0.0.1:8123/health && break; sleep 0.2; done
+  timeout 580 "$B/dsserve" bench serve --base-url http://127.0.0.1:8123 --model $M7 --tokenizer "$D/gpu/tok" \
+    --dataset-name random --random-input-len 512 --random-output-len 256 --ignore-eos --num-prompts "${STREAM_PROMPTS:-500}" \
+    --max-concurrency 100 --warmup 4 --metric-percentiles 50,90,99 --save-result --result-dir "$O" \
+    --result-filename conc100.json >"$O/conc100.txt" 2>&1
+  echo "bench serve rc=$?"; grep -E "Successful|Failed|Output token|TTFT|TPOT" "$O/conc100.txt"
+  kill $sp; wait $sp 2>/dev/null
+fi
