@@ -85,3 +85,17 @@ export async function metrics(server, headers = {}) {
   const r = await fetch(`${server.url}/metrics`, { headers });
   return r.text();
 }
+
+// Polls /metrics until nothing runs or waits and the KV cache is empty (or the timeout); returns the
+// last scrape.
+export async function waitIdle(server, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  let m;
+  while (Date.now() < deadline) {
+    m = await metrics(server);
+    if (metric(m, 'vllm:num_requests_running') === 0 && metric(m, 'vllm:num_requests_waiting') === 0 &&
+        metric(m, 'vllm:kv_cache_usage_perc') === 0) return m;
+    await sleep(100);
+  }
+  return m;
+}

@@ -2,7 +2,7 @@
 // (503 + Retry-After, nothing accepted is lost), CORS per --allowed-origins (preflight + headers).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, STORIES, metrics, metric, sleep } from './helpers.mjs';
+import { startServer, STORIES, metric, waitIdle } from './helpers.mjs';
 
 const PROMPT = 'Once upon a time';
 const post = (server, p, body, headers = {}) => fetch(`${server.url}${p}`, { method: 'POST',
@@ -19,18 +19,6 @@ function sseEvents(text) {
     else events.push(JSON.parse(data));
   }
   return { events, done };
-}
-
-async function waitIdle(server, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  let m;
-  while (Date.now() < deadline) {
-    m = await metrics(server);
-    if (metric(m, 'vllm:num_requests_running') === 0 && metric(m, 'vllm:num_requests_waiting') === 0 &&
-        metric(m, 'vllm:kv_cache_usage_perc') === 0) return m;
-    await sleep(100);
-  }
-  return m;
 }
 
 let timeoutServer, queueServer, corsServer;

@@ -2,7 +2,7 @@
 // disconnect mid-stream leave no KV blocks in use; SIGTERM under load drops no accepted request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, STORIES, metrics, metric, sleep } from './helpers.mjs';
+import { startServer, STORIES, metrics, metric, sleep, waitIdle } from './helpers.mjs';
 
 const PROMPT = 'Once upon a time';
 const ARGS = [STORIES, '--served-model-name', 'stories', '--num-kv-blocks', '8192', '--max-num-seqs', '256', '--threads', '1',
@@ -47,18 +47,6 @@ async function streamOnce(url, body, { abortAfterChunks = 0 } = {}) {
     if (e.name !== 'AbortError') throw e;
   }
   return { status: 200, text, finish, done, aborted };
-}
-
-async function waitIdle(server, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  let m;
-  while (Date.now() < deadline) {
-    m = await metrics(server);
-    if (metric(m, 'vllm:num_requests_running') === 0 && metric(m, 'vllm:num_requests_waiting') === 0 &&
-        metric(m, 'vllm:kv_cache_usage_perc') === 0) return m;
-    await sleep(100);
-  }
-  return m;
 }
 
 test('1,000 concurrent streams complete; 200 mid-stream disconnects free every KV block', async () => {
