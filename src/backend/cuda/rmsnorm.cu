@@ -11,7 +11,11 @@
 namespace ds::cuda {
 namespace {
 
-constexpr int kThreads = 256;
+// 1024 threads for every row count: a decode step's single 3,584-wide row then takes 3-4 elements
+// per thread instead of 14 dependent loads (ncu, H100: 11.6 us per call at 256 threads, the largest
+// latency-bound item of a 7B decode step), and the summation order stays the same for any T
+// (--batch-invariant).
+constexpr int kThreads = 1024;
 
 template <class T>
 __device__ __forceinline__ T from_f32(float v);

@@ -34,23 +34,36 @@ __global__ void rope_kernel(bf16* q, bf16* k, int64_t q_heads, int64_t k_heads, 
 }
 
 // One block per token: q rotated in place; k rotated into its cache slot, v copied to its slot.
+// The d/2 angles of the token are computed once into shared memory (sincosf of a large argument
+// takes the slow reduction path; per (head, pair) it made this kernel 7 us per call on an H100) and
+// reused for every head of q and k: the same sincosf values as rotate_pairs, so results are identical.
 __global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                                      int64_t q_heads, int64_t k_heads, int64_t d,
                                      const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
                                      bf16* k_cache, bf16* v_cache, const int32_t* __restrict__ slot_mapping,
                                      int64_t num_slots) {
-  const int64_t t = blockIdx.x;
+  extern __shared__ float sc[];  // [d/2] sin, then [d/2] cos
+  const int64_t t = blockIdx.x, half = d / 2;
   const float pos = float(positions[t]);
-  rotate_pairs(q + t * q_heads * d, q_heads, d, pos, inv_freq);
+  for (int64_t i = threadIdx.x; i < half; i += blockDim.x) sincosf(pos * inv_freq[i], &sc[i], &sc[half + i]);
+  __syncthreads();
+  bf16* qt = q + t * q_heads * d;
+  for (int64_t p = threadIdx.x; p < q_heads * half; p += blockDim.x) {
+    const int64_t head = p / half, i = p % half;
+    const float s = sc[i], c = sc[half + i];
+    bf16* vq = qt + head * d;
+    const float x1 = __bfloat162float(vq[i]), x2 = __bfloat162float(vq[i + half]);
+    vq[i] = __float2bfloat16(x1 * c - x2 * s);
+    vq[i + half] = __float2bfloat16(x2 * c + x1 * s);
+  }
   const int64_t slot = slot_mapping[t];
   if (slot < 0 || slot >= num_slots) return;  // -1: padding token, nothing to store
-  const int64_t half = d / 2, row = k_heads * d;
+  const int64_t row = k_heads * d;
   const bf16* kt = k + t * row;
   bf16* kc = k_cache + slot * row;
   for (int64_t p = threadIdx.x; p < k_heads * half; p += blockDim.x) {
     const int64_t head = p / half, i = p % half;
-    float s, c;
-    sincosf(pos * inv_freq[i], &s, &c);
+    const float s = sc[i], c = sc[half + i];
     const float x1 = __bfloat162float(kt[head * d + i]), x2 = __bfloat162float(kt[head * d + i + half]);
     kc[head * d + i] = __float2bfloat16(x1 * c - x2 * s);
     kc[head * d + i + half] = __float2bfloat16(x2 * c + x1 * s);
@@ -66,8 +79,9 @@ void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int6
                           int64_t head_dim, const int32_t* positions, const float* inv_freq, bf16* k_cache,
                           bf16* v_cache, const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream) {
   if (t == 0) return;
-  rope_store_kv_kernel<<<unsigned(t), 256, 0, stream>>>(q, k, v, q_heads, k_heads, head_dim, positions, inv_freq,
-                                                        k_cache, v_cache, slot_mapping, num_slots);
+  const size_t smem = size_t(head_dim) * sizeof(float);  // d/2 sines + d/2 cosines
+  rope_store_kv_kernel<<<unsigned(t), 512, smem, stream>>>(q, k, v, q_heads, k_heads, head_dim, positions, inv_freq,
+                                                           k_cache, v_cache, slot_mapping, num_slots);
   CUDA_CHECK_LAUNCH();
 }
 
