@@ -85,6 +85,10 @@ class DeviceSampler {
   // logits: float32 [rows, vocab] in the backend's memory. Fills out[i] for batch.rows[i]; blocks
   // until the results are on the host.
   virtual void sample(const Tensor& logits, const SampleBatch& batch, std::vector<SampleResult>& out) = 0;
+  // Allocates now what sample() would allocate for up to `max_rows` rows of `vocab` logits with every
+  // feature in use (the top-k/top-p sort included), so the engine can count it before sizing the KV
+  // cache and peak memory stays within --gpu-memory-utilization.
+  virtual void reserve(int32_t max_rows, int64_t vocab) = 0;
 };
 
 }  // namespace ds

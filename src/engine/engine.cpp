@@ -47,6 +47,9 @@ Result<DeviceSizing> size_device_kv(const EngineConfig& cfg, const LoadedModel& 
   const MemoryInfo m0 = be.memory_info();
   z.total = double(m0.total);
   z.weights = double(weight_bytes(model.weights));
+  if (DeviceSampler* sampler = sampler_of(be)) {  // its buffers at their largest, before the budget
+    sampler->reserve(cfg.scheduler.max_num_seqs, model.config.vocab_size);
+  }
   {
     KvCache probe(be, model.config, 1, cfg.block_size);
     const MemoryInfo before = be.memory_info();

@@ -438,6 +438,24 @@ class CudaSampler final : public DeviceSampler {
     CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
+  void reserve(int32_t max_rows, int64_t vocab) override {
+    if (max_rows <= 0 || vocab <= 0) return;
+    const size_t n = size_t(max_rows);
+    // Upper bounds of sample()'s own sizes: every row with the maximum of adjustments is not
+    // knowable, so the metadata is sized for rows + sorted indices + lse (adjustments grow later:
+    // a few bytes per token of a request's history).
+    grow(&meta_, &meta_bytes_, align16(align16(n * sizeof(SampleRow)) + n * sizeof(int32_t)) + n * sizeof(float));
+    grow(&results_, &results_bytes_, n * sizeof(SampleResult));
+    grow(&parts_, &parts_bytes_, n * kSplits * sizeof(Partial));
+    const int chunk = int(std::min<size_t>(kSortChunk, n));
+    const size_t items = size_t(chunk) * size_t(vocab);
+    size_t temp = 0;
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp, static_cast<const uint64_t*>(nullptr),
+                                               static_cast<uint64_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                                               static_cast<int32_t*>(nullptr), int64_t(items), 0, 64, stream_));
+    grow(&sort_, &sort_bytes_, 2 * align16(items * 8) + 2 * align16(items * 4) + temp);
+  }
+
  private:
   static size_t align16(size_t b) { return (b + 15) / 16 * 16; }
   void grow(void** p, size_t* have, size_t need) {
