@@ -166,7 +166,9 @@ void run() {
       a.scale = 0.088f;
       cuda::plan_paged_attention(a, num_sms, k);
       auto ws = be->alloc(std::max<size_t>(16, cuda::paged_attention_workspace_floats(a) * 4));
-      cuda::set_paged_attention_workspace(a, static_cast<float*>(ws->data()));
+      auto counters = be->alloc(std::max<size_t>(16, cuda::paged_attention_counters(a) * 4));
+      cudaMemset(counters->data(), 0, std::max<size_t>(16, cuda::paged_attention_counters(a) * 4));
+      cuda::set_paged_attention_workspace(a, static_cast<float*>(ws->data()), static_cast<int32_t*>(counters->data()));
       const double sec = time_op(
           [&](int) {
             cuda::launch_paged_attention(static_cast<const cuda::bf16*>(q->data()), static_cast<const cuda::bf16*>(kc->data()),

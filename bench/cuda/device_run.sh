@@ -12,7 +12,10 @@
 #   3. offline throughput, 7B, 1,000 prompts of 512/256 (dsserve bench throughput)
 #   4. Hugging Face transformers generate on the same card: batch 1 and 128 (the floor)
 #   5. 100 concurrent streams 512/256 against dsserve serve, 7B (STREAM_PROMPTS, default 500)
-# STEPS="1 2 3 4 5" picks steps.
+#   6. the deployment guide's form of the 100-stream test: 100 Locust-style users ramped up at 10/s,
+#      closed loop without think time, 512/256, for USERS_DURATION (default 180s) (dsserve bench users)
+#   7. ncu profile of eager decode steps, 1.5B and 7B (kernel time, DRAM and SM % of peak)
+# STEPS="1 2 3 4 5" picks steps (the default); each step prints its start time.
 set -uo pipefail
 O=${OUT:-out}
 mkdir -p "$O"
@@ -21,10 +24,13 @@ python3 -c "import tarfile,sys; tarfile.open('carry/pack/bundle.tar.xz').extract
 B=$D/gpu/bin
 export LD_LIBRARY_PATH=$D/gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 steps=" ${STEPS:-1 2 3 4 5} "
+t0=$(date +%s)
+at() { echo "[+$(($(date +%s) - t0)) s] $*"; }
 M7=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$O/card.txt"
 
 if [[ $steps == *" 1 "* ]]; then
+  at "step 1"
   python3 tests/data/numerics/make_models.py "$D/tm" >/dev/null 2>&1
   export DS_STORIES260K=$D/gpu/stories260k DS_TEST_MODELS=$D/tm DS_TEST_MODELS_DIR=$D/tm DS_SOURCE_DIR=$PWD
   timeout 200 "$B/test_gpu_ops" >"$O/test_gpu_ops.log" 2>&1; echo "test_gpu_ops rc=$?"; grep -E "^\[  FAILED|PASSED" "$O/test_gpu_ops.log"
@@ -32,6 +38,7 @@ if [[ $steps == *" 1 "* ]]; then
   timeout 120 python3 tests/gpu/test_gpu_e2e.py "$B/dsserve" "$D/gpu/stories260k" "$D/tm" >"$O/gpu_e2e.log" 2>&1; echo "gpu_e2e rc=$?"; tail -1 "$O/gpu_e2e.log"
 fi
 if [[ $steps == *" 2 "* ]]; then
+  at "step 2"
   for size in 7B 1.5B; do
     timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 >"$O/decode_$size.json" 2>"$O/decode_$size.err"
     echo "bench_cuda_decode $size rc=$?"
@@ -39,15 +46,18 @@ if [[ $steps == *" 2 "* ]]; then
   done
 fi
 if [[ $steps == *" 3 "* ]]; then
+  at "step 3"
   timeout 200 "$B/dsserve" bench throughput --model $M7 --load-format dummy --device cuda --input-len 512 --output-len 256 \
     --num-prompts 1000 --max-num-seqs 256 --output-json "$O/throughput_7B.json" >"$O/throughput_7B.log" 2>&1
   echo "throughput rc=$?"; grep -E "Throughput|memory:" "$O/throughput_7B.log"
 fi
 if [[ $steps == *" 4 "* ]]; then
+  at "step 4"
   timeout 150 python3 bench/hf/hf_generate_floor.py 7B 1:128:128 128:512:256 >"$O/hf_floor_7B.jsonl" 2>"$O/hf_floor.err"
   echo "hf floor rc=$?"; cat "$O/hf_floor_7B.jsonl"
 fi
 if [[ $steps == *" 5 "* ]]; then
+  at "step 5"
   "$B/dsserve" serve $M7 --load-format dummy --device cuda --port 8123 --tokenizer "$D/gpu/tok" --max-num-seqs 256 \
     --no-enable-prefix-caching --log-interval 0 >"$O/serve.log" 2>&1 &
   sp=$!
@@ -59,3 +69,30 @@ if [[ $steps == *" 5 "* ]]; then
   echo "bench serve rc=$?"; grep -E "Successful|Failed|Output token|TTFT|TPOT" "$O/conc100.txt"
   kill $sp; wait $sp 2>/dev/null
 fi
+if [[ $steps == *" 6 "* ]]; then
+  at "step 6"
+  "$B/dsserve" serve $M7 --load-format dummy --device cuda --port 8124 --tokenizer "$D/gpu/tok" --max-num-seqs 256 \
+    --no-enable-prefix-caching --log-interval 0 >"$O/serve_users.log" 2>&1 &
+  sp=$!
+  for _ in $(seq 600); do curl -sf -o /dev/null http://127.0.0.1:8124/health && break; sleep 0.2; done
+  timeout 580 "$B/dsserve" bench users --base-url http://127.0.0.1:8124 --endpoint /v1/completions --model $M7 \
+    --tokenizer "$D/gpu/tok" --dataset-name random --random-input-len 512 --random-output-len 256 --num-prompts 1000 \
+    --ignore-eos --users 100 --spawn-rate 10 --think-time 0 --duration "${USERS_DURATION:-180s}" \
+    --result-file "$O/users100.json" >"$O/users100.txt" 2>&1
+  echo "bench users rc=$?"; grep -E "Users|Successful|Failed|Output token|TTFT|TPOT" "$O/users100.txt"
+  kill $sp; wait $sp 2>/dev/null
+fi
+if [[ $steps == *" 7 "* ]]; then
+  at "step 7"
+  NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  ids=$(python3 -c 'print(",".join(str(1000 + 7 * i) for i in range(128)))')
+  for size in 1.5B 7B; do
+    timeout 150 $NCU --launch-skip 1200 --launch-count 300 --csv \
+      --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
+      "$B/dsserve" generate --device cuda --model deepseek-ai/DeepSeek-R1-Distill-Qwen-$size --load-format dummy \
+      --prompt-ids "$ids" --max-tokens 16 --ignore-eos --temperature 0 --enforce-eager --max-num-seqs 1 \
+      >"$O/ncu_decode_$size.csv" 2>"$O/ncu_$size.err"
+    echo "ncu $size rc=$?"
+  done
+fi
+at "done"

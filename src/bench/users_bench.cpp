@@ -197,7 +197,7 @@ Result<UsersBenchResult> run_users_bench(const UsersBenchConfig& c) {
   if (!std::isnan(after.rss) && after.rss > peak_rss.load()) peak_rss = after.rss;
 
   // Summary.
-  std::vector<double> lat, ttft;
+  std::vector<double> lat, ttft, tpot;  // tpot: vllm bench's definition, (latency - ttft) / (tokens - 1)
   int64_t ok = 0, out_tokens = 0, in_tokens = 0;
   std::map<std::string, int64_t> errors;
   for (const auto& o : res.outputs) {
@@ -208,6 +208,7 @@ Result<UsersBenchResult> run_users_bench(const UsersBenchConfig& c) {
     ++ok;
     lat.push_back(o.latency * 1000);
     ttft.push_back(o.ttft * 1000);
+    if (o.output_tokens > 1) tpot.push_back((o.latency - o.ttft) * 1000 / double(o.output_tokens - 1));
     out_tokens += o.output_tokens;
     in_tokens += o.prompt_len;
   }
@@ -224,7 +225,7 @@ Result<UsersBenchResult> run_users_bench(const UsersBenchConfig& c) {
   j["total_input_tokens"] = in_tokens;
   j["total_output_tokens"] = out_tokens;
   j["output_throughput"] = double(out_tokens) / res.duration;
-  for (auto [name, v] : {std::pair{"latency", &lat}, std::pair{"ttft", &ttft}}) {
+  for (auto [name, v] : {std::pair{"latency", &lat}, std::pair{"ttft", &ttft}, std::pair{"tpot", &tpot}}) {
     const std::string n = name;
     j["mean_" + n + "_ms"] = mean(*v);
     j["median_" + n + "_ms"] = median(*v);
@@ -269,6 +270,9 @@ Result<UsersBenchResult> run_users_bench(const UsersBenchConfig& c) {
     row("P50 TTFT (ms):", f2(median(ttft)));
     row("P95 TTFT (ms):", f2(percentile(ttft, 95)));
     row("P99 TTFT (ms):", f2(percentile(ttft, 99)));
+    sec("Time per Output Token (excl. 1st token)");
+    row("P50 TPOT (ms):", f2(median(tpot)));
+    row("P99 TPOT (ms):", f2(percentile(tpot, 99)));
     sec("Errors by kind");
     if (errors.empty()) row("(none)", "0");
     for (auto& [k, n] : errors) row((k + ":").c_str(), std::to_string(n));

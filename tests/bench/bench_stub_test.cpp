@@ -289,6 +289,7 @@ TEST(BenchUsers, ClosedLoopWithRampUp) {
   EXPECT_LE(j["completed"].get<int64_t>(), 12);
   expect_near_pct(j["median_latency_ms"].get<double>(), 350, 10);  // exact timing: the bench serve tests
   expect_near_pct(j["median_ttft_ms"].get<double>(), 50, 10);
+  expect_near_pct(j["median_tpot_ms"].get<double>(), 20, 10);  // the stub's 20 ms between 16 tokens
   EXPECT_EQ(j["server_rss_bytes_after"], 1048576.0);
   EXPECT_EQ(stub.requests(), j["completed"].get<int64_t>());
 }

@@ -34,13 +34,26 @@ std::vector<float> run_kernel(cuda::AttentionKernel kernel, const Tensor& q, con
   cuda::plan_paged_attention(a, num_sms(), kernel);
   EXPECT_EQ(int(a.kernel), int(kernel));
   auto ws = gpu().alloc(std::max<size_t>(16, cuda::paged_attention_workspace_floats(a) * sizeof(float)));
-  cuda::set_paged_attention_workspace(a, static_cast<float*>(ws->data()));
+  const size_t nc = cuda::paged_attention_counters(a);
+  std::vector<int32_t> counters(nc, 0);
+  auto dc = gpu().alloc(std::max<size_t>(16, nc * sizeof(int32_t)));
+  EXPECT_EQ(cudaMemset(dc->data(), 0, std::max<size_t>(16, nc * sizeof(int32_t))), cudaSuccess);
+  cuda::set_paged_attention_workspace(a, static_cast<float*>(ws->data()), static_cast<int32_t*>(dc->data()));
+  // Twice into one workspace (the second must find the split counters reset by the first), the
+  // second time into a freshly poisoned output.
   DevTensor out = poisoned(DType::kBF16, {q.dim(0), q.dim(1)});
-  gpu().synchronize();
-  cuda::launch_paged_attention(static_cast<const cuda::bf16*>(q.data), static_cast<const cuda::bf16*>(kc.data),
-                               static_cast<const cuda::bf16*>(vc.data), a, static_cast<cuda::bf16*>(out.t.data),
-                               nullptr);
-  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  for (int rep = 0; rep < 2; ++rep) {
+    if (rep == 1) out = poisoned(DType::kBF16, {q.dim(0), q.dim(1)});
+    gpu().synchronize();
+    cuda::launch_paged_attention(static_cast<const cuda::bf16*>(q.data), static_cast<const cuda::bf16*>(kc.data),
+                                 static_cast<const cuda::bf16*>(vc.data), a, static_cast<cuda::bf16*>(out.t.data),
+                                 nullptr);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  }
+  if (nc > 0) {
+    EXPECT_EQ(cudaMemcpy(counters.data(), dc->data(), nc * sizeof(int32_t), cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(std::count(counters.begin(), counters.end(), 0), int64_t(nc)) << "split counters not left at zero";
+  }
   return download(out.t);
 }
 

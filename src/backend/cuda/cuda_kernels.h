@@ -86,20 +86,26 @@ struct PagedAttentionArgs {
   // max_blocks_per_seq * block_size as the context bound), never from per-step lengths, so a
   // captured CUDA graph stays valid. With num_splits > 1, part_ml [T*Hq*splits*2] and part_acc
   // [T*Hq*splits*D] (fp32 device workspace, paged_attention_workspace_floats in total) hold the
-  // partial softmax states. kSimple splits at fixed split_len; kDecode cuts each token's actual
-  // context evenly into num_splits on the device (split_len unused).
+  // partial softmax states. kSimple splits at fixed split_len (merged by a second kernel); kDecode
+  // cuts each token's actual context on the device into at most num_splits (split_len unused) and
+  // merges in its last block, counted in split_counters [T*Hk] (int32, a buffer of its own: zero
+  // before the first launch, left zero by every launch, so any later plan may reuse it).
   AttentionKernel kernel = AttentionKernel::kSimple;
   int32_t num_splits = 1, split_len = 1 << 30;
   float* part_ml = nullptr;
   float* part_acc = nullptr;
+  int32_t* split_counters = nullptr;
 };
 // Chooses a.kernel (want, or by shape for kAuto; an unsupported choice falls back to kSimple) and
 // the splits.
 void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel want = AttentionKernel::kAuto);
 size_t paged_attention_workspace_floats(const PagedAttentionArgs& a);
+// Split counters the plan needs (int32; 0 unless kDecode with num_splits > 1).
+size_t paged_attention_counters(const PagedAttentionArgs& a);
 // Points part_acc / part_ml into ws (paged_attention_workspace_floats floats; part_acc first, so
-// its rows stay 16-byte aligned).
-void set_paged_attention_workspace(PagedAttentionArgs& a, float* ws);
+// its rows stay 16-byte aligned) and split_counters at counters (paged_attention_counters ints,
+// zeroed once when allocated).
+void set_paged_attention_workspace(PagedAttentionArgs& a, float* ws, int32_t* counters);
 // q, out [T, Hq * D]; caches [num_blocks, block_size, Hk, D]. head_dim in {8, 16, 32, 64, 128, 256}
 // (below 32, lanes >= head_dim idle in kSimple: only the tiny test models use those).
 bool paged_attention_supports(int32_t head_dim);

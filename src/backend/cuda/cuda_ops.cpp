@@ -23,7 +23,8 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
 
 CudaOps::~CudaOps() {
   if (attn_workspace_) cudaFree(attn_workspace_);
-  for (float* w : retired_workspaces_) cudaFree(w);
+  if (split_counters_) cudaFree(split_counters_);
+  for (void* w : retired_workspaces_) cudaFree(w);
 }
 
 void CudaOps::embedding(const Tensor& table, const int32_t* ids, Tensor out) {
@@ -135,7 +136,14 @@ void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
     CUDA_CHECK(cudaMalloc(&attn_workspace_, need * sizeof(float)));
     attn_workspace_floats_ = need;
   }
-  set_paged_attention_workspace(a, attn_workspace_);
+  const size_t counters = paged_attention_counters(a);
+  if (counters > split_counters_size_) {  // same growth rule; zeroed once, every launch leaves them zero
+    if (split_counters_) retired_workspaces_.push_back(split_counters_);
+    CUDA_CHECK(cudaMalloc(&split_counters_, counters * sizeof(int32_t)));
+    CUDA_CHECK(cudaMemset(split_counters_, 0, counters * sizeof(int32_t)));
+    split_counters_size_ = counters;
+  }
+  set_paged_attention_workspace(a, attn_workspace_, split_counters_);
   launch_paged_attention(bf(q), bf(k_cache), bf(v_cache), a, bf(out), stream_);
 }
 

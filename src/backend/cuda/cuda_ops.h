@@ -49,7 +49,9 @@ class CudaOps final : public Ops {
   // (retired_workspaces_) until destruction because captured decode graphs may point at them.
   float* attn_workspace_ = nullptr;
   size_t attn_workspace_floats_ = 0;
-  std::vector<float*> retired_workspaces_;
+  int32_t* split_counters_ = nullptr;  // the decode kernel's (zeroed once; launches leave them zero)
+  size_t split_counters_size_ = 0;
+  std::vector<void*> retired_workspaces_;
 };
 
 }  // namespace ds::cuda

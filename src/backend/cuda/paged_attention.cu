@@ -198,7 +198,7 @@ void launch_paged_attention(const bf16* q, const bf16* k_cache, const bf16* v_ca
     }
     CUDA_CHECK_LAUNCH();
   }
-  if (a.num_splits > 1) {
+  if (a.num_splits > 1 && a.kernel == AttentionKernel::kSimple) {  // kDecode merges in its last block
     DS_CHECK_LE(a.num_splits, 128);
     combine_splits_kernel<<<unsigned(blocks), 128, 0, stream>>>(a, a.head_dim, out);
     CUDA_CHECK_LAUNCH();
@@ -252,9 +252,14 @@ size_t paged_attention_workspace_floats(const PagedAttentionArgs& a) {
   return size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * size_t(a.head_dim + 2);
 }
 
-void set_paged_attention_workspace(PagedAttentionArgs& a, float* ws) {
+size_t paged_attention_counters(const PagedAttentionArgs& a) {
+  return a.kernel == AttentionKernel::kDecode && a.num_splits > 1 ? size_t(a.num_tokens * a.num_kv_heads) : 0;
+}
+
+void set_paged_attention_workspace(PagedAttentionArgs& a, float* ws, int32_t* counters) {
   a.part_acc = ws;
   a.part_ml = ws ? ws + size_t(a.num_tokens * a.num_q_heads) * size_t(a.num_splits) * size_t(a.head_dim) : nullptr;
+  a.split_counters = counters;
 }
 
 }  // namespace ds::cuda

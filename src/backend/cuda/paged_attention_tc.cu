@@ -7,9 +7,13 @@
 //  - decode (one query token per sequence): a block owns one (token, KV head, split); its 16 rows
 //    are the group's query heads (GQA ratio <= 16, padded with zero rows). Each warp takes 16 of
 //    the tile's 64 keys with its own online softmax; the 4 states are merged through shared memory
-//    at the end. Split-KV: the token's context (known on the device only) is cut evenly, in 64-key
-//    tiles, into the fixed number of splits planned on the host (empty splits write l = 0); the
-//    splits' fp32 partial states are merged by combine_attention_splits (paged_attention.cu).
+//    at the end. Split-KV: the token's context (known on the device only) is cut, in 64-key
+//    tiles, into at most the number of splits planned on the host, each split at least
+//    kMinSplitTiles tiles (a short context is one split: no partial states, no merge). Splits
+//    past the context exit at once. With more than one split in use, each writes its fp32 partial
+//    state and bumps the (token, KV head)'s counter; the block that finds itself last merges the
+//    states in split order (deterministic whatever the finishing order) and resets the counter, so
+//    there is no second kernel launch (a fixed ~4 us per layer at short contexts on an H100).
 // K/V tiles of 64 keys are gathered from the paged cache through the block table into shared
 // memory with 16-byte cp.async (zero-filled past the context), double-buffered: tile i+1 loads
 // while tile i computes. Shared-memory rows are 16-byte-chunk XOR-swizzled (chunk ^ row % 8) so
@@ -33,6 +37,7 @@ namespace {
 
 constexpr int kThreads = 128;  // 4 warps
 constexpr int kTileKeys = 64;
+constexpr int32_t kMinSplitTiles = 4;  // decode: 256 keys per split at least
 
 template <int D, bool kDecode>
 struct TcCfg {
@@ -119,6 +124,53 @@ __device__ void find_tile(const PagedAttentionArgs& a, int32_t group, int32_t ti
   if (lane == 0) *s_seq = -1;
 }
 
+// Decode split-KV epilogue, after this block wrote its partial states: counts the block in, and
+// the last of the used_splits blocks of (tok, kvh) merges them into out (bf16) and resets the
+// counter. ws: >= group * used_splits floats of free shared memory. The partial states come from
+// other SMs: fenced before the count, read past L1 (__ldcg) after it.
+template <int D>
+__device__ void merge_if_last(const PagedAttentionArgs& a, int64_t tok, int32_t kvh, int32_t group,
+                              int32_t used_splits, float* ws, bf16* __restrict__ out) {
+  __shared__ bool s_last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int32_t* counter = a.split_counters + tok * a.num_kv_heads + kvh;
+    s_last = atomicAdd(counter, 1) == used_splits - 1;
+    if (s_last) *counter = 0;  // no other block of this launch touches it any more
+  }
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  const int64_t th0 = tok * a.num_q_heads + int64_t(kvh) * group;  // the group's first (token, head)
+  const int32_t S = a.num_splits;                                   // the workspace's split stride
+  for (int i = threadIdx.x; i < group * used_splits; i += kThreads)  // m of (row, split), natural log
+    ws[i] = __ldcg(a.part_ml + 2 * ((th0 + i / used_splits) * S + i % used_splits));
+  __syncthreads();
+  if (int(threadIdx.x) < group) {  // weights exp(m_s - m) / l per split of row threadIdx.x
+    float* w = ws + threadIdx.x * used_splits;
+    float m = -INFINITY;
+    for (int32_t sp = 0; sp < used_splits; ++sp) m = fmaxf(m, w[sp]);  // every used split saw keys
+    float l = 0.f;
+    for (int32_t sp = 0; sp < used_splits; ++sp) {
+      w[sp] = expf(w[sp] - m);
+      l += w[sp] * __ldcg(a.part_ml + 2 * ((th0 + threadIdx.x) * S + sp) + 1);
+    }
+    const float inv = 1.f / l;
+    for (int32_t sp = 0; sp < used_splits; ++sp) w[sp] *= inv;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < group * D; i += kThreads) {
+    const int r = i / D, d = i % D;
+    const float* acc = a.part_acc + (th0 + r) * S * D + d;
+    const float* w = ws + r * used_splits;
+    float v = 0.f;
+#pragma unroll 8
+    for (int32_t sp = 0; sp < used_splits; ++sp) v += w[sp] * __ldcg(acc + int64_t(sp) * D);
+    out[(th0 + r) * D + d] = __float2bfloat16(v);
+  }
+}
+
 // Grid: prefill (tiles upper bound, Hk); decode (T * Hk, num_splits). 128 threads.
 template <int D, bool kDecode>
 __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16* __restrict__ q,
@@ -161,19 +213,14 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     return past + (row0 + min(r, n_rows - 1)) / group + 1;
   };
   int32_t key_begin = 0, key_end = row_limit(C::kRows - 1);
+  int32_t used_splits = 1;  // decode: splits that see keys (the first used_splits of num_splits)
   if constexpr (kDecode) {
-    const int32_t tiles = (key_end + kTileKeys - 1) / kTileKeys;
-    const int32_t per = (tiles + a.num_splits - 1) / a.num_splits;
-    const int32_t t0 = min(tiles, int32_t(blockIdx.y) * per), t1 = min(tiles, t0 + per);
+    const int32_t tiles = (key_end + kTileKeys - 1) / kTileKeys;  // >= 1: the token sees itself
+    const int32_t per = max(kMinSplitTiles, (tiles + a.num_splits - 1) / a.num_splits);
+    used_splits = min(a.num_splits, (tiles + per - 1) / per);
+    const int32_t t0 = int32_t(blockIdx.y) * per, t1 = min(tiles, t0 + per);
+    if (t1 <= t0) return;  // past the context: no state, no count
     key_begin = t0 * kTileKeys;
-    if (t1 <= t0) {  // empty split: contributes nothing to the merge
-      if (a.num_splits > 1 && threadIdx.x < group) {
-        const int64_t part = ((tok * hq + kvh * group + threadIdx.x) * a.num_splits + blockIdx.y);
-        a.part_ml[2 * part] = -FLT_MAX;
-        a.part_ml[2 * part + 1] = 0.f;
-      }
-      return;
-    }
     key_end = min(key_end, t1 * kTileKeys);
   }
   const int32_t n_tiles = (key_end - key_begin + kTileKeys - 1) / kTileKeys;
@@ -368,7 +415,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
       sl[warp * 16 + g] = l0, sl[warp * 16 + g + 8] = l1;
     }
     __syncthreads();
-    const bool split = a.num_splits > 1;
+    const bool split = used_splits > 1;
     for (int i = threadIdx.x; i < group * (D / 4); i += kThreads) {
       const int r = i / (D / 4), d4 = (i % (D / 4)) * 4;
       float mall = -INFINITY;
@@ -398,6 +445,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
         *reinterpret_cast<uint2*>(out + th * D + d4) = *reinterpret_cast<const uint2*>(v);
       }
     }
+    if (split) merge_if_last<D>(a, tok, kvh, group, used_splits, sl + 64, out);
   }
 }
 
@@ -451,7 +499,7 @@ void launch_paged_attention_tc(const bf16* q, const bf16* k_cache, const bf16* v
                                bool decode, bf16* out, cudaStream_t stream) {
   DS_CHECK(a.head_dim == 64 || a.head_dim == 128) << a.head_dim;
   DS_CHECK(!decode || a.num_q_heads / a.num_kv_heads <= 16) << a.num_q_heads << " " << a.num_kv_heads;
-  DS_CHECK(!decode || a.num_splits == 1 || (a.part_ml && a.part_acc));
+  DS_CHECK(!decode || a.num_splits == 1 || (a.part_ml && a.part_acc && a.split_counters));
   DS_CHECK(decode || a.num_splits == 1);
   if (a.head_dim == 64) {
     decode ? launch_tc<64, true>(q, k_cache, v_cache, a, out, stream)

@@ -26,7 +26,7 @@ __device__ __forceinline__ bf16 from_f32<bf16>(float v) { return __float2bfloat1
 
 // x [t, h] (X), residual [t, h] (R, kAdd only), w [h], out [t, h] bf16.
 template <class W, class X, class R, bool kAdd>
-__global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const X* __restrict__ x, R* residual,
+__global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const X* __restrict__ x, R* __restrict__ residual,
                                                            const W* __restrict__ w, float eps, int64_t h,
                                                            bf16* __restrict__ out) {
   __shared__ float scratch[32];
