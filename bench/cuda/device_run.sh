@@ -39,10 +39,14 @@ if [[ $steps == *" 1 "* ]]; then
 fi
 if [[ $steps == *" 2 "* ]]; then
   at "step 2"
+  # DECODE_AB=1: each size also with DS_NO_PDL=1 (programmatic dependent launch off), same run.
   for size in 7B 1.5B; do
-    timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 >"$O/decode_$size.json" 2>"$O/decode_$size.err"
-    echo "bench_cuda_decode $size rc=$?"
-    python3 -c "import json,sys; j=json.load(open(sys.argv[1])); g=j['graphs']; print('  graphs: %.3f ms/token = %.1f%% of the limit (forward %.1f%%); prefill 2048: %.1f ms = %.1f%% of %.0f TFLOP/s' % (g['decode_ms_per_token'], 100*g['ratio_to_bandwidth_limit'], 100*g['forward_only_ratio_to_limit'], j['prefill']['ms'], 100*j['prefill']['ratio_to_matmul_rate'], j['prefill']['matmul_rate_tflops']))" "$O/decode_$size.json"
+    for v in "" ${DECODE_AB:+_nopdl}; do
+      env ${v:+DS_NO_PDL=1} timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 \
+        >"$O/decode_$size$v.json" 2>"$O/decode_$size$v.err"
+      echo "bench_cuda_decode $size$v rc=$?"
+      python3 -c "import json,sys; j=json.load(open(sys.argv[1])); g=j['graphs']; print('  graphs: %.3f ms/token = %.1f%% of the limit (forward %.1f%%); prefill 2048: %.1f ms = %.1f%% of %.0f TFLOP/s' % (g['decode_ms_per_token'], 100*g['ratio_to_bandwidth_limit'], 100*g['forward_only_ratio_to_limit'], j['prefill']['ms'], 100*j['prefill']['ratio_to_matmul_rate'], j['prefill']['matmul_rate_tflops']))" "$O/decode_$size$v.json"
+    done
   done
 fi
 if [[ $steps == *" 3 "* ]]; then
@@ -86,8 +90,8 @@ if [[ $steps == *" 7 "* ]]; then
   at "step 7"
   NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
   ids=$(python3 -c 'print(",".join(str(1000 + 7 * i) for i in range(128)))')
-  for size in 1.5B 7B; do
-    timeout 150 $NCU --launch-skip 1200 --launch-count 300 --csv \
+  for size in ${NCU_SIZES:-1.5B 7B}; do
+    timeout ${NCU_TIMEOUT:-150} $NCU --launch-skip 1200 --launch-count ${NCU_COUNT:-300} --csv \
       --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
       "$B/dsserve" generate --device cuda --model deepseek-ai/DeepSeek-R1-Distill-Qwen-$size --load-format dummy \
       --prompt-ids "$ids" --max-tokens 16 --ignore-eos --temperature 0 --enforce-eager --max-num-seqs 1 \

@@ -31,6 +31,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_utils.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace ds::cuda {
 namespace {
@@ -183,6 +184,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   bf16* ks0 = reinterpret_cast<bf16*>(smem_raw);  // K buffers 0, 1 then V buffers 0, 1
   bf16* qs = ks0 + kTileKeys * D;                   // Q, until its fragments are in registers
   __shared__ int32_t s_seq, s_local;
+  pdl_wait();
+  pdl_trigger();
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int32_t hq = a.num_q_heads, hk = a.num_kv_heads, group = hq / hk;
@@ -474,8 +477,7 @@ void launch_tc(const bf16* q, const bf16* k_cache, const bf16* v_cache, const Pa
   } else {
     grid = dim3(unsigned((a.num_tokens * group + C::kRows - 1) / C::kRows + a.num_seqs), unsigned(a.num_kv_heads));
   }
-  kernel<<<grid, kThreads, C::kSmemBytes, stream>>>(q, k_cache, v_cache, a, out);
-  CUDA_CHECK_LAUNCH();
+  launch_pdl(kernel, grid, dim3(kThreads), C::kSmemBytes, stream, q, k_cache, v_cache, a, out);
 }
 
 template <int D>

@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_utils.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace ds::cuda {
 namespace {
@@ -30,6 +31,8 @@ __global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const X* __restrict__
                                                            const W* __restrict__ w, float eps, int64_t h,
                                                            bf16* __restrict__ out) {
   __shared__ float scratch[32];
+  pdl_wait();
+  pdl_trigger();  // the next kernel (a decode matmul) may start loading its weights
   const int64_t row = int64_t(blockIdx.x) * h;
   float ss = 0.f;
   for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
@@ -55,20 +58,19 @@ void launch_typed(const X* x, R* residual, const void* w, DType w_dtype, float e
   const dim3 grid{unsigned(t)}, block{kThreads};
   switch (w_dtype) {
     case DType::kBF16:
-      rmsnorm_kernel<bf16, X, R, kAdd><<<grid, block, 0, stream>>>(x, residual, static_cast<const bf16*>(w), eps, h,
+      launch_pdl(rmsnorm_kernel<bf16, X, R, kAdd>, grid, block, 0, stream, x, residual, static_cast<const bf16*>(w), eps, h,
                                                                    out);
       break;
     case DType::kF16:
-      rmsnorm_kernel<__half, X, R, kAdd><<<grid, block, 0, stream>>>(x, residual, static_cast<const __half*>(w), eps,
+      launch_pdl(rmsnorm_kernel<__half, X, R, kAdd>, grid, block, 0, stream, x, residual, static_cast<const __half*>(w), eps,
                                                                      h, out);
       break;
     case DType::kF32:
-      rmsnorm_kernel<float, X, R, kAdd><<<grid, block, 0, stream>>>(x, residual, static_cast<const float*>(w), eps,
+      launch_pdl(rmsnorm_kernel<float, X, R, kAdd>, grid, block, 0, stream, x, residual, static_cast<const float*>(w), eps,
                                                                     h, out);
       break;
     default: DS_CHECK(false) << "rmsnorm weight dtype " << dtype_name(w_dtype);
   }
-  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // CPU reference: CpuOps::rope followed by cpu::store_kv (Ops::rope_store_kv's default).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/pdl.cuh"
 
 namespace ds::cuda {
 namespace {
@@ -43,6 +44,8 @@ __global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const 
                                      bf16* k_cache, bf16* v_cache, const int32_t* __restrict__ slot_mapping,
                                      int64_t num_slots) {
   extern __shared__ float sc[];  // [d/2] sin, then [d/2] cos
+  pdl_wait();
+  pdl_trigger();
   const int64_t t = blockIdx.x, half = d / 2;
   const float pos = float(positions[t]);
   for (int64_t i = threadIdx.x; i < half; i += blockDim.x) sincosf(pos * inv_freq[i], &sc[i], &sc[half + i]);
@@ -80,9 +83,8 @@ void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int6
                           bf16* v_cache, const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream) {
   if (t == 0) return;
   const size_t smem = size_t(head_dim) * sizeof(float);  // d/2 sines + d/2 cosines
-  rope_store_kv_kernel<<<unsigned(t), 512, smem, stream>>>(q, k, v, q_heads, k_heads, head_dim, positions, inv_freq,
-                                                           k_cache, v_cache, slot_mapping, num_slots);
-  CUDA_CHECK_LAUNCH();
+  launch_pdl(rope_store_kv_kernel, dim3(unsigned(t)), dim3(512), smem, stream, q, k, v, q_heads, k_heads, head_dim,
+             positions, inv_freq, k_cache, v_cache, slot_mapping, num_slots);
 }
 
 void launch_rope(bf16* q, bf16* k, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,

@@ -20,6 +20,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_utils.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace ds::cuda {
 namespace {
@@ -63,21 +64,36 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
                                                                           Out* __restrict__ out, int64_t n,
                                                                           int64_t k) {
   const int lane = threadIdx.x & 31;
-  const int64_t col = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  if (col >= n) return;
-  x += int64_t(blockIdx.y) * T * k;  // row groups of the batch-invariant launch (grid.y > 1)
-  out += int64_t(blockIdx.y) * T * n;
+  const int64_t col = min(int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5), n - 1);
+  const bool live = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5) < n;
   const int64_t words = k / 8;
   const uint4* wr = reinterpret_cast<const uint4*>(w + col * k);
+  // The weights depend on no earlier kernel: the first kUnroll words of each lane are loaded (and
+  // the next ones prefetched into L2) before waiting for the kernel that writes x.
+  uint4 wv[kUnroll];
+  int64_t i = lane;
+  const bool full = i + 32 * (kUnroll - 1) < words;
+  if (full) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) wv[u] = load_streaming(wr + i + 32 * u);
+#pragma unroll
+    for (int u = kUnroll; u < 3 * kUnroll; ++u)
+      if (i + 32 * u < words) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + i + 32 * u));
+  }
+  pdl_wait();
+  pdl_trigger();
+  if (!live) return;
+  x += int64_t(blockIdx.y) * T * k;  // row groups of the batch-invariant launch (grid.y > 1)
+  out += int64_t(blockIdx.y) * T * n;
   const uint4* xr = reinterpret_cast<const uint4*>(x);
   float acc[T];
 #pragma unroll
   for (int t = 0; t < T; ++t) acc[t] = 0.f;
-  int64_t i = lane;
-  for (; i + 32 * (kUnroll - 1) < words; i += 32 * kUnroll) {
-    uint4 wv[kUnroll];
+  for (bool first = true; i + 32 * (kUnroll - 1) < words; i += 32 * kUnroll, first = false) {
+    if (!first) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = load_streaming(wr + i + 32 * u);
+      for (int u = 0; u < kUnroll; ++u) wv[u] = load_streaming(wr + i + 32 * u);
+    }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
@@ -105,14 +121,15 @@ void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, 
   const dim3 grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), unsigned(row_groups)};
   const dim3 block{32 * kWarpsPerBlock};
   if (!bias) {
-    skinny_matmul_kernel<T, Out, void><<<grid, block, 0, stream>>>(x, w, nullptr, out, n, k);
+    launch_pdl(skinny_matmul_kernel<T, Out, void>, grid, block, 0, stream, x, w, nullptr, out, n, k);
   } else if (bias_dtype == DType::kBF16) {
-    skinny_matmul_kernel<T, Out, bf16><<<grid, block, 0, stream>>>(x, w, static_cast<const bf16*>(bias), out, n, k);
+    launch_pdl(skinny_matmul_kernel<T, Out, bf16>, grid, block, 0, stream, x, w, static_cast<const bf16*>(bias), out,
+               n, k);
   } else {
     DS_CHECK(bias_dtype == DType::kF32) << "skinny matmul bias dtype " << dtype_name(bias_dtype);
-    skinny_matmul_kernel<T, Out, float><<<grid, block, 0, stream>>>(x, w, static_cast<const float*>(bias), out, n, k);
+    launch_pdl(skinny_matmul_kernel<T, Out, float>, grid, block, 0, stream, x, w, static_cast<const float*>(bias), out,
+               n, k);
   }
-  CUDA_CHECK_LAUNCH();
 }
 
 template <class Out>
