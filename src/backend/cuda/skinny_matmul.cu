@@ -15,6 +15,7 @@
 // for any T, but a weight pass per row: slow for prefill.
 // Needs K % 8 == 0 and 16-byte aligned x and w (the caller falls back to cuBLASLt otherwise).
 // CPU reference: cpu::matmul (tests/gpu/matmul_test.cpp compares both paths against it).
+#include <cstdlib>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
@@ -57,28 +58,32 @@ template <>
 __device__ __forceinline__ void store<bf16>(bf16* p, float v) { *p = __float2bfloat16(v); }
 
 // x [T, K], w [N, K], bias [N] (B = void: none), out [T, N].
-template <int T, class Out, class B>
+// kPipelined: the next kUnroll weight words of a lane are loaded while the current ones are
+// multiplied (2 x kUnroll in flight), and the first ones before pdl_wait(): the weights depend on
+// no earlier kernel, so under programmatic dependent launch they stream in while the kernel that
+// writes x (a norm, attention, silu) is still running. !kPipelined: the plain loop, everything after
+// the wait (DS_SKINNY_SIMPLE=1, for A/B runs).
+template <int T, class Out, class B, bool kPipelined>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(const bf16* __restrict__ x,
                                                                           const bf16* __restrict__ w,
                                                                           const B* __restrict__ bias,
                                                                           Out* __restrict__ out, int64_t n,
                                                                           int64_t k) {
   const int lane = threadIdx.x & 31;
-  const int64_t col = min(int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5), n - 1);
-  const bool live = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5) < n;
+  const int64_t warp_col = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  const bool live = warp_col < n;  // whole warps: the warp_sum below sees no dead lane of a live warp
+  const int64_t col = live ? warp_col : n - 1;
   const int64_t words = k / 8;
   const uint4* wr = reinterpret_cast<const uint4*>(w + col * k);
-  // The weights depend on no earlier kernel: the first kUnroll words of each lane are loaded (and
-  // the next ones prefetched into L2) before waiting for the kernel that writes x.
+  constexpr int64_t kStep = 32 * kUnroll;
+  auto full = [&](int64_t at) { return at + 32 * (kUnroll - 1) < words; };  // kUnroll words from `at` exist
   uint4 wv[kUnroll];
   int64_t i = lane;
-  const bool full = i + 32 * (kUnroll - 1) < words;
-  if (full) {
+  if constexpr (kPipelined) {
+    if (live && full(i)) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = load_streaming(wr + i + 32 * u);
-#pragma unroll
-    for (int u = kUnroll; u < 3 * kUnroll; ++u)
-      if (i + 32 * u < words) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + i + 32 * u));
+      for (int u = 0; u < kUnroll; ++u) wv[u] = load_streaming(wr + i + 32 * u);
+    }
   }
   pdl_wait();
   pdl_trigger();
@@ -89,8 +94,15 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   float acc[T];
 #pragma unroll
   for (int t = 0; t < T; ++t) acc[t] = 0.f;
-  for (bool first = true; i + 32 * (kUnroll - 1) < words; i += 32 * kUnroll, first = false) {
-    if (!first) {
+  for (; full(i); i += kStep) {
+    uint4 nx[kUnroll];
+    const bool more = kPipelined && full(i + kStep);
+    if constexpr (kPipelined) {
+      if (more) {
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) nx[u] = load_streaming(wr + i + kStep + 32 * u);
+      }
+    } else {
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) wv[u] = load_streaming(wr + i + 32 * u);
     }
@@ -99,11 +111,15 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
 #pragma unroll
       for (int t = 0; t < T; ++t) acc[t] += dot8(wv[u], __ldg(xr + t * words + i + 32 * u));
     }
+    if (more) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) wv[u] = nx[u];
+    }
   }
   for (; i < words; i += 32) {
-    const uint4 wv = load_streaming(wr + i);
+    const uint4 wt = load_streaming(wr + i);
 #pragma unroll
-    for (int t = 0; t < T; ++t) acc[t] += dot8(wv, __ldg(xr + t * words + i));
+    for (int t = 0; t < T; ++t) acc[t] += dot8(wt, __ldg(xr + t * words + i));
   }
 #pragma unroll
   for (int t = 0; t < T; ++t) acc[t] = warp_sum(acc[t]);
@@ -114,6 +130,21 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
     if (lane == t) store(out + t * n + col, acc[t] + b);
 }
 
+bool skinny_simple() {  // DS_SKINNY_SIMPLE=1: the plain loop (A/B runs); read once per process
+  static const bool simple = [] {
+    const char* e = std::getenv("DS_SKINNY_SIMPLE");
+    return e && *e && *e != '0';
+  }();
+  return simple;
+}
+
+template <int T, class Out, class B>
+void launch_kernel(dim3 grid, dim3 block, cudaStream_t stream, const bf16* x, const bf16* w, const B* bias, Out* out,
+                   int64_t n, int64_t k) {
+  if (skinny_simple()) launch_pdl(skinny_matmul_kernel<T, Out, B, false>, grid, block, 0, stream, x, w, bias, out, n, k);
+  else launch_pdl(skinny_matmul_kernel<T, Out, B, true>, grid, block, 0, stream, x, w, bias, out, n, k);
+}
+
 template <int T, class Out>
 void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t n, int64_t k,
               cudaStream_t stream, int64_t row_groups = 1) {
@@ -121,14 +152,12 @@ void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, 
   const dim3 grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), unsigned(row_groups)};
   const dim3 block{32 * kWarpsPerBlock};
   if (!bias) {
-    launch_pdl(skinny_matmul_kernel<T, Out, void>, grid, block, 0, stream, x, w, nullptr, out, n, k);
+    launch_kernel<T, Out, void>(grid, block, stream, x, w, nullptr, out, n, k);
   } else if (bias_dtype == DType::kBF16) {
-    launch_pdl(skinny_matmul_kernel<T, Out, bf16>, grid, block, 0, stream, x, w, static_cast<const bf16*>(bias), out,
-               n, k);
+    launch_kernel<T, Out, bf16>(grid, block, stream, x, w, static_cast<const bf16*>(bias), out, n, k);
   } else {
     DS_CHECK(bias_dtype == DType::kF32) << "skinny matmul bias dtype " << dtype_name(bias_dtype);
-    launch_pdl(skinny_matmul_kernel<T, Out, float>, grid, block, 0, stream, x, w, static_cast<const float*>(bias), out,
-               n, k);
+    launch_kernel<T, Out, float>(grid, block, stream, x, w, static_cast<const float*>(bias), out, n, k);
   }
 }
 
