@@ -61,6 +61,17 @@ class Ops {
                          const AttentionBatch& batch, float scale, Tensor out) = 0;
   // out = silu(gate) * up                              gate, up, out [T, I]
   virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) = 0;
+  // The MLP's first half for one row: out = silu(x @ W[:I]^T) * (x @ W[I:]^T) with the gate and up
+  // projections fused row-wise at load time, w_gate_up [2I, K]; x [1, K], out [1, I]. gate_up
+  // [1, 2I] is scratch. The default is matmul into gate_up, then silu_mul on its halves; CUDA
+  // streams both halves in one kernel and never writes gate_up.
+  virtual void gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate_up, Tensor out) {
+    matmul(x, w_gate_up, Tensor(), gate_up);
+    const int64_t i = out.dim(1);
+    auto* base = static_cast<uint8_t*>(gate_up.data);
+    silu_mul(Tensor(base, gate_up.dtype, {1, i}), Tensor(base + i * int64_t(dtype_size(gate_up.dtype)), gate_up.dtype, {1, i}),
+             out);
+  }
   // out[i, :] = x[rows[i], :]                          selects the rows whose logits are needed
   virtual void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) = 0;
 };

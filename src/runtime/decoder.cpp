@@ -114,15 +114,12 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   ops_.add_rmsnorm(out, act(kResidual, t, h), lw.post_attention_layernorm, eps, normed);
   Tensor gate = act(kGate, t, i), up = act(kUp, t, i), mlp = act(kMlp, t, h);
   if (f && f->gate_up.defined()) {
-    const Tensor gu = act(kGateUp, 1, 2 * i);
-    ops_.matmul(normed, f->gate_up, Tensor(), gu);
-    gate = cols_view(gu, 0, i);
-    up = cols_view(gu, i, i);
+    ops_.gate_up_silu(normed, f->gate_up, act(kGateUp, 1, 2 * i), gate);
   } else {
     ops_.matmul(normed, lw.gate_proj, Tensor(), gate);
     ops_.matmul(normed, lw.up_proj, Tensor(), up);
+    ops_.silu_mul(gate, up, gate);
   }
-  ops_.silu_mul(gate, up, gate);
   ops_.matmul(gate, lw.down_proj, Tensor(), mlp);
   const Tensor& next_norm = (l + 1 < cfg_.num_hidden_layers) ? w_.layers[size_t(l + 1)].input_layernorm : w_.norm;
   ops_.add_rmsnorm(mlp, act(kResidual, t, h), next_norm, eps, normed);

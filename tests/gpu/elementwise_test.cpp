@@ -136,7 +136,8 @@ TEST(GpuOps, SiluMul) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
-  for (int64_t n : {0, 1, 1001, (1 << 20) + 3}) {
+  // odd n: the element-wise loop; multiples of 8: the 16-byte loop
+  for (int64_t n : {0, 1, 1001, (1 << 20) + 3, 8, 2048 * 37888 / 64, (1 << 20) + 8}) {
     for (bool in_place : {false, true}) {
       SCOPED_TRACE("n " + std::to_string(n) + (in_place ? " in place" : ""));
       std::vector<float> g = random_bf16_values(rng, size_t(n), -8.f, 8.f), u = random_bf16_values(rng, size_t(n));

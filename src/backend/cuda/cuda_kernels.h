@@ -54,6 +54,11 @@ void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cud
 // 16-byte aligned x and w (skinny_matmul_supports); the op falls back to cuBLASLt otherwise.
 constexpr int64_t kSkinnyMatmulMaxRows = 2;
 bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w);
+// One decode row through the fused gate/up projection and SwiGLU: out[j] = silu(g_j) * u_j with
+// g_j = bf16(x . w[j]), u_j = bf16(x . w[n + j]); x [1, k], w_gate_up [2n, k], out [1, n] bf16.
+// Same requirements as the skinny matmul.
+void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out,
+                          cudaStream_t stream);
 // The same kernel for any t, one row at a time: every output element's summation order depends on k
 // only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
 void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,

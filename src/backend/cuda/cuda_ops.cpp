@@ -152,6 +152,20 @@ void CudaOps::silu_mul(const Tensor& gate, const Tensor& up, Tensor out) {
   launch_silu_mul(bf(gate), bf(up), bf(out), gate.numel(), stream_);
 }
 
+// One kernel (both weight halves per warp, SwiGLU in its epilogue) where the skinny matmul would
+// run; otherwise, and in batch-invariant mode (one matmul kernel for every shape), the default.
+void CudaOps::gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate_up, Tensor out) {
+  const int64_t k = x.dim(1), i = out.dim(1);
+  if (use_skinny_ && !batch_invariant_ && x.dim(0) == 1 && x.dtype == DType::kBF16 && w_gate_up.dtype == DType::kBF16 &&
+      out.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w_gate_up.data)) {
+    DS_CHECK(w_gate_up.dim(0) == 2 * i && w_gate_up.dim(1) == k && out.dim(0) == 1)
+        << x.shape_str() << w_gate_up.shape_str() << out.shape_str();
+    launch_skinny_swiglu(bf(x), static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), stream_);
+    return;
+  }
+  Ops::gate_up_silu(x, w_gate_up, gate_up, out);
+}
+
 void CudaOps::gather_rows(const Tensor& x, const int32_t* rows, Tensor out) {
   DS_CHECK(x.dtype == out.dtype && x.dim(1) == out.dim(1)) << x.shape_str() << out.shape_str();
   launch_gather_rows(x.data, size_t(x.dim(1)) * dtype_size(x.dtype), rows, out.dim(0), out.data, stream_);

@@ -35,6 +35,7 @@ class CudaOps final : public Ops {
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                  float scale, Tensor out) override;
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
+  void gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate_up, Tensor out) override;
   void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) override;
 
  private:

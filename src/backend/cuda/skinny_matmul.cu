@@ -15,7 +15,6 @@
 // for any T, but a weight pass per row: slow for prefill.
 // Needs K % 8 == 0 and 16-byte aligned x and w (the caller falls back to cuBLASLt otherwise).
 // CPU reference: cpu::matmul (tests/gpu/matmul_test.cpp compares both paths against it).
-#include <cstdlib>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
@@ -57,33 +56,41 @@ __device__ __forceinline__ void store<float>(float* p, float v) { *p = v; }
 template <>
 __device__ __forceinline__ void store<bf16>(bf16* p, float v) { *p = __float2bfloat16(v); }
 
-// x [T, K], w [N, K], bias [N] (B = void: none), out [T, N].
-// kPipelined: the next kUnroll weight words of a lane are loaded while the current ones are
-// multiplied (2 x kUnroll in flight), and the first ones before pdl_wait(): the weights depend on
-// no earlier kernel, so under programmatic dependent launch they stream in while the kernel that
-// writes x (a norm, attention, silu) is still running. !kPipelined: the plain loop, everything after
-// the wait (DS_SKINNY_SIMPLE=1, for A/B runs).
-template <int T, class Out, class B, bool kPipelined>
+// x [T, K], w [N, K] (kSwiglu: [2N, K], gate rows then up rows), bias [N] (B = void: none),
+// out [T, N].
+// The next kUnroll weight words of a lane are loaded while the current ones are multiplied
+// (2 x kUnroll in flight), and the first ones before pdl_wait(): the weights depend on no earlier
+// kernel, so under programmatic dependent launch they stream in while the kernel that writes x (a
+// norm, attention, silu) is still running. (H100, bench/results/cuda_h100_session3.md: 7B decode
+// 5.645 vs 5.753 ms, 1.5B 1.947 vs 2.079 ms against the plain loop with every load after the wait.)
+// kSwiglu (T = 1, no bias): the warp of column n streams rows n and N + n and writes
+// silu(g) * u with g and u rounded to bf16 first: bit for bit what the matmul into a bf16
+// [1, 2N] buffer followed by silu_mul gives, without the second kernel.
+template <int T, class Out, class B, bool kSwiglu>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(const bf16* __restrict__ x,
                                                                           const bf16* __restrict__ w,
                                                                           const B* __restrict__ bias,
                                                                           Out* __restrict__ out, int64_t n,
                                                                           int64_t k) {
+  static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
+  constexpr int R = kSwiglu ? 2 : 1;  // weight rows per warp
   const int lane = threadIdx.x & 31;
   const int64_t warp_col = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
   const bool live = warp_col < n;  // whole warps: the warp_sum below sees no dead lane of a live warp
   const int64_t col = live ? warp_col : n - 1;
   const int64_t words = k / 8;
-  const uint4* wr = reinterpret_cast<const uint4*>(w + col * k);
+  const uint4* wr[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const uint4*>(w + (col + r * n) * k);
   constexpr int64_t kStep = 32 * kUnroll;
   auto full = [&](int64_t at) { return at + 32 * (kUnroll - 1) < words; };  // kUnroll words from `at` exist
-  uint4 wv[kUnroll];
+  uint4 wv[R][kUnroll];
   int64_t i = lane;
-  if constexpr (kPipelined) {
-    if (live && full(i)) {
+  if (live && full(i)) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) wv[u] = load_streaming(wr + i + 32 * u);
-    }
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) wv[r][u] = load_streaming(wr[r] + i + 32 * u);
   }
   pdl_wait();
   pdl_trigger();
@@ -91,58 +98,66 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   x += int64_t(blockIdx.y) * T * k;  // row groups of the batch-invariant launch (grid.y > 1)
   out += int64_t(blockIdx.y) * T * n;
   const uint4* xr = reinterpret_cast<const uint4*>(x);
-  float acc[T];
+  float acc[R][T];
 #pragma unroll
-  for (int t = 0; t < T; ++t) acc[t] = 0.f;
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int t = 0; t < T; ++t) acc[r][t] = 0.f;
   for (; full(i); i += kStep) {
-    uint4 nx[kUnroll];
-    const bool more = kPipelined && full(i + kStep);
-    if constexpr (kPipelined) {
-      if (more) {
+    uint4 nx[R][kUnroll];
+    const bool more = full(i + kStep);
+    if (more) {
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) nx[u] = load_streaming(wr + i + kStep + 32 * u);
-      }
-    } else {
+      for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) wv[u] = load_streaming(wr + i + 32 * u);
+        for (int u = 0; u < kUnroll; ++u) nx[r][u] = load_streaming(wr[r] + i + kStep + 32 * u);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
-      for (int t = 0; t < T; ++t) acc[t] += dot8(wv[u], __ldg(xr + t * words + i + 32 * u));
+      for (int t = 0; t < T; ++t) {
+        const uint4 xv = __ldg(xr + t * words + i + 32 * u);
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r][t] += dot8(wv[r][u], xv);
+      }
     }
     if (more) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) wv[u] = nx[u];
+      for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) wv[r][u] = nx[r][u];
     }
   }
   for (; i < words; i += 32) {
-    const uint4 wt = load_streaming(wr + i);
 #pragma unroll
-    for (int t = 0; t < T; ++t) acc[t] += dot8(wt, __ldg(xr + t * words + i));
+    for (int t = 0; t < T; ++t) {
+      const uint4 xv = __ldg(xr + t * words + i);
+#pragma unroll
+      for (int r = 0; r < R; ++r) acc[r][t] += dot8(load_streaming(wr[r] + i), xv);
+    }
   }
 #pragma unroll
-  for (int t = 0; t < T; ++t) acc[t] = warp_sum(acc[t]);
-  float b = 0.f;
-  if constexpr (!std::is_void_v<B>) b = to_f32(bias[col]);
+  for (int r = 0; r < R; ++r)
 #pragma unroll
-  for (int t = 0; t < T; ++t)
-    if (lane == t) store(out + t * n + col, acc[t] + b);
-}
-
-bool skinny_simple() {  // DS_SKINNY_SIMPLE=1: the plain loop (A/B runs); read once per process
-  static const bool simple = [] {
-    const char* e = std::getenv("DS_SKINNY_SIMPLE");
-    return e && *e && *e != '0';
-  }();
-  return simple;
+    for (int t = 0; t < T; ++t) acc[r][t] = warp_sum(acc[r][t]);
+  if constexpr (kSwiglu) {
+    if (lane == 0) {
+      const float g = __bfloat162float(__float2bfloat16(acc[0][0])), u = __bfloat162float(__float2bfloat16(acc[1][0]));
+      store(out + col, g / (1.f + expf(-g)) * u);  // silu_mul.cu's formula
+    }
+  } else {
+    float b = 0.f;
+    if constexpr (!std::is_void_v<B>) b = to_f32(bias[col]);
+#pragma unroll
+    for (int t = 0; t < T; ++t)
+      if (lane == t) store(out + t * n + col, acc[0][t] + b);
+  }
 }
 
 template <int T, class Out, class B>
 void launch_kernel(dim3 grid, dim3 block, cudaStream_t stream, const bf16* x, const bf16* w, const B* bias, Out* out,
                    int64_t n, int64_t k) {
-  if (skinny_simple()) launch_pdl(skinny_matmul_kernel<T, Out, B, false>, grid, block, 0, stream, x, w, bias, out, n, k);
-  else launch_pdl(skinny_matmul_kernel<T, Out, B, true>, grid, block, 0, stream, x, w, bias, out, n, k);
+  launch_pdl(skinny_matmul_kernel<T, Out, B, false>, grid, block, 0, stream, x, w, bias, out, n, k);
 }
 
 template <int T, class Out>
@@ -189,6 +204,14 @@ void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DTy
 bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w);
   return t >= 1 && t <= kSkinnyMatmulMaxRows && k > 0 && k % 8 == 0 && a % 16 == 0;
+}
+
+void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out,
+                          cudaStream_t stream) {
+  if (n == 0) return;
+  DS_CHECK(skinny_matmul_supports(1, k, x, w_gate_up)) << "k " << k;
+  const dim3 grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock)}, block{32 * kWarpsPerBlock};
+  launch_pdl(skinny_matmul_kernel<1, bf16, void, true>, grid, block, 0, stream, x, w_gate_up, nullptr, out, n, k);
 }
 
 void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
