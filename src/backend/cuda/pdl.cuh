@@ -7,7 +7,11 @@
 //  - a kernel launched with launch_pdl calls pdl_wait() before it reads anything an earlier kernel
 //    wrote and before it writes anything (and before any early return: the grid's completion must
 //    imply its predecessor's, which the next kernel's wait relies on);
-//  - pdl_trigger() anywhere is only a hint (a no-op unless the next launch is a launch_pdl).
+//  - pdl_trigger() anywhere is only a hint (a no-op unless the next launch is a launch_pdl); every
+//    kernel here calls it right after its pdl_wait(), so a kernel that has started implies that all
+//    kernels two or more launches before it have completed: data copied in before the forward
+//    (positions, slots, block tables) may be read before the wait;
+//  - reads before the wait are of data no kernel of the forward writes (weights, such inputs).
 // Before sm_90 both are no-ops and launch_pdl launches normally; DS_NO_PDL=1 turns it off (A/B runs).
 #include <cuda_runtime.h>
 

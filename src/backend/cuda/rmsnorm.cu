@@ -26,35 +26,51 @@ template <>
 __device__ __forceinline__ bf16 from_f32<bf16>(float v) { return __float2bfloat16(v); }
 
 // x [t, h] (X), residual [t, h] (R, kAdd only), w [h], out [t, h] bf16.
+// Thread j owns elements j, j + kThreads, ... (at most kPer: h <= kPer * kThreads, every R1-Distill
+// hidden size): their weights are loaded before pdl_wait() (weights depend on no earlier kernel)
+// and their values stay in registers between the sum of squares and the scaling.
+constexpr int kPer = 8;
 template <class W, class X, class R, bool kAdd>
 __global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const X* __restrict__ x, R* __restrict__ residual,
                                                            const W* __restrict__ w, float eps, int64_t h,
                                                            bf16* __restrict__ out) {
   __shared__ float scratch[32];
+  float wv[kPer], v[kPer];
+#pragma unroll
+  for (int p = 0; p < kPer; ++p) {
+    const int64_t i = threadIdx.x + int64_t(p) * kThreads;
+    wv[p] = i < h ? to_f32(w[i]) : 0.f;
+  }
   pdl_wait();
   pdl_trigger();  // the next kernel (a decode matmul) may start loading its weights
   const int64_t row = int64_t(blockIdx.x) * h;
   float ss = 0.f;
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
-    float v = to_f32(x[row + i]);
-    if constexpr (kAdd) {
-      const R r = from_f32<R>(to_f32(residual[row + i]) + v);
-      residual[row + i] = r;
-      v = to_f32(r);
+#pragma unroll
+  for (int p = 0; p < kPer; ++p) {
+    const int64_t i = threadIdx.x + int64_t(p) * kThreads;
+    v[p] = 0.f;
+    if (i < h) {
+      v[p] = to_f32(x[row + i]);
+      if constexpr (kAdd) {
+        const R r = from_f32<R>(to_f32(residual[row + i]) + v[p]);
+        residual[row + i] = r;
+        v[p] = to_f32(r);
+      }
     }
-    ss += v * v;
+    ss += v[p] * v[p];
   }
   const float r = rsqrtf(block_sum(ss, scratch) / float(h) + eps);
-  // Each thread re-reads only the elements it wrote itself above, so no barrier is needed.
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
-    const float v = kAdd ? to_f32(residual[row + i]) : to_f32(x[row + i]);
-    out[row + i] = __float2bfloat16(v * r * to_f32(w[i]));
+#pragma unroll
+  for (int p = 0; p < kPer; ++p) {
+    const int64_t i = threadIdx.x + int64_t(p) * kThreads;
+    if (i < h) out[row + i] = __float2bfloat16(v[p] * r * wv[p]);
   }
 }
 
 template <class X, class R, bool kAdd>
 void launch_typed(const X* x, R* residual, const void* w, DType w_dtype, float eps, int64_t t, int64_t h, bf16* out,
                   cudaStream_t stream) {
+  DS_CHECK_LE(h, int64_t(kPer) * kThreads) << "rmsnorm hidden size";
   const dim3 grid{unsigned(t)}, block{kThreads};
   switch (w_dtype) {
     case DType::kBF16:

@@ -44,11 +44,13 @@ __global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const 
                                      bf16* k_cache, bf16* v_cache, const int32_t* __restrict__ slot_mapping,
                                      int64_t num_slots) {
   extern __shared__ float sc[];  // [d/2] sin, then [d/2] cos
-  pdl_wait();
-  pdl_trigger();
   const int64_t t = blockIdx.x, half = d / 2;
+  // The angles need only the step's positions (copied in before the forward, ahead of every kernel
+  // of it) and inv_freq: computed before waiting for the q/k/v matmul.
   const float pos = float(positions[t]);
   for (int64_t i = threadIdx.x; i < half; i += blockDim.x) sincosf(pos * inv_freq[i], &sc[i], &sc[half + i]);
+  pdl_wait();
+  pdl_trigger();
   __syncthreads();
   bf16* qt = q + t * q_heads * d;
   for (int64_t p = threadIdx.x; p < q_heads * half; p += blockDim.x) {
