@@ -44,10 +44,12 @@ fi
 if [[ $steps == *" 2 "* ]]; then
   at "step 2"
   # DECODE_AB=1: each size also with DS_NO_PDL=1 (programmatic dependent launch off) and with
-  # (run 3 also had DS_SKINNY_SIMPLE=1, a plain-loop matmul variant since removed), same run.
+  # DS_SKINNY_PRELOAD=1 and 0 (weight stages the decode matmul loads before pdl_wait; default 2),
+  # same run. (Run 3 had DS_SKINNY_SIMPLE=1, a plain-loop variant since removed.)
   for size in 7B 1.5B; do
-    for v in "" ${DECODE_AB:+_nopdl}; do
-      env ${v:+DS_NO_PDL=$([[ $v == _nopdl ]] && echo 1 || echo 0)} timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 \
+    for v in "" ${DECODE_AB:+_nopdl _preload1 _preload0}; do
+      case $v in _nopdl) ab=(DS_NO_PDL=1) ;; _preload*) ab=(DS_SKINNY_PRELOAD=${v#_preload}) ;; *) ab=() ;; esac
+      env "${ab[@]}" timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 \
         >"$O/decode_$size$v.json" 2>"$O/decode_$size$v.err"
       echo "bench_cuda_decode $size$v rc=$?"
       python3 -c "import json,sys; j=json.load(open(sys.argv[1])); g=j['graphs']; print('  graphs: %.3f ms/token = %.1f%% of the limit (forward %.1f%%); prefill 2048: %.1f ms = %.1f%% of %.0f TFLOP/s' % (g['decode_ms_per_token'], 100*g['ratio_to_bandwidth_limit'], 100*g['forward_only_ratio_to_limit'], j['prefill']['ms'], 100*j['prefill']['ratio_to_matmul_rate'], j['prefill']['matmul_rate_tflops']))" "$O/decode_$size$v.json"

@@ -19,8 +19,9 @@ for b in dsserve tests/gpu/test_gpu_ops tests/gpu/test_gpu_engine bench/bench_cu
 done
 libs="libgomp.so.1 libxxhash.so.0 libpcre2-8.so.0 libicuuc.so.72 libicudata.so.72 libcpp-httplib.so.0.11
       libcrypto.so.3 libssl.so.3 libz.so.1 libbrotlidec.so.1 libbrotlienc.so.1 libbrotlicommon.so.1"
+ldconfig -p > "$stage/ldconfig.txt"  # read from a file: awk's early exit would SIGPIPE ldconfig (pipefail)
 for l in $libs; do
-  path=$(ldconfig -p | awk -v n="$l" '$1 == n && /x86-64/ {print $NF; exit}')
+  path=$(awk -v n="$l" '$1 == n && /x86-64/ {print $NF; exit}' "$stage/ldconfig.txt")
   [[ -n "$path" ]] || { echo "pack_for_device: $l not found (scripts/setup installs it)" >&2; exit 1; }
   cp -L "$path" "$stage/gpu/lib/$l"
 done
