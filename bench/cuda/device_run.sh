@@ -43,12 +43,11 @@ if [[ $steps == *" 1 "* ]]; then
 fi
 if [[ $steps == *" 2 "* ]]; then
   at "step 2"
-  # DECODE_AB=1: each size also with DS_NO_PDL=1 (programmatic dependent launch off) and with
-  # DS_SKINNY_PRELOAD=1 and 0 (weight stages the decode matmul loads before pdl_wait; default 2),
-  # same run. (Run 3 had DS_SKINNY_SIMPLE=1, a plain-loop variant since removed.)
+  # DECODE_AB=1: each size also with DS_NO_PDL=1 (programmatic dependent launch off), same run.
+  # (Runs 3 and 6 of session 3 also had matmul variants since removed: cuda_h100_session3.md.)
   for size in 7B 1.5B; do
-    for v in "" ${DECODE_AB:+_nopdl _preload1 _preload0}; do
-      case $v in _nopdl) ab=(DS_NO_PDL=1) ;; _preload*) ab=(DS_SKINNY_PRELOAD=${v#_preload}) ;; *) ab=() ;; esac
+    for v in "" ${DECODE_AB:+_nopdl}; do
+      case $v in _nopdl) ab=(DS_NO_PDL=1) ;; *) ab=() ;; esac
       env "${ab[@]}" timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 \
         >"$O/decode_$size$v.json" 2>"$O/decode_$size$v.err"
       echo "bench_cuda_decode $size$v rc=$?"

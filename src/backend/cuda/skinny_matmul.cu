@@ -15,8 +15,6 @@
 // for any T, but a weight pass per row: slow for prefill.
 // Needs K % 8 == 0 and 16-byte aligned x and w (the caller falls back to cuBLASLt otherwise).
 // CPU reference: cpu::matmul (tests/gpu/matmul_test.cpp compares both paths against it).
-#include <algorithm>
-#include <cstdlib>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
@@ -60,13 +58,11 @@ __device__ __forceinline__ void store<bf16>(bf16* p, float v) { *p = __float2bfl
 
 // x [T, K], w [N, K] (kSwiglu: [2N, K], gate rows then up rows), bias [N] (B = void: none),
 // out [T, N].
-// Two stages of kUnroll weight words per lane are in flight: the next stage loads while the
-// current one is multiplied, and the first two load before pdl_wait(): the weights depend on no
-// earlier kernel, so under programmatic dependent launch they stream in while the kernel that
-// writes x (a norm, attention, silu) is still running; a row of K <= 2048 (1.5B's projections and
-// lm_head) is then wholly in registers when x arrives. (H100, bench/results/cuda_h100_session3.md:
-// 7B decode 5.645 vs 5.753 ms, 1.5B 1.947 vs 2.079 ms for one pre-wait stage against the plain
-// loop with every load after the wait.)
+// The next kUnroll weight words of a lane are loaded while the current ones are multiplied
+// (2 x kUnroll in flight), and the first ones before pdl_wait(): the weights depend on no earlier
+// kernel, so under programmatic dependent launch they stream in while the kernel that writes x (a
+// norm, attention, silu) is still running. (H100, bench/results/cuda_h100_session3.md: 7B decode
+// 5.645 vs 5.753 ms, 1.5B 1.947 vs 2.079 ms against the plain loop with every load after the wait.)
 // kSwiglu (T = 1, no bias): the warp of column n streams rows n and N + n and writes
 // silu(g) * u with g and u rounded to bf16 first: bit for bit what the matmul into a bf16
 // [1, 2N] buffer followed by silu_mul gives, without the second kernel.
@@ -75,7 +71,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
                                                                           const bf16* __restrict__ w,
                                                                           const B* __restrict__ bias,
                                                                           Out* __restrict__ out, int64_t n,
-                                                                          int64_t k, int preload) {
+                                                                          int64_t k) {
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
   constexpr int R = kSwiglu ? 2 : 1;  // weight rows per warp
   const int lane = threadIdx.x & 31;
@@ -87,23 +83,18 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
 #pragma unroll
   for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const uint4*>(w + (col + r * n) * k);
   constexpr int64_t kStep = 32 * kUnroll;
-  // Stage `at`: words at + 32u (u < kUnroll) of the warp's rows, those that exist.
-  auto load = [&](uint4 (&dst)[R][kUnroll], int64_t at) {
+  auto full = [&](int64_t at) { return at + 32 * (kUnroll - 1) < words; };  // kUnroll words from `at` exist
+  uint4 wv[R][kUnroll];
+  int64_t i = lane;
+  if (live && full(i)) {
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u)
-        if (at + 32 * u < words) dst[r][u] = load_streaming(wr[r] + at + 32 * u);
-  };
-  uint4 wv[R][kUnroll], nx[R][kUnroll];  // stages i and i + kStep: two in flight
-  int64_t i = lane;
-  if (live && preload >= 1) load(wv, i);
-  if (live && preload >= 2) load(nx, i + kStep);
+      for (int u = 0; u < kUnroll; ++u) wv[r][u] = load_streaming(wr[r] + i + 32 * u);
+  }
   pdl_wait();
   pdl_trigger();
   if (!live) return;
-  if (preload < 1) load(wv, i);
-  if (preload < 2) load(nx, i + kStep);
   x += int64_t(blockIdx.y) * T * k;  // row groups of the batch-invariant launch (grid.y > 1)
   out += int64_t(blockIdx.y) * T * n;
   const uint4* xr = reinterpret_cast<const uint4*>(x);
@@ -112,26 +103,38 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int t = 0; t < T; ++t) acc[r][t] = 0.f;
-  // Words in increasing order per lane (the summation order of every stage layout).
-  for (;;) {
+  for (; full(i); i += kStep) {
+    uint4 nx[R][kUnroll];
+    const bool more = full(i + kStep);
+    if (more) {
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) nx[r][u] = load_streaming(wr[r] + i + kStep + 32 * u);
+    }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      if (i + 32 * u < words) {
 #pragma unroll
-        for (int t = 0; t < T; ++t) {
-          const uint4 xv = __ldg(xr + t * words + i + 32 * u);
+      for (int t = 0; t < T; ++t) {
+        const uint4 xv = __ldg(xr + t * words + i + 32 * u);
 #pragma unroll
-          for (int r = 0; r < R; ++r) acc[r][t] += dot8(wv[r][u], xv);
-        }
+        for (int r = 0; r < R; ++r) acc[r][t] += dot8(wv[r][u], xv);
       }
     }
-    i += kStep;
-    if (i >= words) break;
+    if (more) {
 #pragma unroll
-    for (int r = 0; r < R; ++r)
+      for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) wv[r][u] = nx[r][u];
-    load(nx, i + kStep);
+        for (int u = 0; u < kUnroll; ++u) wv[r][u] = nx[r][u];
+    }
+  }
+  for (; i < words; i += 32) {
+#pragma unroll
+    for (int t = 0; t < T; ++t) {
+      const uint4 xv = __ldg(xr + t * words + i);
+#pragma unroll
+      for (int r = 0; r < R; ++r) acc[r][t] += dot8(load_streaming(wr[r] + i), xv);
+    }
   }
 #pragma unroll
   for (int r = 0; r < R; ++r)
@@ -151,19 +154,10 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   }
 }
 
-// Stages loaded before pdl_wait(): 2 (the default); DS_SKINNY_PRELOAD=0 or 1 for A/B runs.
-int preload_stages() {
-  static const int stages = [] {
-    const char* e = std::getenv("DS_SKINNY_PRELOAD");
-    return e && *e ? std::clamp(std::atoi(e), 0, 2) : 2;
-  }();
-  return stages;
-}
-
 template <int T, class Out, class B>
 void launch_kernel(dim3 grid, dim3 block, cudaStream_t stream, const bf16* x, const bf16* w, const B* bias, Out* out,
                    int64_t n, int64_t k) {
-  launch_pdl(skinny_matmul_kernel<T, Out, B, false>, grid, block, 0, stream, x, w, bias, out, n, k, preload_stages());
+  launch_pdl(skinny_matmul_kernel<T, Out, B, false>, grid, block, 0, stream, x, w, bias, out, n, k);
 }
 
 template <int T, class Out>
@@ -217,8 +211,7 @@ void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64
   if (n == 0) return;
   DS_CHECK(skinny_matmul_supports(1, k, x, w_gate_up)) << "k " << k;
   const dim3 grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock)}, block{32 * kWarpsPerBlock};
-  launch_pdl(skinny_matmul_kernel<1, bf16, void, true>, grid, block, 0, stream, x, w_gate_up, nullptr, out, n, k,
-             preload_stages());
+  launch_pdl(skinny_matmul_kernel<1, bf16, void, true>, grid, block, 0, stream, x, w_gate_up, nullptr, out, n, k);
 }
 
 void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
