@@ -33,6 +33,15 @@ at() { echo "[+$(($(date +%s) - t0)) s] $*"; }
 M7=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$O/card.txt"
 
+# dsserve serve of the 7B (dummy weights) on port $1, log $O/$2, in the background (pid in sp); returns
+# once /health answers.
+serve_7b() {
+  "$B/dsserve" serve $M7 --load-format dummy --device cuda --port "$1" --tokenizer "$D/gpu/tok" --max-num-seqs 256 \
+    --no-enable-prefix-caching --log-interval 0 >"$O/$2" 2>&1 &
+  sp=$!
+  for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$1/health" && break; sleep 0.2; done
+}
+
 if [[ $steps == *" 1 "* ]]; then
   at "step 1"
   python3 tests/data/numerics/make_models.py "$D/tm" >/dev/null 2>&1
@@ -68,10 +77,7 @@ if [[ $steps == *" 4 "* ]]; then
 fi
 if [[ $steps == *" 5 "* ]]; then
   at "step 5"
-  "$B/dsserve" serve $M7 --load-format dummy --device cuda --port 8123 --tokenizer "$D/gpu/tok" --max-num-seqs 256 \
-    --no-enable-prefix-caching --log-interval 0 >"$O/serve.log" 2>&1 &
-  sp=$!
-  for _ in $(seq 600); do curl -sf -o /dev/null http://127.0.0.1:8123/health && break; sleep 0.2; done
+  serve_7b 8123 serve.log
   timeout 580 "$B/dsserve" bench serve --base-url http://127.0.0.1:8123 --model $M7 --tokenizer "$D/gpu/tok" \
     --dataset-name random --random-input-len 512 --random-output-len 256 --ignore-eos --num-prompts "${STREAM_PROMPTS:-500}" \
     --max-concurrency 100 --warmup 4 --metric-percentiles 50,90,99 --save-result --result-dir "$O" \
@@ -81,10 +87,7 @@ if [[ $steps == *" 5 "* ]]; then
 fi
 if [[ $steps == *" 6 "* ]]; then
   at "step 6"
-  "$B/dsserve" serve $M7 --load-format dummy --device cuda --port 8124 --tokenizer "$D/gpu/tok" --max-num-seqs 256 \
-    --no-enable-prefix-caching --log-interval 0 >"$O/serve_users.log" 2>&1 &
-  sp=$!
-  for _ in $(seq 600); do curl -sf -o /dev/null http://127.0.0.1:8124/health && break; sleep 0.2; done
+  serve_7b 8124 serve_users.log
   timeout 580 "$B/dsserve" bench users --base-url http://127.0.0.1:8124 --endpoint /v1/completions --model $M7 \
     --tokenizer "$D/gpu/tok" --dataset-name random --random-input-len 512 --random-output-len 256 --num-prompts 1000 \
     --ignore-eos --users 100 --spawn-rate 10 --think-time 0 --duration "${USERS_DURATION:-180s}" \
