@@ -14,7 +14,10 @@
 #   5. 100 concurrent streams 512/256 against dsserve serve, 7B (STREAM_PROMPTS, default 500)
 #   6. the deployment guide's form of the 100-stream test: 100 Locust-style users ramped up at 10/s,
 #      closed loop without think time, 512/256, for USERS_DURATION (default 180s) (dsserve bench users)
-#   7. ncu profile of eager decode steps, 1.5B and 7B (kernel time, DRAM and SM % of peak)
+#   7. ncu profile of eager decode steps, 1.5B and 7B (kernel time, DRAM and SM % of peak), with a
+#      64-block KV cache: with the default (90% of the card) ncu's kernel replay timed out on an H200
+#      (session 3); THROUGHPUT_ARGS replaces step 3.s --max-num-seqs 256 (e.g. vLLM's offline defaults on an
+#      80+ GB card: --max-num-seqs 1024 --max-num-batched-tokens 16384)
 # STEPS="1 2 3 4 5" picks steps (the default); each step prints its start time.
 set -uo pipefail
 # Logs and JSON are written to a scratch folder and packed into one archive at the end,
@@ -67,7 +70,7 @@ fi
 if [[ $steps == *" 3 "* ]]; then
   at "step 3"
   timeout 200 "$B/dsserve" bench throughput --model $M7 --load-format dummy --device cuda --input-len 512 --output-len 256 \
-    --num-prompts 1000 --max-num-seqs 256 --output-json "$O/throughput_7B.json" >"$O/throughput_7B.log" 2>&1
+    --num-prompts 1000 ${THROUGHPUT_ARGS:---max-num-seqs 256} --output-json "$O/throughput_7B.json" >"$O/throughput_7B.log" 2>&1
   echo "throughput rc=$?"; grep -E "Throughput|memory:" "$O/throughput_7B.log"
 fi
 if [[ $steps == *" 4 "* ]]; then
@@ -103,7 +106,7 @@ if [[ $steps == *" 7 "* ]]; then
     timeout ${NCU_TIMEOUT:-150} $NCU --launch-skip 1200 --launch-count ${NCU_COUNT:-300} --csv \
       --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
       "$B/dsserve" generate --device cuda --model deepseek-ai/DeepSeek-R1-Distill-Qwen-$size --load-format dummy \
-      --prompt-ids "$ids" --max-tokens 16 --ignore-eos --temperature 0 --enforce-eager --max-num-seqs 1 \
+      --prompt-ids "$ids" --max-tokens 16 --ignore-eos --temperature 0 --enforce-eager --max-num-seqs 1 --num-kv-blocks 64 \
       >"$O/ncu_decode_$size.csv" 2>"$O/ncu_$size.err"
     echo "ncu $size rc=$?"
   done
