@@ -16,7 +16,7 @@
 #      closed loop without think time, 512/256, for USERS_DURATION (default 180s) (dsserve bench users)
 #   7. ncu profile of eager decode steps, 1.5B and 7B (kernel time, DRAM and SM % of peak), with a
 #      64-block KV cache: with the default (90% of the card) ncu's kernel replay timed out on an H200
-#      (session 3); THROUGHPUT_ARGS replaces step 3.s --max-num-seqs 256 (e.g. vLLM's offline defaults on an
+#      (session 3); THROUGHPUT_ARGS replaces step 3's --max-num-seqs 256 (e.g. vLLM's offline defaults on an
 #      80+ GB card: --max-num-seqs 1024 --max-num-batched-tokens 16384)
 # STEPS="1 2 3 4 5" picks steps (the default); each step prints its start time.
 set -uo pipefail
