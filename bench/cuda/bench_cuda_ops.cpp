@@ -108,6 +108,21 @@ void run() {
     }
   }
 
+  // The decode row's gate/up projection with SwiGLU: CUDA's one kernel against the op's default
+  // (matmul into a [1, 2I] buffer, then silu_mul), same weights (rotating over 4 copies).
+  {
+    std::vector<std::unique_ptr<DeviceBuffer>> ws;
+    for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(2 * inter * h), 30 + i));
+    auto x = random_bf16(size_t(h), 34), gu = be->alloc(size_t(2 * inter) * 2), y = be->alloc(size_t(inter) * 2);
+    const Tensor tx(x->data(), DType::kBF16, {1, h}), tgu(gu->data(), DType::kBF16, {1, 2 * inter}),
+        ty(y->data(), DType::kBF16, {1, inter});
+    auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {2 * inter, h}); };
+    const double bytes = 2.0 * double(2 * inter * h + h + inter);
+    row("gate_up_silu T=1 (one kernel)", time_op([&](int i) { ops.gate_up_silu(tx, w(i), tgu, ty); }), bytes, 0, bw, peak);
+    row("gate_up_silu T=1 (matmul+silu)", time_op([&](int i) { ops.Ops::gate_up_silu(tx, w(i), tgu, ty); }), bytes, 0, bw,
+        peak);
+  }
+
   // Norm and elementwise ops at decode and prefill sizes.
   for (int64_t t : {1, 256, 2048}) {
     auto x = random_bf16(size_t(t * inter * 2), 20), res = random_bf16(size_t(t * h), 21), w = random_bf16(size_t(h), 22);
