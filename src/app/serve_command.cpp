@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -37,9 +38,33 @@ struct ServeArgs {
   double log_interval = 10.0;
   int32_t tensor_parallel_size = 1;
   bool trust_remote_code = false;
+  std::vector<std::string> flag_warnings;  // from the alias flags while parsing; printed once the level is known
 };
 
-void warn(const std::string& msg) { std::fprintf(stderr, "dsserve: warning: %s\n", msg.c_str()); }
+// --log-level over the server's stderr lines: info (start-up, memory split, stats, drain) shows at
+// trace/debug/info, warnings also at warning, neither at error/critical. Errors that stop the
+// process are always printed (fail()). Nothing finer than info exists, so debug/trace equal info.
+struct ServeLog {
+  bool info_on = true, warn_on = true;
+  explicit ServeLog(const std::string& level)
+      : info_on(level == "trace" || level == "debug" || level == "info"), warn_on(info_on || level == "warning") {}
+  void info(const std::string& msg) const {
+    if (info_on) std::fprintf(stderr, "dsserve: %s\n", msg.c_str());
+  }
+  void warn(const std::string& msg) const {
+    if (warn_on) std::fprintf(stderr, "dsserve: warning: %s\n", msg.c_str());
+  }
+};
+
+std::string printf_string(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string printf_string(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
 
 std::vector<std::string> parse_origins(const std::string& s) {
   if (s.empty()) return {};
@@ -82,11 +107,13 @@ struct Runtime {
   std::unique_ptr<StatsLogger> stats_logger;
 };
 
-Status start_runtime(ServeArgs& a, Runtime& rt, server::ServerContext& ctx) {
+Status start_runtime(ServeArgs& a, const ServeLog& log, Runtime& rt, server::ServerContext& ctx) {
   DS_ASSIGN_OR_RETURN(rt.model, load_model_from_options(a.model));
   DS_ASSIGN_OR_RETURN(rt.backend, make_backend(a.model));
   place_weights(*rt.model, *rt.backend);
-  DS_ASSIGN_OR_RETURN(rt.engine, Engine::create(engine_config(a.engine, a.model.max_model_len), *rt.model, *rt.backend));
+  EngineConfig ec = engine_config(a.engine, a.model.max_model_len);
+  ec.log = [log](const std::string& line) { log.info(line); };
+  DS_ASSIGN_OR_RETURN(rt.engine, Engine::create(ec, *rt.model, *rt.backend));
   const std::string tmpl = !a.model.chat_template.empty() ? a.model.chat_template
                            : rt.model->tokenizer ? rt.model->tokenizer->chat_template() : "";
   if (!tmpl.empty()) {
@@ -105,7 +132,7 @@ Status start_runtime(ServeArgs& a, Runtime& rt, server::ServerContext& ctx) {
                                                                     a.engine.max_num_batched_tokens, true});
   if (a.model.device == "cuda") {  // NVML gauges (dsserve:gpu_*) when the driver's library is there
     ctx.gpu_metrics = std::make_unique<GpuMetrics>(ctx.metrics->registry());
-    if (!ctx.gpu_metrics->available()) warn("NVML (libnvidia-ml.so.1) not found: no GPU metrics in /metrics");
+    if (!ctx.gpu_metrics->available()) log.warn("NVML (libnvidia-ml.so.1) not found: no GPU metrics in /metrics");
   }
   if (!a.log_file.empty()) {
     AuditLogConfig ac{a.log_file, a.log_max_bytes, a.log_max_files, a.server.enable_log_requests,
@@ -113,7 +140,7 @@ Status start_runtime(ServeArgs& a, Runtime& rt, server::ServerContext& ctx) {
     DS_ASSIGN_OR_RETURN(ctx.audit, AuditLog::open(ac));
   }
   rt.stats_logger = std::make_unique<StatsLogger>(rt.engine->stats(), std::chrono::duration<double>(a.log_interval),
-                                                  [](const std::string& line) { std::fprintf(stderr, "dsserve: %s\n", line.c_str()); },
+                                                  [log](const std::string& line) { log.info(line); },
                                                   "KV cache usage");
   ctx.model = rt.model.get();
   ctx.engine = rt.engine.get();
@@ -129,7 +156,9 @@ int run_serve(ServeArgs& a) {
   if (a.server.served_model_names.empty()) a.server.served_model_names = {a.model.model};
   a.server.allowed_origins = parse_origins(a.allowed_origins);
   a.server.model_path = a.model.model;
-  if (a.tensor_parallel_size > 1) warn("--tensor-parallel-size " + std::to_string(a.tensor_parallel_size) + " is ignored by the CPU backend");
+  const ServeLog log(a.log_level);
+  for (const std::string& w : a.flag_warnings) log.warn(w);
+  if (a.tensor_parallel_size > 1) log.warn("--tensor-parallel-size " + std::to_string(a.tensor_parallel_size) + " is ignored by the CPU backend");
 
   // Signals are taken by one thread with sigwait; every thread started later inherits the mask.
   sigset_t set;
@@ -152,7 +181,7 @@ int run_serve(ServeArgs& a) {
         continue;
       }
       if (!ctx.ready) std::_Exit(0);
-      std::fprintf(stderr, "dsserve: signal %d: draining (up to %.0f s)\n", sig, ctx.cfg.shutdown_timeout_s);
+      log.info(printf_string("signal %d: draining (up to %.0f s)", sig, ctx.cfg.shutdown_timeout_s));
       http.drain_and_stop();
       return;
     }
@@ -160,39 +189,40 @@ int run_serve(ServeArgs& a) {
   signal_thread.detach();
 
   Runtime rt;
-  if (Status s = start_runtime(a, rt, ctx); !s.is_ok()) {
+  if (Status s = start_runtime(a, log, rt, ctx); !s.is_ok()) {
     fail(s);
     std::_Exit(1);
   }
   ctx.ready = true;
-  std::fprintf(stderr, "dsserve: serving %s on http://%s:%d (max_model_len %d, %d KV blocks, reasoning parser %s, auth %s)\n",
-               ctx.model_name().c_str(), a.server.host.c_str(), a.server.port, rt.engine->max_model_len(),
-               rt.engine->num_kv_blocks(), ctx.protocol.reasoning ? "deepseek_r1" : "off", ctx.auth.enabled() ? "on" : "off");
+  log.info(printf_string("serving %s on http://%s:%d (max_model_len %d, %d KV blocks, reasoning parser %s, auth %s)",
+                         ctx.model_name().c_str(), a.server.host.c_str(), a.server.port, rt.engine->max_model_len(),
+                         rt.engine->num_kv_blocks(), ctx.protocol.reasoning ? "deepseek_r1" : "off",
+                         ctx.auth.enabled() ? "on" : "off"));
   http_thread.join();
-  std::fprintf(stderr, "dsserve: stopped\n");
+  log.info("stopped");
   return 0;
 }
 
 // Deployment-guide flags vLLM never had: accepted, with a warning naming the real one.
 void add_alias_flags(CLI::App& cmd, ServeArgs& a) {
   cmd.add_option_function<int32_t>("--batch-size", [&a](const int32_t& v) {
-    warn("--batch-size is not a vLLM flag; using it as --max-num-seqs");
+    a.flag_warnings.push_back("--batch-size is not a vLLM flag; using it as --max-num-seqs");
     a.engine.max_num_seqs = v;
   }, "Alias of --max-num-seqs (warns)");
   cmd.add_option_function<int32_t>("--max-batch-total-tokens", [&a](const int32_t& v) {
-    warn("--max-batch-total-tokens is not a vLLM flag; using it as --max-num-batched-tokens");
+    a.flag_warnings.push_back("--max-batch-total-tokens is not a vLLM flag; using it as --max-num-batched-tokens");
     a.engine.max_num_batched_tokens = v;
   }, "Alias of --max-num-batched-tokens (warns)");
   cmd.add_option_function<int32_t>("--max-seq-len", [&a](const int32_t& v) {
-    warn("--max-seq-len is not a vLLM flag; using it as --max-model-len");
+    a.flag_warnings.push_back("--max-seq-len is not a vLLM flag; using it as --max-model-len");
     a.model.max_model_len = v;
   }, "Alias of --max-model-len (warns)");
-  cmd.add_flag_callback("--dynamic-batching", [] { warn("--dynamic-batching: continuous batching is always on"); },
+  cmd.add_flag_callback("--dynamic-batching", [&a] { a.flag_warnings.push_back("--dynamic-batching: continuous batching is always on"); },
                         "Accepted: continuous batching is always on (warns)");
-  cmd.add_flag_callback("--stream-output", [] { warn("--stream-output: streaming is per request (\"stream\": true)"); },
+  cmd.add_flag_callback("--stream-output", [&a] { a.flag_warnings.push_back("--stream-output: streaming is per request (\"stream\": true)"); },
                         "Accepted: streaming is per request (warns)");
   cmd.add_option_function<int>("--worker-cpu-threads", [&a](const int& v) {
-    warn("--worker-cpu-threads is not a vLLM flag; using it as --threads");
+    a.flag_warnings.push_back("--worker-cpu-threads is not a vLLM flag; using it as --threads");
     a.model.threads = v;
   }, "Alias of --threads (warns)");
 }
@@ -237,7 +267,8 @@ void add_server_flags(CLI::App& cmd, ServeArgs& a) {
       ->check(CLI::IsMember({"auto", "deepseek_r1", "none"}));
   cmd.add_flag("--enable-log-requests", s.enable_log_requests, "Put request/response bodies in the audit log");
   cmd.add_option("--max-log-len", s.max_log_len, "Cut logged bodies to this many characters")->check(CLI::Range(0, 1 << 30));
-  cmd.add_option("--log-level,--uvicorn-log-level", a.log_level, "debug | info | warning | error | critical | trace")
+  cmd.add_option("--log-level,--uvicorn-log-level", a.log_level,
+                 "Server stderr lines shown: trace | debug | info (start-up, memory, stats) | warning | error | critical (errors only)")
       ->check(CLI::IsMember({"debug", "info", "warning", "error", "critical", "trace"}));
   cmd.add_option("--log-file", a.log_file, "Audit log: one JSON line per request");
   cmd.add_option("--log-max-bytes", a.log_max_bytes, "Rotate the audit log at this size");

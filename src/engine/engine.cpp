@@ -32,6 +32,11 @@ GraphMode effective_graph_mode(const EngineConfig& cfg, const Backend& be) {
 
 double gib(double bytes) { return bytes / double(1ull << 30); }
 
+void log_line(const EngineConfig& cfg, const std::string& line) {
+  if (cfg.log) cfg.log(line);
+  else std::fprintf(stderr, "dsserve: %s\n", line.c_str());
+}
+
 // Device backends without an explicit --num-kv-blocks / --kv-cache-memory: the KV cache gets what is
 // left of total * utilization after everything this process (and any other) holds, measured after
 // the weights, the decoder's activations, one profiling forward at max_num_batched_tokens and (with
@@ -112,14 +117,16 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg, const Lo
       return invalid_argument(buf);
     }
     if (blocks <= 0) blocks = z.blocks;
-    std::fprintf(stderr,
-                 "dsserve: memory: %.2f GiB total, budget %.2f GiB (--gpu-memory-utilization %.2f): weights %.2f GiB, "
-                 "activations %.2f GiB (a forward at %d tokens added %.3f GiB), graphs %.3f GiB (est.), KV %.2f GiB = "
-                 "%lld blocks of %d tokens%s\n",
-                 gib(z.total), gib(z.budget), cfg.gpu_memory_utilization, gib(z.weights),
-                 gib(double(mem.free) - double(backend.memory_info().free)), s.max_num_batched_tokens,
-                 gib(z.activations), gib(z.graphs), gib(double(blocks) * double(per_block)), (long long)blocks,
-                 cfg.block_size, blocks == z.blocks ? "" : " (set by --num-kv-blocks / --kv-cache-memory)");
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "memory: %.2f GiB total, budget %.2f GiB (--gpu-memory-utilization %.2f): weights %.2f GiB, "
+                  "activations %.2f GiB (a forward at %d tokens added %.3f GiB), graphs %.3f GiB (est.), KV %.2f GiB = "
+                  "%lld blocks of %d tokens%s",
+                  gib(z.total), gib(z.budget), cfg.gpu_memory_utilization, gib(z.weights),
+                  gib(double(mem.free) - double(backend.memory_info().free)), s.max_num_batched_tokens,
+                  gib(z.activations), gib(z.graphs), gib(double(blocks) * double(per_block)), (long long)blocks,
+                  cfg.block_size, blocks == z.blocks ? "" : " (set by --num-kv-blocks / --kv-cache-memory)");
+    log_line(cfg, line);
   }
 
   if (blocks < 1) return invalid_argument("the KV cache holds no block: raise --kv-cache-memory or --num-kv-blocks");
@@ -169,9 +176,11 @@ Engine::Engine(const EngineConfig& cfg, const LoadedModel& model, Backend& backe
     const int32_t n = decoder_->capture_graphs(kv_);
     const MemoryInfo m1 = backend.memory_info();
     if (n > 0) {
-      std::fprintf(stderr, "dsserve: captured %d decode graphs (batch sizes 1..%d) in %.2f s, %.1f MiB; device memory in use %.2f of %.2f GiB\n",
-                   n, decoder_->graph_sizes().back(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                   (double(m0.free) - double(m1.free)) / double(1 << 20), gib(double(m1.total - m1.free)), gib(double(m1.total)));
+      char line[256];
+      std::snprintf(line, sizeof line, "captured %d decode graphs (batch sizes 1..%d) in %.2f s, %.1f MiB; device memory in use %.2f of %.2f GiB",
+                    n, decoder_->graph_sizes().back(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                    (double(m0.free) - double(m1.free)) / double(1 << 20), gib(double(m1.total - m1.free)), gib(double(m1.total)));
+      log_line(cfg, line);
     }
   }
   thread_ = std::thread([this] { loop(); });

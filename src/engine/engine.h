@@ -3,6 +3,7 @@
 // Sequence. Other threads talk to it only through submit()/abort() (a queue) and read stats()
 // (atomics). See docs/ARCHITECTURE.md for the step and the invariants.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -33,6 +34,8 @@ struct EngineConfig {
   double swap_space_gib = 0.0;
   SchedulerConfig scheduler;        // swap/kv_bytes fields are filled in by the engine
   uint64_t seed = 0;                // generator for requests without a seed
+  // Where the engine's start-up lines (memory split, graph capture) go; unset: stderr, "dsserve: " first.
+  std::function<void(const std::string&)> log;
 };
 
 // Read from any thread (e.g. GET /metrics) without involving the engine thread.

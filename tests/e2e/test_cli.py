@@ -214,6 +214,71 @@ class BadInput(unittest.TestCase):
         self.expect_error("vocab", args=["generate", "--model", self.model, "--prompt-ids", "1,99999"])
 
 
+class ServeLogLevel(unittest.TestCase):
+    """`serve --log-level`: info lines (start-up, stats, drain) at info, warnings also at warning,
+    neither at error; a flag alias's warning obeys the level too."""
+
+    def serve_stderr(self, *args):
+        import signal
+        import socket
+        import time
+        import urllib.request
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        model = os.path.join(SHARED, "models", "stories260k")
+        p = subprocess.Popen([DSSERVE, "serve", model, "--port", str(port), "--log-interval", "0.2",
+                              "--batch-size", "4", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                self.fail("serve did not become healthy")
+            body = json.dumps({"model": model, "prompt": "Once upon a time", "max_tokens": 8}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                self.assertEqual(r.status, 200)
+            time.sleep(0.6)  # stats lines come every 0.2 s while there is activity to report
+            p.send_signal(signal.SIGTERM)
+            err = p.communicate(timeout=60)[1].decode("utf-8")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 0, err)
+        return err
+
+    def test_info_shows_everything(self):
+        err = self.serve_stderr()
+        self.assertIn("dsserve: serving", err)
+        self.assertIn("--batch-size is not a vLLM flag", err)
+        self.assertIn("KV cache usage", err)
+        self.assertIn("dsserve: stopped", err)
+
+    def test_warning_hides_info(self):
+        err = self.serve_stderr("--log-level", "warning")
+        self.assertIn("--batch-size is not a vLLM flag", err)
+        self.assertNotIn("dsserve: serving", err)
+        self.assertNotIn("dsserve: stopped", err)
+        self.assertNotIn("KV cache usage", err)
+
+    def test_error_hides_warnings(self):
+        err = self.serve_stderr("--uvicorn-log-level", "error")
+        self.assertEqual(err, "")
+
+    def test_unknown_level_is_refused(self):
+        p = run("serve", os.path.join(SHARED, "models", "stories260k"), "--log-level", "loud", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--log-level", p.stderr)
+
+
 if __name__ == "__main__":
     DSSERVE, SHARED = sys.argv[1], sys.argv[2]
     unittest.main(argv=[sys.argv[0], "-v"])
