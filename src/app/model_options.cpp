@@ -14,25 +14,25 @@
 
 namespace ds::app {
 
-void add_model_options(CLI::App& cmd, ModelOptions& o) {
-  cmd.add_option("--model,-m", o.model, "Model folder (Hugging Face layout) or, with --load-format dummy, a model id")
-      ->required();
+void add_model_options(CLI::App& cmd, ModelOptions& o, bool model_required) {
+  auto* model = cmd.add_option("--model,-m", o.model, "Model folder (Hugging Face layout) or, with --load-format dummy, a model id");
+  if (model_required) model->required();
   cmd.add_option("--tokenizer", o.tokenizer, "Folder with tokenizer.json (default: the model folder)");
-  cmd.add_option("--load-format", o.load_format, "auto | dummy (random weights from the config)")
+  cmd.add_option("--load-format", o.load_format, "auto | safetensors | dummy (random weights from the config)")
       ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
-  cmd.add_option("--dtype", o.dtype, "Weight dtype for dummy weights: auto | bfloat16 | half | float32")
+  cmd.add_option("--dtype", o.dtype, "auto | bfloat16 | half | float16 | float32 | float (the dtype of dummy weights)")
       ->check(CLI::IsMember({"auto", "bfloat16", "half", "float16", "float32", "float"}));
-  cmd.add_option("--generation-config", o.generation_config, "auto (use generation_config.json) | none");
+  cmd.add_option("--generation-config", o.generation_config,
+                 "auto (request defaults from generation_config.json) | vllm | none");
   cmd.add_option("--chat-template", o.chat_template_file, "Jinja chat template file overriding the model's");
-  cmd.add_option("--max-model-len", o.max_model_len, "Maximum prompt + output length")->check(CLI::Range(1, 1 << 24));
-  cmd.add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(0, 1024));
+  cmd.add_option("--max-model-len", o.max_model_len, "Maximum prompt + output length (default: what fits)")
+      ->check(CLI::Range(1, 1 << 24));
+  cmd.add_option("--threads", o.threads, "CPU threads for the model (default: all cores)")->check(CLI::Range(0, 1024));
   cmd.add_option("--seed-weights", o.dummy_seed, "Seed of --load-format dummy weights");
-  cmd.add_option("--device", o.device, "cpu | cuda (bf16 activations and KV cache on GPU 0)")
+  cmd.add_option("--device", o.device,
+                 "cpu | cuda (bf16 weights, activations and KV cache on GPU 0; KV sized by --gpu-memory-utilization "
+                 "unless --kv-cache-memory / --num-kv-blocks)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  add_batch_invariant_flag(cmd, o);
-}
-
-void add_batch_invariant_flag(CLI::App& cmd, ModelOptions& o) {
   cmd.add_flag("--batch-invariant", o.batch_invariant,
                "CUDA: bit-identical results for a sequence whatever else is batched with it (slower; the CPU "
                "backend is always batch-invariant)");

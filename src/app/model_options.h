@@ -26,9 +26,9 @@ struct ModelOptions {
   bool batch_invariant = false;  // --batch-invariant (CUDA; the CPU backend always is)
 };
 
-void add_model_options(CLI::App& cmd, ModelOptions& o);
-// --batch-invariant alone (serve registers its model flags itself and adds this one).
-void add_batch_invariant_flag(CLI::App& cmd, ModelOptions& o);
+// The model flags of every command that loads a model. serve passes model_required = false: it
+// also takes the model as a positional MODEL.
+void add_model_options(CLI::App& cmd, ModelOptions& o, bool model_required = true);
 // Loads the model; applies --generation-config none and --chat-template FILE.
 Result<std::unique_ptr<LoadedModel>> load_model_from_options(ModelOptions& o);
 // The backend --device names: the CPU, or the CUDA backend (an error when this binary was built

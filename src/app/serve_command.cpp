@@ -158,7 +158,7 @@ int run_serve(ServeArgs& a) {
   a.server.model_path = a.model.model;
   const ServeLog log(a.log_level);
   for (const std::string& w : a.flag_warnings) log.warn(w);
-  if (a.tensor_parallel_size > 1) log.warn("--tensor-parallel-size " + std::to_string(a.tensor_parallel_size) + " is ignored by the CPU backend");
+  if (a.tensor_parallel_size > 1) log.warn("--tensor-parallel-size " + std::to_string(a.tensor_parallel_size) + " is ignored: dsserve runs the model on one device");
 
   // Signals are taken by one thread with sigwait; every thread started later inherits the mask.
   sigset_t set;
@@ -228,24 +228,11 @@ void add_alias_flags(CLI::App& cmd, ServeArgs& a) {
 }
 
 void add_model_flags(CLI::App& cmd, ServeArgs& a) {
-  ModelOptions& o = a.model;
   cmd.add_option("MODEL", a.positional_model, "Model folder (Hugging Face layout), or a known id with --load-format dummy");
-  cmd.add_option("--model", o.model, "Same as MODEL");
-  cmd.add_option("--tokenizer", o.tokenizer, "Folder with tokenizer.json (default: the model folder)");
-  cmd.add_option("--load-format", o.load_format, "auto | safetensors | dummy (random weights)")->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
-  cmd.add_option("--dtype", o.dtype, "auto | half | float16 | bfloat16 | float32 | float")
-      ->check(CLI::IsMember({"auto", "bfloat16", "half", "float16", "float32", "float"}));
-  cmd.add_option("--generation-config", o.generation_config, "auto (request defaults from generation_config.json) | vllm | none");
-  cmd.add_option("--chat-template", o.chat_template_file, "Jinja chat template file overriding the model's");
-  cmd.add_option("--max-model-len", o.max_model_len, "Maximum prompt + output length (default: what fits)")->check(CLI::Range(1, 1 << 24));
-  cmd.add_option("--threads", o.threads, "CPU threads for the model (default: all cores)")->check(CLI::Range(0, 1024));
-  cmd.add_option("--seed-weights", o.dummy_seed, "Seed of --load-format dummy weights");
-  cmd.add_option("--device", o.device, "cpu | cuda (bf16 weights, activations and KV cache on GPU 0; KV sized by "
-                                      "--gpu-memory-utilization unless --kv-cache-memory / --num-kv-blocks)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
-  add_batch_invariant_flag(cmd, o);
+  add_model_options(cmd, a.model, /*model_required=*/false);
   cmd.add_option("--seed", a.engine.seed, "Seed of requests that give none");
-  cmd.add_option("--tensor-parallel-size", a.tensor_parallel_size, "Accepted; the CPU backend runs on one device")->check(CLI::Range(1, 64));
+  cmd.add_option("--tensor-parallel-size", a.tensor_parallel_size, "Accepted; dsserve runs the model on one device")
+      ->check(CLI::Range(1, 64));
   cmd.add_flag("--trust-remote-code", a.trust_remote_code, "Accepted; dsserve never runs model code");
 }
 
