@@ -68,9 +68,7 @@ class Ops {
   virtual void gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate_up, Tensor out) {
     matmul(x, w_gate_up, Tensor(), gate_up);
     const int64_t i = out.dim(1);
-    auto* base = static_cast<uint8_t*>(gate_up.data);
-    silu_mul(Tensor(base, gate_up.dtype, {1, i}), Tensor(base + i * int64_t(dtype_size(gate_up.dtype)), gate_up.dtype, {1, i}),
-             out);
+    silu_mul(gate_up.cols(0, i), gate_up.cols(i, i), out);
   }
   // out[i, :] = x[rows[i], :]                          selects the rows whose logits are needed
   virtual void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) = 0;

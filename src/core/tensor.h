@@ -51,6 +51,13 @@ struct Tensor {
     t.data = static_cast<char*>(data) + size_t(r) * t.nbytes();
     return t;
   }
+  // Columns [col0, col0 + n) of a one-row 2-D tensor (still contiguous: a [1, cols] view), e.g. q,
+  // k and v inside a fused projection's output.
+  Tensor cols(int64_t col0, int64_t n) const {
+    DS_CHECK(ndim == 2 && shape[0] == 1 && col0 >= 0 && n >= 0 && col0 + n <= shape[1])
+        << "columns " << col0 << "+" << n << " of " << shape_str();
+    return Tensor(static_cast<char*>(data) + size_t(col0) * dtype_size(dtype), dtype, {1, n});
+  }
   std::string shape_str() const {
     std::string s = "[";
     for (int i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(shape[size_t(i)]);

@@ -13,10 +13,6 @@ namespace {
 // kQkv/kGateUp (one row) hold the fused projections of a single-token forward.
 enum Act { kResidual, kNormed, kQ, kK, kV, kAttn, kOut, kGate, kUp, kMlp, kSel, kLogits, kQkv, kGateUp, kNumActs };
 
-Tensor cols_view(const Tensor& x, int64_t col0, int64_t cols) {
-  DS_CHECK_EQ(x.dim(0), 1);
-  return Tensor(static_cast<uint8_t*>(x.data) + col0 * int64_t(dtype_size(x.dtype)), x.dtype, {1, cols});
-}
 }  // namespace
 
 Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int32_t max_tokens,
@@ -100,9 +96,9 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   if (f && f->qkv.defined()) {  // one matmul; q, k, v are column slices of its single row
     const Tensor qkv = act(kQkv, 1, f->qkv.dim(0));
     ops_.matmul(normed, f->qkv, f->qkv_bias, qkv);
-    q = cols_view(qkv, 0, cfg_.q_size());
-    k = cols_view(qkv, cfg_.q_size(), cfg_.kv_size());
-    v = cols_view(qkv, cfg_.q_size() + cfg_.kv_size(), cfg_.kv_size());
+    q = qkv.cols(0, cfg_.q_size());
+    k = qkv.cols(cfg_.q_size(), cfg_.kv_size());
+    v = qkv.cols(cfg_.q_size() + cfg_.kv_size(), cfg_.kv_size());
   } else {
     ops_.matmul(normed, lw.q_proj, lw.q_bias, q);
     ops_.matmul(normed, lw.k_proj, lw.k_bias, k);

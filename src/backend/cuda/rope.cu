@@ -1,5 +1,5 @@
-// Rotary embedding (HF rotate_half: pairs (i, i + D/2)), in place on q and k. One block per token;
-// threads walk the (head, i) pairs of q, then of k. The angle is position * inv_freq[i] in fp32 and
+// Rotary embedding (HF rotate_half: pairs (i, i + D/2)), in place on q and k. One block per token:
+// the token's d/2 angles into shared memory, then threads walk the (head, i) pairs of q, then of k. The angle is position * inv_freq[i] in fp32 and
 // sincosf is the accurate (not the fast-math) version, as the CPU reference uses std::cos/std::sin.
 // CPU reference: CpuOps::rope. llama3 scaling is already folded into inv_freq by the runtime.
 // rope_store_kv_kernel fuses the rotation of k with its store into the paged cache (and v's store):
@@ -11,68 +11,56 @@
 namespace ds::cuda {
 namespace {
 
-__device__ __forceinline__ void rotate_pairs(bf16* x, int64_t heads, int64_t d, float pos,
-                                             const float* __restrict__ inv_freq) {
+// sc[i], sc[half + i] = sin, cos of the token's angle pos * inv_freq[i], i < d/2: computed once per
+// token (sincosf of a large argument takes the slow reduction path; per (head, pair) it made the
+// fused kernel 7 us per call on an H100) and shared by every head. Needs a __syncthreads() after.
+__device__ __forceinline__ void token_angles(float pos, const float* __restrict__ inv_freq, int64_t half, float* sc) {
+  for (int64_t i = threadIdx.x; i < half; i += blockDim.x) sincosf(pos * inv_freq[i], &sc[i], &sc[half + i]);
+}
+
+// dst = src rotated (heads x d, pairs (i, i + d/2)) by the angles in sc; dst may be src (in place:
+// each pair is read before it is written, by the same thread).
+__device__ __forceinline__ void rotate_heads(const bf16* src, bf16* dst, int64_t heads, int64_t d, const float* sc) {
   const int64_t half = d / 2;
   for (int64_t p = threadIdx.x; p < heads * half; p += blockDim.x) {
-    const int64_t head = p / half, i = p % half;
-    float s, c;
-    sincosf(pos * inv_freq[i], &s, &c);
-    bf16* v = x + head * d;
-    const float x1 = __bfloat162float(v[i]), x2 = __bfloat162float(v[i + half]);
-    v[i] = __float2bfloat16(x1 * c - x2 * s);
-    v[i + half] = __float2bfloat16(x2 * c + x1 * s);
+    const int64_t o = (p / half) * d + p % half, i = p % half;
+    const float s = sc[i], c = sc[half + i];
+    const float x1 = __bfloat162float(src[o]), x2 = __bfloat162float(src[o + half]);
+    dst[o] = __float2bfloat16(x1 * c - x2 * s);
+    dst[o + half] = __float2bfloat16(x2 * c + x1 * s);
   }
 }
 
-// q [t, q_heads * d], k [t, k_heads * d]
+// q [t, q_heads * d], k [t, k_heads * d], both in place. One block per token.
 __global__ void rope_kernel(bf16* q, bf16* k, int64_t q_heads, int64_t k_heads, int64_t d,
                             const int32_t* __restrict__ positions, const float* __restrict__ inv_freq) {
+  extern __shared__ float sc[];  // [d/2] sin, then [d/2] cos
   const int64_t t = blockIdx.x;
-  const float pos = float(positions[t]);
-  rotate_pairs(q + t * q_heads * d, q_heads, d, pos, inv_freq);
-  rotate_pairs(k + t * k_heads * d, k_heads, d, pos, inv_freq);
+  token_angles(float(positions[t]), inv_freq, d / 2, sc);
+  __syncthreads();
+  rotate_heads(q + t * q_heads * d, q + t * q_heads * d, q_heads, d, sc);
+  rotate_heads(k + t * k_heads * d, k + t * k_heads * d, k_heads, d, sc);
 }
 
 // One block per token: q rotated in place; k rotated into its cache slot, v copied to its slot.
-// The d/2 angles of the token are computed once into shared memory (sincosf of a large argument
-// takes the slow reduction path; per (head, pair) it made this kernel 7 us per call on an H100) and
-// reused for every head of q and k: the same sincosf values as rotate_pairs, so results are identical.
 __global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const bf16* __restrict__ v,
                                      int64_t q_heads, int64_t k_heads, int64_t d,
                                      const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
                                      bf16* k_cache, bf16* v_cache, const int32_t* __restrict__ slot_mapping,
                                      int64_t num_slots) {
   extern __shared__ float sc[];  // [d/2] sin, then [d/2] cos
-  const int64_t t = blockIdx.x, half = d / 2;
+  const int64_t t = blockIdx.x;
   // The angles need only the step's positions (copied in before the forward, ahead of every kernel
   // of it) and inv_freq: computed before waiting for the q/k/v matmul.
-  const float pos = float(positions[t]);
-  for (int64_t i = threadIdx.x; i < half; i += blockDim.x) sincosf(pos * inv_freq[i], &sc[i], &sc[half + i]);
+  token_angles(float(positions[t]), inv_freq, d / 2, sc);
   pdl_wait();
   pdl_trigger();
   __syncthreads();
-  bf16* qt = q + t * q_heads * d;
-  for (int64_t p = threadIdx.x; p < q_heads * half; p += blockDim.x) {
-    const int64_t head = p / half, i = p % half;
-    const float s = sc[i], c = sc[half + i];
-    bf16* vq = qt + head * d;
-    const float x1 = __bfloat162float(vq[i]), x2 = __bfloat162float(vq[i + half]);
-    vq[i] = __float2bfloat16(x1 * c - x2 * s);
-    vq[i + half] = __float2bfloat16(x2 * c + x1 * s);
-  }
+  rotate_heads(q + t * q_heads * d, q + t * q_heads * d, q_heads, d, sc);
   const int64_t slot = slot_mapping[t];
   if (slot < 0 || slot >= num_slots) return;  // -1: padding token, nothing to store
   const int64_t row = k_heads * d;
-  const bf16* kt = k + t * row;
-  bf16* kc = k_cache + slot * row;
-  for (int64_t p = threadIdx.x; p < k_heads * half; p += blockDim.x) {
-    const int64_t head = p / half, i = p % half;
-    const float s = sc[i], c = sc[half + i];
-    const float x1 = __bfloat162float(kt[head * d + i]), x2 = __bfloat162float(kt[head * d + i + half]);
-    kc[head * d + i] = __float2bfloat16(x1 * c - x2 * s);
-    kc[head * d + i + half] = __float2bfloat16(x2 * c + x1 * s);
-  }
+  rotate_heads(k + t * row, k_cache + slot * row, k_heads, d, sc);
   const bf16* vt = v + t * row;
   bf16* vc = v_cache + slot * row;
   for (int64_t i = threadIdx.x; i < row; i += blockDim.x) vc[i] = vt[i];
@@ -92,7 +80,8 @@ void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int6
 void launch_rope(bf16* q, bf16* k, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
                  const int32_t* positions, const float* inv_freq, cudaStream_t stream) {
   if (t == 0) return;
-  rope_kernel<<<unsigned(t), 256, 0, stream>>>(q, k, q_heads, k_heads, head_dim, positions, inv_freq);
+  rope_kernel<<<unsigned(t), 256, size_t(head_dim) * sizeof(float), stream>>>(q, k, q_heads, k_heads, head_dim,
+                                                                               positions, inv_freq);
   CUDA_CHECK_LAUNCH();
 }
 
