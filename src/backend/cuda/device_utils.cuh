@@ -1,5 +1,5 @@
 #pragma once
-// Device helpers shared by the kernels: typed loads as fp32 and block-wide reductions.
+// Device helpers shared by the kernels: typed loads as fp32, the SwiGLU element, block-wide reductions.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -8,6 +8,10 @@ namespace ds::cuda {
 __device__ __forceinline__ float to_f32(float v) { return v; }
 __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+
+// SwiGLU of one element, fp32: silu(g) * u (silu_mul and the fused gate_up_silu matmul: one formula,
+// so the two paths agree bit for bit). CPU reference: CpuOps::silu_mul.
+__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.f + expf(-g)) * u; }
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll

@@ -7,12 +7,11 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_utils.cuh"
 #include "backend/cuda/pdl.cuh"
 
 namespace ds::cuda {
 namespace {
-
-__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.f + expf(-g)) * u; }
 
 // gate, up, out [n]; out may alias gate or up (each element is read before it is written).
 // kVec: n % 8 == 0 and 16-byte aligned pointers; i counts 8-element words.

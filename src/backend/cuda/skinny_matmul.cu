@@ -143,7 +143,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   if constexpr (kSwiglu) {
     if (lane == 0) {
       const float g = __bfloat162float(__float2bfloat16(acc[0][0])), u = __bfloat162float(__float2bfloat16(acc[1][0]));
-      store(out + col, g / (1.f + expf(-g)) * u);  // silu_mul.cu's formula
+      store(out + col, silu_times(g, u));
     }
   } else {
     float b = 0.f;
@@ -154,12 +154,6 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   }
 }
 
-template <int T, class Out, class B>
-void launch_kernel(dim3 grid, dim3 block, cudaStream_t stream, const bf16* x, const bf16* w, const B* bias, Out* out,
-                   int64_t n, int64_t k) {
-  launch_pdl(skinny_matmul_kernel<T, Out, B, false>, grid, block, 0, stream, x, w, bias, out, n, k);
-}
-
 template <int T, class Out>
 void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t n, int64_t k,
               cudaStream_t stream, int64_t row_groups = 1) {
@@ -167,12 +161,14 @@ void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, 
   const dim3 grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), unsigned(row_groups)};
   const dim3 block{32 * kWarpsPerBlock};
   if (!bias) {
-    launch_kernel<T, Out, void>(grid, block, stream, x, w, nullptr, out, n, k);
+    launch_pdl(skinny_matmul_kernel<T, Out, void, false>, grid, block, 0, stream, x, w, nullptr, out, n, k);
   } else if (bias_dtype == DType::kBF16) {
-    launch_kernel<T, Out, bf16>(grid, block, stream, x, w, static_cast<const bf16*>(bias), out, n, k);
+    launch_pdl(skinny_matmul_kernel<T, Out, bf16, false>, grid, block, 0, stream, x, w, static_cast<const bf16*>(bias),
+               out, n, k);
   } else {
     DS_CHECK(bias_dtype == DType::kF32) << "skinny matmul bias dtype " << dtype_name(bias_dtype);
-    launch_kernel<T, Out, float>(grid, block, stream, x, w, static_cast<const float*>(bias), out, n, k);
+    launch_pdl(skinny_matmul_kernel<T, Out, float, false>, grid, block, 0, stream, x, w,
+               static_cast<const float*>(bias), out, n, k);
   }
 }
 
