@@ -411,8 +411,7 @@ class CudaSampler final : public DeviceSampler {
     if (!b.adjustments.empty())
       std::memcpy(staging_.data() + rows_bytes, b.adjustments.data(), b.adjustments.size() * sizeof(LogitAdjustment));
     if (!sorted.empty()) std::memcpy(staging_.data() + rows_bytes + adj_bytes, sorted.data(), sorted.size() * 4);
-    grow(&meta_, &meta_bytes_, align16(total) + n * sizeof(float));
-    grow(&results_, &results_bytes_, n * sizeof(SampleResult));
+    grow_rows(n, total);
     uint8_t* meta = static_cast<uint8_t*>(meta_);
     CUDA_CHECK(cudaMemcpyAsync(meta, staging_.data(), total, cudaMemcpyHostToDevice, stream_));
     const auto* d_rows = reinterpret_cast<const SampleRow*>(meta);
@@ -422,7 +421,6 @@ class CudaSampler final : public DeviceSampler {
     auto* d_results = static_cast<SampleResult*>(results_);
     const float* x = static_cast<const float*>(logits.data);
 
-    grow(&parts_, &parts_bytes_, n * kSplits * sizeof(Partial));
     auto* d_parts = static_cast<Partial*>(parts_);
     const int64_t len = ((vocab + 3) / 4 + kSplits - 1) / kSplits * 4;
     const size_t smem = size_t(len / 32 + 1) * 4;
@@ -444,16 +442,8 @@ class CudaSampler final : public DeviceSampler {
     // Upper bounds of sample()'s own sizes: every row with the maximum of adjustments is not
     // knowable, so the metadata is sized for rows + sorted indices + lse (adjustments grow later:
     // a few bytes per token of a request's history).
-    grow(&meta_, &meta_bytes_, align16(align16(n * sizeof(SampleRow)) + n * sizeof(int32_t)) + n * sizeof(float));
-    grow(&results_, &results_bytes_, n * sizeof(SampleResult));
-    grow(&parts_, &parts_bytes_, n * kSplits * sizeof(Partial));
-    const int chunk = int(std::min<size_t>(kSortChunk, n));
-    const size_t items = size_t(chunk) * size_t(vocab);
-    size_t temp = 0;
-    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp, static_cast<const uint64_t*>(nullptr),
-                                               static_cast<uint64_t*>(nullptr), static_cast<const int32_t*>(nullptr),
-                                               static_cast<int32_t*>(nullptr), int64_t(items), 0, 64, stream_));
-    grow(&sort_, &sort_bytes_, 2 * align16(items * 8) + 2 * align16(items * 4) + temp);
+    grow_rows(n, align16(n * sizeof(SampleRow)) + n * sizeof(int32_t));
+    grow_sort(size_t(std::min<size_t>(kSortChunk, n)) * size_t(vocab));
   }
 
  private:
@@ -465,15 +455,30 @@ class CudaSampler final : public DeviceSampler {
     *have = need;
   }
 
-  void sort_and_draw(const float* x, int64_t vocab, int chunk, const SampleRow* d_rows, const LogitAdjustment* d_adj,
-                     const int32_t* d_sorted, const float* d_lse, SampleResult* d_results) {
-    const size_t items = size_t(chunk) * size_t(vocab);
+  // The per-row buffers of n rows whose upload (rows | adjustments | sorted row indices) is `upload`
+  // bytes: the upload plus one log-sum-exp per row, the results, the split partial states.
+  void grow_rows(size_t n, size_t upload) {
+    grow(&meta_, &meta_bytes_, align16(upload) + n * sizeof(float));
+    grow(&results_, &results_bytes_, n * sizeof(SampleResult));
+    grow(&parts_, &parts_bytes_, n * kSplits * sizeof(Partial));
+  }
+
+  // The sort buffers for `items` keys (keys and ids, in and out, then CUB's scratch, whose size it
+  // returns).
+  size_t grow_sort(size_t items) {
     size_t temp = 0;
     CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp, static_cast<const uint64_t*>(nullptr),
                                                static_cast<uint64_t*>(nullptr), static_cast<const int32_t*>(nullptr),
                                                static_cast<int32_t*>(nullptr), int64_t(items), 0, 64, stream_));
+    grow(&sort_, &sort_bytes_, 2 * align16(items * 8) + 2 * align16(items * 4) + temp);
+    return temp;
+  }
+
+  void sort_and_draw(const float* x, int64_t vocab, int chunk, const SampleRow* d_rows, const LogitAdjustment* d_adj,
+                     const int32_t* d_sorted, const float* d_lse, SampleResult* d_results) {
+    const size_t items = size_t(chunk) * size_t(vocab);
+    size_t temp = grow_sort(items);
     const size_t keys_bytes = align16(items * 8), ids_bytes = align16(items * 4);
-    grow(&sort_, &sort_bytes_, 2 * keys_bytes + 2 * ids_bytes + temp);
     uint8_t* s = static_cast<uint8_t*>(sort_);
     auto* keys_in = reinterpret_cast<uint64_t*>(s);
     auto* keys_out = reinterpret_cast<uint64_t*>(s + keys_bytes);
