@@ -88,7 +88,7 @@ Result<Loaded> load(EngineBenchArgs& a) {
   DS_ASSIGN_OR_RETURN(l.model, load_model_from_options(a.model));
   DS_ASSIGN_OR_RETURN(l.backend, make_backend(a.model));
   place_weights(*l.model, *l.backend);
-  DS_ASSIGN_OR_RETURN(l.engine, Engine::create(engine_config(a.engine, a.model.max_model_len), *l.model, *l.backend));
+  DS_ASSIGN_OR_RETURN(l.engine, Engine::create(engine_config(a.engine, a.model.max_model_len, l.backend.get(), true), *l.model, *l.backend));
   return l;
 }
 
@@ -113,6 +113,15 @@ int run_throughput(EngineBenchArgs& a) {
               (in_tok + double(bt->out_tokens)) / bt->total, double(bt->out_tokens) / bt->total);
   std::printf("Total num prompt tokens:  %.0f\nTotal num output tokens:  %lld\nElapsed time (s):         %.3f\n", in_tok,
               (long long)bt->out_tokens, bt->total);
+  const EngineStats& st = l->engine->stats();
+  if (st.sample_call_ns_total > 0) {  // device sampling: where the steps' wall time went on the host
+    const auto sec = [](const std::atomic<int64_t>& ns) { return double(ns.load()) / 1e9; };
+    std::printf("Engine steps: %lld, %.3f s: schedule %.3f, forward call %.3f, update %.3f, device sampler call "
+                "(waits for the device) %.3f, events %.3f\n",
+                (long long)st.steps_total.load(), sec(st.step_ns_total), sec(st.schedule_ns_total),
+                sec(st.forward_call_ns_total), sec(st.update_ns_total), sec(st.sample_call_ns_total),
+                sec(st.emit_ns_total));
+  }
   write_json(a.output_json, {{"elapsed_time", bt->total}, {"num_requests", a.num_prompts},
                              {"total_num_tokens", in_tok + double(bt->out_tokens)},
                              {"requests_per_second", a.num_prompts / bt->total},

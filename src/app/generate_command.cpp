@@ -167,7 +167,7 @@ int run_generate(GenerateArgs& a) {
   auto backend = make_backend(a.model);
   if (!backend.ok()) return fail(backend.status());
   place_weights(m, **backend);
-  auto engine = Engine::create(engine_config(a.engine, a.model.max_model_len), m, **backend);
+  auto engine = Engine::create(engine_config(a.engine, a.model.max_model_len, backend->get(), true), m, **backend);
   if (!engine.ok()) return fail(engine.status());
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::shared_ptr<RequestStream>> streams;

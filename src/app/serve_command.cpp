@@ -111,7 +111,9 @@ Status start_runtime(ServeArgs& a, const ServeLog& log, Runtime& rt, server::Ser
   DS_ASSIGN_OR_RETURN(rt.model, load_model_from_options(a.model));
   DS_ASSIGN_OR_RETURN(rt.backend, make_backend(a.model));
   place_weights(*rt.model, *rt.backend);
-  EngineConfig ec = engine_config(a.engine, a.model.max_model_len);
+  EngineConfig ec = engine_config(a.engine, a.model.max_model_len, rt.backend.get());
+  // The resolved budget (the flag may be unset), for dsserve:max_num_batched_tokens and batch_efficiency.
+  a.engine.max_num_batched_tokens = ec.scheduler.max_num_batched_tokens;
   ec.log = [log](const std::string& line) { log.info(line); };
   DS_ASSIGN_OR_RETURN(rt.engine, Engine::create(ec, *rt.model, *rt.backend));
   const std::string tmpl = !a.model.chat_template.empty() ? a.model.chat_template

@@ -238,15 +238,28 @@ void Engine::handle(Command cmd) {
 // The engine step: schedule, move KV for swaps, forward, update, sample (where the logits are:
 // on the device when the backend has a sampler), publish stats, emit.
 bool Engine::step() {
+  using Clock = std::chrono::steady_clock;
+  auto t = Clock::now();
+  const auto t0 = t;
+  const auto lap = [&t](std::atomic<int64_t>& total) {
+    const auto now = Clock::now();
+    total += int64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(now - t).count());
+    t = now;
+  };
   SchedulerOutput out = scheduler_.schedule();
   if (out.empty()) {
     publish_stats();
     return false;
   }
   move_kv(out);
+  lap(stats_.schedule_ns_total);
   if (device_sampler_) {
     const Tensor logits = runner_.execute_on_device(out);
-    sample_on_device(update(out), logits);
+    lap(stats_.forward_call_ns_total);
+    const std::vector<ToSample> todo = update(out);
+    lap(stats_.update_ns_total);
+    sample_on_device(todo, logits);
+    lap(stats_.sample_call_ns_total);
   } else {
     const std::vector<float>& logits = runner_.execute(out);
     sample_on_host(update(out), logits);
@@ -255,6 +268,9 @@ bool Engine::step() {
   stats_.batched_tokens_total += out.num_batched_tokens;
   publish_stats();  // before the events: a client that saw its last event sees counters including it
   emit_touched();
+  lap(stats_.emit_ns_total);
+  t = t0;
+  lap(stats_.step_ns_total);
   return true;
 }
 

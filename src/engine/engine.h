@@ -46,6 +46,12 @@ struct EngineStats {
   std::atomic<int64_t> prefix_cache_queries{0}, prefix_cache_hits{0};
   std::atomic<int64_t> num_preemptions_total{0};
   std::atomic<int64_t> steps_total{0}, batched_tokens_total{0};
+  // Wall time of the engine's steps and of their parts (device-sampler path): scheduling (with KV
+  // moves), the forward's call (batch preparation and launches; a device forward runs on after it
+  // returns), update, the device sampler's call (waits for the forward and the sampling), events.
+  // The host parts the device does not overlap are everything but the sampler's call.
+  std::atomic<int64_t> step_ns_total{0}, schedule_ns_total{0}, forward_call_ns_total{0}, update_ns_total{0},
+      sample_call_ns_total{0}, emit_ns_total{0};
   std::atomic<int64_t> finished_stop{0}, finished_length{0}, finished_abort{0};
 };
 
