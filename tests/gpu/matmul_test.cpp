@@ -14,7 +14,11 @@ TEST(GpuOps, Matmul) {
                        Case{0, 896, 128}, Case{300, 896, 4864}, Case{2, 896, 151936 / 8 + 1},
                        // the skinny decode kernel (T <= 2, K % 8 == 0), its unroll tail and K % 8 != 0 (cuBLASLt)
                        Case{1, 3584, 515}, Case{2, 18944, 64}, Case{1, 8, 33}, Case{2, 1544, 1001}, Case{1, 900, 77},
-                       Case{3, 896, 130}}) {
+                       Case{3, 896, 130},
+                       // cuBLASLt plans are shared by the row counts of one bucket (here 1024 and
+                       // 144): a plan made for one count serves a smaller and a larger one after it
+                       Case{1000, 896, 1152}, Case{961, 896, 1152}, Case{1024, 896, 1152},
+                       Case{140, 18944, 512}, Case{129, 18944, 512}, Case{144, 18944, 512}}) {
     for (bool with_bias : {false, true}) {
       for (DType out_dt : {DType::kBF16, DType::kF32}) {
         SCOPED_TRACE("t " + std::to_string(c.t) + " k " + std::to_string(c.k) + " n " + std::to_string(c.n) +

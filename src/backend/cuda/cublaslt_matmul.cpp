@@ -24,6 +24,16 @@ int pointer_alignment(const void* p) {
   return a;
 }
 
+// The plan bucket of a row count: itself up to 64, then rounded up to a multiple of an eighth of
+// the power of two below it (at most 12.5% above t; 8 buckets per doubling).
+int64_t row_bucket(int64_t t) {
+  if (t <= 64) return t;
+  int64_t p = 64;
+  while (p * 2 <= t) p *= 2;
+  const int64_t step = p / 8;
+  return (t + step - 1) / step * step;
+}
+
 }  // namespace
 
 CublasLtMatmul::CublasLtMatmul(void* workspace, size_t workspace_bytes)
@@ -77,6 +87,7 @@ CublasLtMatmul::Plan CublasLtMatmul::make_plan(const Key& key) {
   DS_CHECK(found > 0) << "cuBLASLt has no algorithm for T=" << t << " N=" << n << " K=" << k << " out "
                       << dtype_name(DType(out_dt)) << " bias " << bias_dt << " alignment " << align;
   p.algo = result.algo;
+  p.rows = t;
   return p;
 }
 
@@ -92,10 +103,16 @@ void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, T
   if (t == 0 || n == 0) return;
   const int align = std::min({pointer_alignment(x.data), pointer_alignment(w.data), pointer_alignment(out.data),
                               bias.defined() ? pointer_alignment(bias.data) : 256});
-  const Key key{t, n, k, int(out.dtype), bias.defined() ? int(bias.dtype) : -1, align};
+  const Key key{row_bucket(t), n, k, int(out.dtype), bias.defined() ? int(bias.dtype) : -1, align};
   auto it = plans_.find(key);
   if (it == plans_.end()) it = plans_.emplace(key, make_plan(key)).first;
   Plan& p = it->second;
+  if (p.rows != t) {  // the bucket's algorithm, the layouts of this call's row count
+    const uint64_t cols = uint64_t(t);
+    CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof(cols)));
+    CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(p.c, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof(cols)));
+    p.rows = t;
+  }
   if (bias.defined()) {
     const void* bp = bias.data;
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));

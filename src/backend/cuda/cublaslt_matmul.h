@@ -1,8 +1,11 @@
 #pragma once
 // out[T, N] = x[T, K] @ w[N, K]^T (+ bias[N]) through cuBLASLt: bf16 operands, fp32 accumulation,
 // bf16 or fp32 output, bias added in the GEMM epilogue. Plans (descriptors + the heuristic's
-// algorithm) are cached per (shape, dtypes, pointer alignment), so a steady-state call only sets
-// pointers. CPU reference: cpu::matmul (tests compare against it).
+// algorithm) are cached per (row bucket, N, K, dtypes, pointer alignment), so a steady-state call only
+// sets pointers and the row count. Row counts are bucketed (exact up to 64, then 8 buckets per
+// doubling, the plan made for the bucket's largest count): a continuous-batching step has a new
+// token count almost every time, and a heuristic query per new count was host time the device
+// waited for, with a plan map that grew without bound. CPU reference: cpu::matmul.
 // Not batch-invariant yet: the heuristic may pick different kernels (split-K) for different T.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -25,12 +28,13 @@ class CublasLtMatmul {
   void run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream);
 
  private:
-  // (T, N, K, out dtype, bias dtype or -1, min pointer alignment)
+  // (T bucket, N, K, out dtype, bias dtype or -1, min pointer alignment)
   using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int>;
   struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    int64_t rows = 0;  // the row count the b and c layouts describe now
   };
   Plan make_plan(const Key& key);
 
