@@ -38,7 +38,7 @@ TEST(GpuOps, RmsNorm) {
   std::mt19937_64 rng(seed);
   for (DType x_dt : {DType::kBF16, DType::kF32})
   for (DType w_dt : {DType::kBF16, DType::kF32}) {
-    for (int64_t h : {64, 896, 1543, 3584}) {
+    for (int64_t h : {64, 896, 1543, 3584, 8192}) {
       for (int64_t t : {0, 1, 5, 64}) {
         SCOPED_TRACE("x " + std::string(dtype_name(x_dt)) + " w " + std::string(dtype_name(w_dt)) + " h " +
                      std::to_string(h) + " t " + std::to_string(t));
@@ -64,7 +64,7 @@ TEST(GpuOps, AddRmsNorm) {
   std::mt19937_64 rng(seed);
   for (DType x_dt : {DType::kBF16, DType::kF32})
   for (DType res_dt : {DType::kBF16, DType::kF32})
-  for (int64_t h : {64, 1536, 1543, 3584}) {
+  for (int64_t h : {64, 1536, 1543, 3584, 8192}) {
     for (int64_t t : {0, 1, 3, 100}) {
       SCOPED_TRACE("x " + std::string(dtype_name(x_dt)) + " residual " + std::string(dtype_name(res_dt)) + " h " +
                    std::to_string(h) + " t " + std::to_string(t));
@@ -89,6 +89,42 @@ TEST(GpuOps, AddRmsNorm) {
         EXPECT_LT(rel_error(download(dres.t), res), kBf16Tol) << "residual";
       }
       EXPECT_LT(rel_error(download(out.t), ref), kBf16Tol) << "out";
+    }
+  }
+}
+
+// A row's normalized output is bit-identical whether it is normalized alone (the T = 1 kernel) or
+// among other rows (the T > 1 kernel): a seeded request samples the same tokens alone and batched.
+TEST(GpuOps, RmsNormRowIsBatchInvariant) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (bool add : {false, true})
+  for (int64_t h : {64, 1536, 1543, 3584, 5120, 8192}) {
+    const int64_t t = 37;
+    SCOPED_TRACE(std::string(add ? "add_rmsnorm" : "rmsnorm") + " h " + std::to_string(h));
+    std::vector<float> x = random_bf16_values(rng, size_t(t * h), -3.f, 3.f), res = random_bf16_values(rng, size_t(t * h), -3.f, 3.f);
+    for (auto& e : x) e *= 1.0001f;
+    for (auto& e : res) e *= 0.9999f;
+    std::vector<float> w = random_bf16_values(rng, size_t(h), 0.5f, 1.5f);
+    DevTensor dw = upload_bf16(w, {h});
+    DevTensor dx = upload(x, DType::kF32, {t, h}), dres = upload(res, DType::kF32, {t, h});
+    DevTensor all = poisoned(DType::kBF16, {t, h});
+    if (add) gpu().ops().add_rmsnorm(dx.t, dres.t, dw.t, 1e-6f, all.t);
+    else gpu().ops().rmsnorm(dx.t, dw.t, 1e-6f, all.t);
+    const std::vector<float> together = download(all.t), res_together = download(dres.t);
+    for (int64_t i = 0; i < t; i += 6) {
+      const auto row = [&](const std::vector<float>& v) {
+        return std::vector<float>(v.begin() + i * h, v.begin() + (i + 1) * h);
+      };
+      DevTensor x1 = upload(row(x), DType::kF32, {1, h}), r1 = upload(row(res), DType::kF32, {1, h});
+      DevTensor one = poisoned(DType::kBF16, {1, h});
+      if (add) gpu().ops().add_rmsnorm(x1.t, r1.t, dw.t, 1e-6f, one.t);
+      else gpu().ops().rmsnorm(x1.t, dw.t, 1e-6f, one.t);
+      EXPECT_EQ(download(one.t), row(together)) << "row " << i;
+      if (add) {
+        EXPECT_EQ(download(r1.t), row(res_together)) << "residual row " << i;
+      }
     }
   }
 }

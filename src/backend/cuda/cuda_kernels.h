@@ -22,6 +22,8 @@ void launch_embedding(const void* table, DType table_dtype, int64_t vocab, int64
                       int64_t t, void* out, DType out_dtype, cudaStream_t stream);
 
 // out = x * rsqrt(mean(x^2) + eps) * w      x [t, h] (BF16 or F32), out [t, h] bf16; w [h] (F32/F16/BF16).
+// A row's sum of squares is formed in one order for every t (fp32 batches of t > 1 take a kernel with
+// many rows in flight that replays that order), so a row's output does not depend on the batch.
 void launch_rmsnorm(const void* x, DType x_dtype, const void* w, DType w_dtype, float eps, int64_t t, int64_t h,
                     bf16* out, cudaStream_t stream);
 
@@ -59,6 +61,23 @@ bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w);
 // Same requirements as the skinny matmul.
 void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out,
                           cudaStream_t stream);
+// residual[t, n] += x[t, k] @ w[n, k]^T (residual fp32, each element residual + (x . w_n)): a
+// decode step's o_proj / down_proj added into the residual stream in the matmul's epilogue.
+void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int64_t t, int64_t n, int64_t k,
+                              cudaStream_t stream);
+// One decode row normalized and projected in one kernel: out[1, n] = rmsnorm(x) * norm_w @ w^T (+ bias),
+// or (norm_swiglu) the fused gate/up projection with SwiGLU as launch_skinny_swiglu. x [1, k] fp32
+// (the residual stream), norm_w [k] bf16; every block normalizes the row into shared memory with
+// launch_rmsnorm's numbers, bit for bit. Needs k <= kSkinnyNormMaxHidden (rmsnorm.cu's 1024 x 8 layout).
+// The grid is one wave of resident blocks on `sms` multiprocessors; l2_prefetch: each warp also asks
+// its first column's whole rows into L2 before waiting for the previous kernel.
+constexpr int64_t kSkinnyNormMaxHidden = 8192;
+bool skinny_norm_supports(int64_t k, const void* w);
+void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, const bf16* w, const void* bias,
+                               DType bias_dtype, void* out, DType out_dtype, int64_t n, int64_t k, int sms,
+                               bool l2_prefetch, cudaStream_t stream);
+void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, const bf16* w_gate_up, int64_t n,
+                               int64_t k, bf16* out, int sms, bool l2_prefetch, cudaStream_t stream);
 // The same kernel for any t, one row at a time: every output element's summation order depends on k
 // only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
 void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
@@ -97,6 +116,7 @@ struct PagedAttentionArgs {
   // before the first launch, left zero by every launch, so any later plan may reuse it).
   AttentionKernel kernel = AttentionKernel::kSimple;
   int32_t num_splits = 1, split_len = 1 << 30;
+  int32_t min_split_tiles = 4;  // kDecode: 64-key tiles per split at least (DS_ATTN_MIN_SPLIT_TILES)
   float* part_ml = nullptr;
   float* part_acc = nullptr;
   int32_t* split_counters = nullptr;

@@ -14,8 +14,8 @@ namespace {
 
 // 1024 threads for every row count: a decode step's single 3,584-wide row then takes 3-4 elements
 // per thread instead of 14 dependent loads (ncu, H100: 11.6 us per call at 256 threads, the largest
-// latency-bound item of a 7B decode step), and the summation order stays the same for any T
-// (--batch-invariant).
+// latency-bound item of a 7B decode step). Its summation order is the one for every T: the rows
+// kernel below (T > 1) replays it, and the fused norm + matmul row kernels (skinny_matmul.cu) too.
 constexpr int kThreads = 1024;
 
 template <class T>
@@ -67,6 +67,96 @@ __global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const X* __restrict__
   }
 }
 
+// T > 1 with fp32 rows and residual (prefill chunks, batched decode): one row per 256-thread block,
+// each thread owning 4-element groups g = threadIdx.x + 256 m (16-byte loads and stores of the fp32
+// row and residual, 8-byte bf16 stores), so several rows per SM are in flight. (The 1024-thread
+// kernel is latency-bound there: 38% of the copy bandwidth at 2,048 rows of 3,584 on an H200,
+// bench_cuda_ops.) The sum of squares replays the 1024-thread kernel's order exactly, so a row's
+// output does not depend on how many rows share the launch (a seeded request samples the same tokens
+// alone and batched; --batch-invariant): element 4g + c belongs to that kernel's thread
+// v = 4 threadIdx.x + c, whose running sum this thread keeps as s[c]; those 32-lane warps are lanes
+// of 8 threads here (real xor offsets 4, 2, 1 = virtual 16, 8, 4; virtual 2 and 1 combine s[c]
+// within the thread), and the 32 virtual-warp sums are combined by one warp_sum as in block_sum.
+constexpr int kRowThreads = 256, kRowGroups = 8;  // h <= 8 x 4 x 256 = 8192 = kPer x kThreads
+static_assert(4 * kRowThreads == kThreads && kRowGroups == kPer, "the rows kernel replays the 1024-thread order");
+template <class W, bool kAdd>
+__global__ void __launch_bounds__(kRowThreads) rmsnorm_rows_kernel(const float* __restrict__ x,
+                                                                   float* __restrict__ residual,
+                                                                   const W* __restrict__ w, float eps, int64_t h,
+                                                                   bf16* __restrict__ out) {
+  __shared__ float virtual_warp_sums[32];
+  const int64_t groups = h / 4, row = int64_t(blockIdx.x) * h;
+  pdl_wait();
+  pdl_trigger();
+  float4 v[kRowGroups];
+  float s[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+  for (int m = 0; m < kRowGroups; ++m) {
+    const int64_t g = threadIdx.x + int64_t(m) * kRowThreads;
+    v[m] = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (g < groups) {
+      v[m] = *reinterpret_cast<const float4*>(x + row + 4 * g);
+      if constexpr (kAdd) {
+        float4* rp = reinterpret_cast<float4*>(residual + row + 4 * g);
+        const float4 r = *rp;
+        v[m] = make_float4(r.x + v[m].x, r.y + v[m].y, r.z + v[m].z, r.w + v[m].w);
+        *rp = v[m];
+      }
+    }
+    s[0] += v[m].x * v[m].x;
+    s[1] += v[m].y * v[m].y;
+    s[2] += v[m].z * v[m].z;
+    s[3] += v[m].w * v[m].w;
+  }
+#pragma unroll
+  for (int o = 4; o > 0; o >>= 1)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) s[c] += __shfl_xor_sync(0xffffffffu, s[c], o);
+  const float vs = (s[0] + s[2]) + (s[1] + s[3]);  // virtual xor 2 (c, c ^ 2), then xor 1
+  if ((threadIdx.x & 7) == 0) virtual_warp_sums[threadIdx.x >> 3] = vs;
+  __syncthreads();
+  const float r = rsqrtf(warp_sum(virtual_warp_sums[threadIdx.x & 31]) / float(h) + eps);
+#pragma unroll
+  for (int m = 0; m < kRowGroups; ++m) {
+    const int64_t g = threadIdx.x + int64_t(m) * kRowThreads;
+    if (g >= groups) continue;
+    const W* wg = w + 4 * g;
+    const __nv_bfloat162 lo = __floats2bfloat162_rn(v[m].x * r * to_f32(wg[0]), v[m].y * r * to_f32(wg[1]));
+    const __nv_bfloat162 hi = __floats2bfloat162_rn(v[m].z * r * to_f32(wg[2]), v[m].w * r * to_f32(wg[3]));
+    uint2 packed;
+    packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+    packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+    *reinterpret_cast<uint2*>(out + row + 4 * g) = packed;
+  }
+}
+
+// Whether rmsnorm_rows_kernel takes a launch (fp32 x and residual, 16-byte aligned rows).
+bool rows_kernel_fits(int64_t t, int64_t h, const void* x, const void* residual, const void* out) {
+  const uintptr_t a16 = reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(residual);
+  return t > 1 && h % 4 == 0 && h <= 4 * kRowGroups * kRowThreads && a16 % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(out) % 8 == 0;
+}
+
+template <bool kAdd>
+void launch_rows(const float* x, float* residual, const void* w, DType w_dtype, float eps, int64_t t, int64_t h,
+                 bf16* out, cudaStream_t stream) {
+  const dim3 grid{unsigned(t)}, block{kRowThreads};
+  switch (w_dtype) {
+    case DType::kBF16:
+      launch_pdl(rmsnorm_rows_kernel<bf16, kAdd>, grid, block, 0, stream, x, residual, static_cast<const bf16*>(w), eps, h, out);
+      break;
+    case DType::kF16:
+      launch_pdl(rmsnorm_rows_kernel<__half, kAdd>, grid, block, 0, stream, x, residual, static_cast<const __half*>(w), eps, h,
+                 out);
+      break;
+    case DType::kF32:
+      launch_pdl(rmsnorm_rows_kernel<float, kAdd>, grid, block, 0, stream, x, residual, static_cast<const float*>(w), eps, h,
+                 out);
+      break;
+    default: DS_CHECK(false) << "rmsnorm weight dtype " << dtype_name(w_dtype);
+  }
+}
+
 template <class X, class R, bool kAdd>
 void launch_typed(const X* x, R* residual, const void* w, DType w_dtype, float eps, int64_t t, int64_t h, bf16* out,
                   cudaStream_t stream) {
@@ -94,7 +184,9 @@ void launch_typed(const X* x, R* residual, const void* w, DType w_dtype, float e
 void launch_rmsnorm(const void* x, DType x_dtype, const void* w, DType w_dtype, float eps, int64_t t, int64_t h,
                     bf16* out, cudaStream_t stream) {
   if (t == 0 || h == 0) return;
-  if (x_dtype == DType::kF32) {
+  if (x_dtype == DType::kF32 && rows_kernel_fits(t, h, x, x, out)) {
+    launch_rows<false>(static_cast<const float*>(x), nullptr, w, w_dtype, eps, t, h, out, stream);
+  } else if (x_dtype == DType::kF32) {
     launch_typed<float, float, false>(static_cast<const float*>(x), nullptr, w, w_dtype, eps, t, h, out, stream);
   } else {
     DS_CHECK(x_dtype == DType::kBF16) << "rmsnorm input dtype " << dtype_name(x_dtype);
@@ -105,6 +197,10 @@ void launch_rmsnorm(const void* x, DType x_dtype, const void* w, DType w_dtype, 
 void launch_add_rmsnorm(const void* x, DType x_dtype, void* residual, DType residual_dtype, const void* w,
                         DType w_dtype, float eps, int64_t t, int64_t h, bf16* out, cudaStream_t stream) {
   if (t == 0 || h == 0) return;
+  if (x_dtype == DType::kF32 && residual_dtype == DType::kF32 && rows_kernel_fits(t, h, x, residual, out)) {
+    launch_rows<true>(static_cast<const float*>(x), static_cast<float*>(residual), w, w_dtype, eps, t, h, out, stream);
+    return;
+  }
   DS_CHECK(x_dtype == DType::kF32 || x_dtype == DType::kBF16) << "add_rmsnorm x dtype " << dtype_name(x_dtype);
   DS_CHECK(residual_dtype == DType::kF32 || residual_dtype == DType::kBF16)
       << "residual dtype " << dtype_name(residual_dtype);
