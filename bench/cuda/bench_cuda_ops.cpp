@@ -123,6 +123,59 @@ void run() {
         peak);
   }
 
+  // A decode row's fused layer boundaries (decoder.cpp layer_row) against the ops' defaults: the
+  // norm inside the q/k/v and gate/up projections, the residual add inside o_proj and down.
+  {
+    std::vector<float> row_host(static_cast<size_t>(h));
+    for (size_t j = 0; j < row_host.size(); ++j) row_host[j] = float(int(j * 7919 % 2001) - 1000) / 500.f;
+    auto res = be->alloc(size_t(h) * 4), scratch = be->alloc(size_t(2 * inter) * 4);
+    be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);
+    auto nw = random_bf16(size_t(h), 40), normed = be->alloc(size_t(h) * 2), y = be->alloc(size_t(2 * inter) * 2);
+    const Tensor tres(res->data(), DType::kF32, {1, h}), tnw(nw->data(), DType::kBF16, {h}),
+        tnormed(normed->data(), DType::kBF16, {1, h});
+    struct Fused { const char* name; int64_t n, k; int kind; };  // 0 norm+matmul, 1 norm+gate_up_silu, 2 matmul_add
+    for (const Fused f : {Fused{"qkv", hq * d + 2 * hk * d, h, 0}, Fused{"gate_up", inter, h, 1},
+                          Fused{"o_proj", h, hq * d, 2}, Fused{"down", h, inter, 2}}) {
+      const int64_t rows = f.kind == 1 ? 2 * f.n : f.n;
+      std::vector<std::unique_ptr<DeviceBuffer>> ws;
+      for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(rows * f.k), 50 + i));
+      auto x = random_bf16(size_t(f.k), 45);
+      const Tensor tx(x->data(), DType::kBF16, {1, f.k}), ty(y->data(), DType::kBF16, {1, f.n}),
+          tgu(y->data(), DType::kBF16, {1, 2 * f.n}), tsc(scratch->data(), DType::kF32, {1, f.n});
+      auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {rows, f.k}); };
+      const double bytes = 2.0 * double(rows * f.k);
+      for (bool fused : {true, false}) {
+        char name[64];
+        std::snprintf(name, sizeof name, "%s T=1 %s", f.name,
+                      f.kind == 2 ? (fused ? "matmul_add" : "matmul+add_rmsnorm") : (fused ? "norm fused" : "rmsnorm+matmul"));
+        double sec = 0;
+        if (f.kind == 0) {
+          sec = time_op([&](int i) {
+            if (fused) ops.rmsnorm_matmul(tres, tnw, 1e-6f, w(i), Tensor(), tnormed, ty);
+            else ops.Ops::rmsnorm_matmul(tres, tnw, 1e-6f, w(i), Tensor(), tnormed, ty);
+          });
+        } else if (f.kind == 1) {
+          const Tensor tgate(y->data(), DType::kBF16, {1, f.n});
+          sec = time_op([&](int i) {
+            if (fused) ops.rmsnorm_gate_up_silu(tres, tnw, 1e-6f, w(i), tnormed, tgu, tgate);
+            else ops.Ops::rmsnorm_gate_up_silu(tres, tnw, 1e-6f, w(i), tnormed, tgu, tgate);
+          });
+        } else {
+          sec = time_op([&](int i) {
+            if (fused) {
+              ops.matmul_add(tx, w(i), tsc, tres);
+            } else {
+              ops.matmul(tx, w(i), Tensor(), tsc);
+              ops.add_rmsnorm(tsc, tres, tnw, 1e-6f, tnormed);
+            }
+          });
+          be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);  // keep the row finite
+        }
+        row(name, sec, bytes, 0, bw, peak);
+      }
+    }
+  }
+
   // Norm and elementwise ops at decode and prefill sizes.
   for (int64_t t : {1, 256, 2048}) {
     auto x = random_bf16(size_t(t * inter * 2), 20), res = random_bf16(size_t(t * h), 21), w = random_bf16(size_t(h), 22);

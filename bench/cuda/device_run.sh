@@ -16,8 +16,10 @@
 #      closed loop without think time, 512/256, for USERS_DURATION (default 180s) (dsserve bench users)
 #   7. ncu profile of eager decode steps, 1.5B and 7B (kernel time, DRAM and SM % of peak), with a
 #      64-block KV cache: with the default (90% of the card) ncu's kernel replay timed out on an H200
-#      (session 3); THROUGHPUT_ARGS replaces step 3's --max-num-seqs 256 (e.g. vLLM's offline defaults on an
-#      80+ GB card: --max-num-seqs 1024 --max-num-batched-tokens 16384)
+#      (session 3); NCU_PREFILL=1 adds a 7B 2,048-token prefill forward.
+#   8. bench_cuda_ops (every op's time against the copy bandwidth / matmul rate measured there)
+# THROUGHPUT_ARGS adds flags to step 3 (default none: the offline defaults, as vLLM's LLM class);
+# ';' separates flag sets, each run in turn (e.g. "--max-num-seqs 256;--max-num-batched-tokens 32768")
 # STEPS="1 2 3 4 5" picks steps (the default); each step prints its start time.
 set -uo pipefail
 # Logs and JSON are written to a scratch folder and packed into one archive at the end,
@@ -55,11 +57,13 @@ if [[ $steps == *" 1 "* ]]; then
 fi
 if [[ $steps == *" 2 "* ]]; then
   at "step 2"
-  # DECODE_AB=1: each size also with DS_NO_PDL=1 (programmatic dependent launch off), same run.
-  # (Runs 3 and 6 of session 3 also had matmul variants since removed: cuda_h100_session3.md.)
+  # DECODE_AB="VAR=VALUE[;VAR=VALUE...]": each size also with each environment (e.g. DS_NO_PDL=1,
+  # DS_NO_FUSED_NORM=1), same run, as decode_<size>_ab<n>.json. (Session 3's runs 3 and 6 had matmul
+  # variants since removed.)
+  IFS=';' read -ra abs <<<"${DECODE_AB:-}"
   for size in 7B 1.5B; do
-    for v in "" ${DECODE_AB:+_nopdl}; do
-      case $v in _nopdl) ab=(DS_NO_PDL=1) ;; *) ab=() ;; esac
+    for ((a = 0; a <= ${#abs[@]}; a++)); do
+      if ((a == 0)); then v=""; ab=(); else v="_ab$a"; ab=("${abs[a - 1]}"); fi
       env "${ab[@]}" timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 \
         >"$O/decode_$size$v.json" 2>"$O/decode_$size$v.err"
       echo "bench_cuda_decode $size$v rc=$?"
@@ -69,9 +73,17 @@ if [[ $steps == *" 2 "* ]]; then
 fi
 if [[ $steps == *" 3 "* ]]; then
   at "step 3"
-  timeout 200 "$B/dsserve" bench throughput --model $M7 --load-format dummy --device cuda --input-len 512 --output-len 256 \
-    --num-prompts 1000 ${THROUGHPUT_ARGS:---max-num-seqs 256} --output-json "$O/throughput_7B.json" >"$O/throughput_7B.log" 2>&1
-  echo "throughput rc=$?"; grep -E "Throughput|memory:" "$O/throughput_7B.log"
+  # THROUGHPUT_ARGS: ';'-separated flag sets, one run each (throughput_7B_<n>.json/.log)
+  IFS=';' read -ra variants <<<"${THROUGHPUT_ARGS:-}"
+  ((${#variants[@]})) || variants=("")  # the offline defaults (1,024 sequences, 16,384 tokens per step on an H200)
+  n=0
+  for args in "${variants[@]}"; do
+    n=$((n + 1))
+    # shellcheck disable=SC2086  # $args is a flag list
+    timeout 200 "$B/dsserve" bench throughput --model $M7 --load-format dummy --device cuda --input-len 512 --output-len 256 \
+      --num-prompts 1000 $args --output-json "$O/throughput_7B_$n.json" >"$O/throughput_7B_$n.log" 2>&1
+    echo "throughput [$args] rc=$?"; grep -E "Throughput|memory:|Engine steps" "$O/throughput_7B_$n.log"
+  done
 fi
 if [[ $steps == *" 4 "* ]]; then
   at "step 4"
@@ -103,12 +115,28 @@ if [[ $steps == *" 7 "* ]]; then
   NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
   ids=$(python3 -c 'print(",".join(str(1000 + 7 * i) for i in range(128)))')
   for size in ${NCU_SIZES:-1.5B 7B}; do
-    timeout ${NCU_TIMEOUT:-150} $NCU --launch-skip 1200 --launch-count ${NCU_COUNT:-300} --csv \
+    timeout ${NCU_TIMEOUT:-150} $NCU --clock-control none --launch-skip 1200 --launch-count ${NCU_COUNT:-300} --csv \
       --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
       "$B/dsserve" generate --device cuda --model deepseek-ai/DeepSeek-R1-Distill-Qwen-$size --load-format dummy \
       --prompt-ids "$ids" --max-tokens 16 --ignore-eos --temperature 0 --enforce-eager --max-num-seqs 1 --num-kv-blocks 64 \
       >"$O/ncu_decode_$size.csv" 2>"$O/ncu_$size.err"
     echo "ncu $size rc=$?"
   done
+  # NCU_PREFILL=1: the 7B's first forwards from start (the memory-profiling forward at 2,048 tokens,
+  # then a 2,048-token prompt's prefill), per-kernel times of a prefill step
+  if [[ -n ${NCU_PREFILL:-} ]]; then
+    ids=$(python3 -c 'print(",".join(str(1000 + 7 * i) for i in range(2048)))')
+    timeout ${NCU_TIMEOUT:-150} $NCU --clock-control none --launch-count 320 --csv \
+      --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
+      "$B/dsserve" generate --device cuda --model $M7 --load-format dummy --prompt-ids "$ids" --max-tokens 1 \
+      --ignore-eos --temperature 0 --enforce-eager --max-num-seqs 1 --max-num-batched-tokens 2048 --num-kv-blocks 256 \
+      >"$O/ncu_prefill_7B.csv" 2>"$O/ncu_prefill.err"
+    echo "ncu prefill rc=$?"
+  fi
+fi
+if [[ $steps == *" 8 "* ]]; then
+  at "step 8"
+  timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops.txt" 2>&1; echo "bench_cuda_ops rc=$?"
+  grep -E "limits|T=1" "$O/bench_cuda_ops.txt"
 fi
 at "done"

@@ -70,6 +70,26 @@ class Ops {
     const int64_t i = out.dim(1);
     silu_mul(gate_up.cols(0, i), gate_up.cols(i, i), out);
   }
+  // A single-token forward's layer boundaries, where the decode step is a chain of short kernels
+  // (the decoder uses these only for T == 1 and only on backends with fused weights):
+  // residual += x @ w^T                                x [1, K], w [N, K], residual [1, N] float32
+  // (o_proj and down_proj added straight into the residual stream; `scratch` [1, N] float32 may be
+  // used for the product). The sum is residual + (x . w_n), as matmul then add_rmsnorm's add.
+  virtual void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) = 0;
+  // out = rmsnorm(x) * norm_w @ w^T (+ bias)           x [1, H] (the residual stream), w [N, H]
+  // The default materializes the norm in `normed` [1, H] and runs matmul; CUDA normalizes the row
+  // in each block of the matmul kernel (same numbers as rmsnorm, bit for bit) and never writes it.
+  virtual void rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
+                              Tensor normed, Tensor out) {
+    rmsnorm(x, norm_w, eps, normed);
+    matmul(normed, w, bias, out);
+  }
+  // out = gate_up_silu(rmsnorm(x) * norm_w)            the same for the MLP's first half
+  virtual void rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up,
+                                    Tensor normed, Tensor gate_up, Tensor out) {
+    rmsnorm(x, norm_w, eps, normed);
+    gate_up_silu(normed, w_gate_up, gate_up, out);
+  }
   // out[i, :] = x[rows[i], :]                          selects the rows whose logits are needed
   virtual void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) = 0;
 };

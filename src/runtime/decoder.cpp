@@ -43,6 +43,12 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
       f.gate_up = fused_rows({&lw.gate_proj, &lw.up_proj});
       fused_.push_back(f);
     }
+    // Not below a hidden size of 2,048: each block of the fused projections normalizes the row
+    // itself, and on the 1.5B (1,536) that costs more than the two norm kernels per layer it saves
+    // (H200, bench/results/cuda_h200_session4.md: 1.5B 1.782 vs 1.691 ms per token, 7B 4.327 vs 4.402).
+    const char* no_norm = std::getenv("DS_NO_FUSED_NORM");
+    row_layers_ = !fused_.empty() && cfg.hidden_size >= 2048 && !(no_norm && *no_norm && *no_norm != '0');
+    for (const FusedLayer& f : fused_) row_layers_ = row_layers_ && f.qkv.defined() && f.gate_up.defined();
   }
 }
 
@@ -121,6 +127,22 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   ops_.add_rmsnorm(mlp, act(kResidual, t, h), next_norm, eps, normed);
 }
 
+void Decoder::layer_row(int64_t l, const AttentionBatch& ab, KvCache& kv) {
+  const LayerWeights& lw = w_.layers[size_t(l)];
+  const FusedLayer& f = fused_[size_t(l)];
+  const int64_t h = cfg_.hidden_size, i = cfg_.intermediate_size, qs = cfg_.q_size(), ks = cfg_.kv_size();
+  const float eps = float(cfg_.rms_norm_eps);
+  Tensor residual = act(kResidual, 1, h), normed = act(kNormed, 1, h), qkv = act(kQkv, 1, qs + 2 * ks),
+         attn = act(kAttn, 1, qs), gate = act(kGate, 1, i);
+  ops_.rmsnorm_matmul(residual, lw.input_layernorm, eps, f.qkv, f.qkv_bias, normed, qkv);
+  const Tensor q = qkv.cols(0, qs);
+  ops_.rope_store_kv(q, qkv.cols(qs, ks), qkv.cols(qs + ks, ks), d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);
+  ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
+  ops_.matmul_add(attn, lw.o_proj, act(kOut, 1, h), residual);
+  ops_.rmsnorm_gate_up_silu(residual, lw.post_attention_layernorm, eps, f.gate_up, normed, act(kGateUp, 1, 2 * i), gate);
+  ops_.matmul_add(gate, lw.down_proj, act(kMlp, 1, h), residual);
+}
+
 Decoder::~Decoder() { drop_graphs(); }
 
 void Decoder::drop_graphs() {
@@ -131,9 +153,15 @@ void Decoder::drop_graphs() {
 
 void Decoder::body(int32_t t, int64_t rows, const AttentionBatch& ab, KvCache& kv) {
   const int64_t h = cfg_.hidden_size;
+  const float eps = float(cfg_.rms_norm_eps);
   ops_.embedding(w_.embed_tokens, d_tokens_, act(kResidual, t, h));
-  ops_.rmsnorm(act(kResidual, t, h), w_.layers[0].input_layernorm, float(cfg_.rms_norm_eps), act(kNormed, t, h));
-  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer(l, t, ab, kv);
+  if (t == 1 && row_layers_) {
+    for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer_row(l, ab, kv);
+    ops_.rmsnorm(act(kResidual, t, h), w_.norm, eps, act(kNormed, t, h));
+  } else {
+    ops_.rmsnorm(act(kResidual, t, h), w_.layers[0].input_layernorm, eps, act(kNormed, t, h));
+    for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer(l, t, ab, kv);
+  }
   if (rows == 0) return;  // a prefill chunk that samples nothing
   // `normed` now holds the final-norm output of every token; project only the wanted rows.
   Tensor sel = act(kSel, rows, h), out = act(kLogits, rows, cfg_.vocab_size);

@@ -69,6 +69,11 @@ class Decoder {
   Tensor act(int which, int64_t rows, int64_t cols);
   void upload_metadata(const ForwardBatch& b);
   void layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv);
+  // One token's layer through the fused weights with the norms inside the projections
+  // (rmsnorm_matmul, rmsnorm_gate_up_silu) and the residual adds inside o_proj and down_proj
+  // (matmul_add): six ops, where layer() has eight. Leaves the residual stream updated and `normed`
+  // unwritten (the next layer_row normalizes it itself).
+  void layer_row(int64_t l, const AttentionBatch& ab, KvCache& kv);
   // Embedding, layers and the logits projection of `t` tokens / `rows` logits rows, reading the
   // d_* pointers and `ab` as set by the caller.
   void body(int32_t t, int64_t rows, const AttentionBatch& ab, KvCache& kv);
@@ -83,6 +88,9 @@ class Decoder {
     Tensor qkv, qkv_bias, gate_up;
   };
   std::vector<FusedLayer> fused_;
+  // Single-token forwards go through layer_row: every layer has both fused matrices (and
+  // DS_NO_FUSED_NORM=1 is not set, for same-card comparisons).
+  bool row_layers_ = false;
 
   const ModelConfig& cfg_;
   const ModelWeights& w_;

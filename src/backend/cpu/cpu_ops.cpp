@@ -49,6 +49,12 @@ class CpuOps final : public Ops {
     cpu::matmul(x, w, bias, out);
   }
 
+  void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) override {
+    cpu::matmul(x, w, Tensor(), scratch);
+    const int64_t n = residual.numel();
+    for (int64_t i = 0; i < n; ++i) residual.ptr<float>()[i] += scratch.ptr<const float>()[i];
+  }
+
   void rope(Tensor q, Tensor k, const int32_t* positions, const RopeParams& rope) override {
     const int64_t d = rope.head_dim, half = d / 2;
     auto rotate = [&](Tensor x, int64_t t, float pos) {

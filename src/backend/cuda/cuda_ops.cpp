@@ -19,6 +19,9 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
     : stream_(stream), matmul_(matmul), num_sms_(num_sms), batch_invariant_(batch_invariant) {
   const char* off = std::getenv("DS_NO_SKINNY_MATMUL");
   use_skinny_ = !(off && *off && *off != '0');
+  if (const char* m = std::getenv("DS_ATTN_MIN_SPLIT_TILES"); m && std::atoi(m) > 0) min_split_tiles_ = std::atoi(m);
+  const char* prefetch = std::getenv("DS_NORM_L2_PREFETCH");
+  l2_prefetch_ = prefetch && *prefetch && *prefetch != '0';
 }
 
 CudaOps::~CudaOps() {
@@ -119,6 +122,7 @@ PagedAttentionArgs paged_attention_args(const Tensor& q, const Tensor& k_cache, 
 void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
                         float scale, Tensor out) {
   PagedAttentionArgs a = paged_attention_args(q, k_cache, b, scale);
+  a.min_split_tiles = min_split_tiles_;
   DS_CHECK(out.numel() == q.numel()) << q.shape_str() << out.shape_str();
   // Batch-invariant mode: the simple kernel in one pass over the context per (token, head), so
   // the summation order depends on the context only (the decode kernel's order differs from the
@@ -164,6 +168,59 @@ void CudaOps::gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate
     return;
   }
   Ops::gate_up_silu(x, w_gate_up, gate_up, out);
+}
+
+bool CudaOps::row_kernels(const Tensor& x, const Tensor& w) const {
+  return use_skinny_ && !batch_invariant_ && x.dim(0) == 1 && w.dtype == DType::kBF16;
+}
+
+// The add in the skinny kernel's epilogue; otherwise the product into `scratch` with the residual as
+// its bias (one row: bias[n] = residual[n]), copied back.
+void CudaOps::matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) {
+  const int64_t k = x.dim(1), n = w.dim(0);
+  DS_CHECK(x.dim(0) == 1 && w.dim(1) == k && residual.numel() == n && scratch.numel() == n &&
+           residual.dtype == DType::kF32 && scratch.dtype == DType::kF32)
+      << x.shape_str() << w.shape_str() << residual.shape_str() << scratch.shape_str();
+  if (row_kernels(x, w) && x.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w.data)) {
+    launch_skinny_matmul_add(bf(x), static_cast<const bf16*>(w.data), static_cast<float*>(residual.data), 1, n, k,
+                             stream_);
+    return;
+  }
+  matmul(x, w, Tensor(residual.data, DType::kF32, {n}), scratch);
+  CUDA_CHECK(cudaMemcpyAsync(residual.data, scratch.data, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+}
+
+// Fused where the skinny kernels apply and the residual row is fp32 and the norm weight bf16 (every
+// R1-Distill checkpoint); otherwise rmsnorm into `normed`, then the matmul.
+void CudaOps::rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
+                             Tensor normed, Tensor out) {
+  const int64_t k = x.dim(1), n = w.dim(0);
+  if (row_kernels(x, w) && x.dtype == DType::kF32 && norm_w.dtype == DType::kBF16 && skinny_norm_supports(k, w.data)) {
+    DS_CHECK(norm_w.numel() == k && w.dim(1) == k && out.dim(0) == 1 && out.dim(1) == n &&
+             (!bias.defined() || bias.numel() == n))
+        << x.shape_str() << norm_w.shape_str() << w.shape_str() << out.shape_str();
+    launch_skinny_norm_matmul(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
+                              static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
+                              bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, n, k, num_sms_,
+                              l2_prefetch_, stream_);
+    return;
+  }
+  Ops::rmsnorm_matmul(x, norm_w, eps, w, bias, normed, out);
+}
+
+void CudaOps::rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up,
+                                   Tensor normed, Tensor gate_up, Tensor out) {
+  const int64_t k = x.dim(1), i = out.dim(1);
+  if (row_kernels(x, w_gate_up) && x.dtype == DType::kF32 && norm_w.dtype == DType::kBF16 &&
+      out.dtype == DType::kBF16 && skinny_norm_supports(k, w_gate_up.data)) {
+    DS_CHECK(norm_w.numel() == k && w_gate_up.dim(0) == 2 * i && w_gate_up.dim(1) == k && out.dim(0) == 1)
+        << x.shape_str() << norm_w.shape_str() << w_gate_up.shape_str() << out.shape_str();
+    launch_skinny_norm_swiglu(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
+                              static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), num_sms_, l2_prefetch_,
+                              stream_);
+    return;
+  }
+  Ops::rmsnorm_gate_up_silu(x, norm_w, eps, w_gate_up, normed, gate_up, out);
 }
 
 void CudaOps::gather_rows(const Tensor& x, const int32_t* rows, Tensor out) {

@@ -36,6 +36,11 @@ class CudaOps final : public Ops {
                  float scale, Tensor out) override;
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;
   void gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate_up, Tensor out) override;
+  void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) override;
+  void rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
+                      Tensor normed, Tensor out) override;
+  void rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up, Tensor normed,
+                            Tensor gate_up, Tensor out) override;
   void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) override;
 
  private:
@@ -46,6 +51,12 @@ class CudaOps final : public Ops {
   // split-KV, so a sequence's numbers do not depend on what else is in the batch.
   bool batch_invariant_ = false;
   bool use_skinny_ = true;  // skinny_matmul.cu for T <= 2 (DS_NO_SKINNY_MATMUL=1: cuBLASLt only)
+  // The fused norm kernels also prefetch their first column's rows into L2 (DS_NORM_L2_PREFETCH=1).
+  bool l2_prefetch_ = false;
+  int32_t min_split_tiles_ = 4;  // decode attention: keys per split >= 64 x this (DS_ATTN_MIN_SPLIT_TILES)
+  // The skinny kernels of one decode row, with the fused ops' conditions (not batch-invariant mode,
+  // whose single matmul kernel covers every shape).
+  bool row_kernels(const Tensor& x, const Tensor& w) const;
   // Split-KV attention partials (fp32), grown on demand in eager forwards; replaced buffers are kept
   // (retired_workspaces_) until destruction because captured decode graphs may point at them.
   float* attn_workspace_ = nullptr;

@@ -15,6 +15,7 @@
 // for any T, but a weight pass per row: slow for prefill.
 // Needs K % 8 == 0 and 16-byte aligned x and w (the caller falls back to cuBLASLt otherwise).
 // CPU reference: cpu::matmul (tests/gpu/matmul_test.cpp compares both paths against it).
+#include <algorithm>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
@@ -56,119 +57,252 @@ __device__ __forceinline__ void store<float>(float* p, float v) { *p = v; }
 template <>
 __device__ __forceinline__ void store<bf16>(bf16* p, float v) { *p = __float2bfloat16(v); }
 
-// x [T, K], w [N, K] (kSwiglu: [2N, K], gate rows then up rows), bias [N] (B = void: none),
-// out [T, N].
+// What a kernel does with a column's sums: store them (+ bias), add them to the output (the fp32
+// residual stream: out = out + (sum + bias), the order of matmul followed by add_rmsnorm's add), or
+// (T = 1, no bias) apply SwiGLU to the gate and up rows of a fused [2N, K] weight.
+enum class Epilogue { kStore, kAdd, kSwiglu };
+
+// kNormRow: x is not a bf16 operand but one fp32 residual row, normalized by each block into shared
+// memory before the weights are multiplied (h == K).
+struct NormRow {
+  const float* x = nullptr;
+  const bf16* w = nullptr;
+  float eps = 0.f;
+};
+
+// Shared memory of a kNormRow block: the row as fp32, the norm weights and the normalized row (bf16),
+// at most 8 x 8192 bytes.
+size_t norm_shared_bytes(int64_t h) { return size_t(h) * (sizeof(float) + 2 * sizeof(bf16)); }
+
+// The norm weights into shared memory: they depend on no earlier kernel, so this runs before
+// pdl_wait(), while the kernel that writes the row is still running.
+__device__ __forceinline__ void norm_weights_to_shared(const NormRow& nr, int64_t h, bf16* w_s) {
+  for (int64_t i = threadIdx.x; i < h; i += 32 * kWarpsPerBlock) w_s[i] = nr.w[i];
+}
+
+// rmsnorm(nr.x) * w_s for one row of h <= 8192 elements into dst (bf16, shared memory), with
+// launch_rmsnorm's numbers bit for bit: the sum of squares is formed in the order of rmsnorm.cu's
+// 1024-thread layout (virtual thread j adds elements j, j + 1024, ... in turn; each virtual warp's 32
+// sums are combined by warp_sum, then the 32 warp sums by one more warp_sum), and every element is
+// (x * r) * w as there. All of a thread's loads of the row are issued together (one round trip);
+// the row is kept in x_s for the second pass. Called by all threads of the block.
+__device__ __forceinline__ void norm_row_to_shared(const NormRow& nr, int64_t h, float* x_s, const bf16* w_s,
+                                                   bf16* dst) {
+  constexpr int kThreads = 32 * kWarpsPerBlock, kVirtual = 1024, kPer = 8;
+  static_assert(kVirtual % kThreads == 0 && kVirtual / 32 == 32, "rmsnorm.cu's layout");
+  __shared__ float warp_sums[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float v[kVirtual / kThreads][kPer];
+#pragma unroll
+  for (int q = 0; q < kVirtual / kThreads; ++q)
+#pragma unroll
+    for (int p = 0; p < kPer; ++p) {
+      const int64_t i = threadIdx.x + q * kThreads + int64_t(p) * kVirtual;
+      v[q][p] = i < h ? __ldcg(nr.x + i) : 0.f;
+    }
+#pragma unroll
+  for (int q = 0; q < kVirtual / kThreads; ++q) {
+    float ss = 0.f;
+#pragma unroll
+    for (int p = 0; p < kPer; ++p) {
+      const int64_t i = threadIdx.x + q * kThreads + int64_t(p) * kVirtual;
+      ss += v[q][p] * v[q][p];
+      if (i < h) x_s[i] = v[q][p];
+    }
+    ss = warp_sum(ss);
+    if (lane == 0) warp_sums[warp + q * kWarpsPerBlock] = ss;  // virtual warp (threadIdx.x + q * kThreads) / 32
+  }
+  __syncthreads();
+  const float r = rsqrtf(warp_sum(warp_sums[lane]) / float(h) + nr.eps);
+  for (int64_t i = threadIdx.x; i < h; i += kThreads) dst[i] = __float2bfloat16(x_s[i] * r * __bfloat162float(w_s[i]));
+  __syncthreads();
+}
+
+// x [T, K] (kNormRow: unused, the row is nr.x), w [N, K] (kSwiglu: [2N, K], gate rows then up rows),
+// bias [N] (B = void: none), out [T, N].
 // The next kUnroll weight words of a lane are loaded while the current ones are multiplied
 // (2 x kUnroll in flight), and the first ones before pdl_wait(): the weights depend on no earlier
 // kernel, so under programmatic dependent launch they stream in while the kernel that writes x (a
 // norm, attention, silu) is still running. (H100, bench/results/cuda_h100_session3.md: 7B decode
 // 5.645 vs 5.753 ms, 1.5B 1.947 vs 2.079 ms against the plain loop with every load after the wait.)
-// kSwiglu (T = 1, no bias): the warp of column n streams rows n and N + n and writes
-// silu(g) * u with g and u rounded to bf16 first: bit for bit what the matmul into a bf16
-// [1, 2N] buffer followed by silu_mul gives, without the second kernel.
-template <int T, class Out, class B, bool kSwiglu>
+// kSwiglu: the warp of column n streams rows n and N + n and writes silu(g) * u with g and u
+// rounded to bf16 first: bit for bit what the matmul into a bf16 [1, 2N] buffer followed by
+// silu_mul gives, without the second kernel.
+// kNormRow: the block normalizes the row while its first weight words are in flight, so a decode
+// step needs no norm kernel between the residual update and the next projection.
+template <int T, class Out, class B, Epilogue E, bool kNormRow>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(const bf16* __restrict__ x,
                                                                           const bf16* __restrict__ w,
                                                                           const B* __restrict__ bias,
                                                                           Out* __restrict__ out, int64_t n,
-                                                                          int64_t k) {
+                                                                          int64_t k, NormRow nr, bool l2_prefetch) {
+  constexpr bool kSwiglu = E == Epilogue::kSwiglu;
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
+  static_assert(E != Epilogue::kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
+  static_assert(!kNormRow || T == 1, "norm prologue: one row");
   constexpr int R = kSwiglu ? 2 : 1;  // weight rows per warp
+  extern __shared__ uint4 x_shared[];  // kNormRow: the normalized row (k bf16), the norm weights, the row
   const int lane = threadIdx.x & 31;
-  const int64_t warp_col = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  const bool live = warp_col < n;  // whole warps: the warp_sum below sees no dead lane of a live warp
-  const int64_t col = live ? warp_col : n - 1;
+  // Warps take columns col, col + stride, ...: one each where the grid covers n (the plain launches);
+  // several where it is one wave of resident blocks (kNormRow: the row is normalized once per block).
+  const int64_t stride = int64_t(gridDim.x) * kWarpsPerBlock;
+  int64_t col = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
   const int64_t words = k / 8;
-  const uint4* wr[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) wr[r] = reinterpret_cast<const uint4*>(w + (col + r * n) * k);
   constexpr int64_t kStep = 32 * kUnroll;
   auto full = [&](int64_t at) { return at + 32 * (kUnroll - 1) < words; };  // kUnroll words from `at` exist
+  auto row_of = [&](int64_t c, int r) { return reinterpret_cast<const uint4*>(w + (c + r * n) * k); };
   uint4 wv[R][kUnroll];
-  int64_t i = lane;
-  if (live && full(i)) {
+  auto load_first = [&](int64_t c) {
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) wv[r][u] = load_streaming(wr[r] + i + 32 * u);
+      for (int u = 0; u < kUnroll; ++u) wv[r][u] = load_streaming(row_of(c, r) + lane + 32 * u);
+  };
+  bool primed = col < n && full(lane);  // wv holds the first words of `col`
+  if (primed) {
+    load_first(col);
+    // kNormRow: the rest of the first column's rows is asked into L2 as well, so that the weight
+    // stream goes on while the block normalizes the row.
+    if (kNormRow && l2_prefetch) {
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        for (int64_t j = lane + kStep; j < words; j += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(row_of(col, r) + j));
+    }
   }
+  bf16* const normed_s = reinterpret_cast<bf16*>(x_shared);
+  if constexpr (kNormRow) norm_weights_to_shared(nr, k, normed_s + k);
   pdl_wait();
   pdl_trigger();
-  if (!live) return;
+  if constexpr (kNormRow) norm_row_to_shared(nr, k, reinterpret_cast<float*>(normed_s + 2 * k), normed_s + k, normed_s);
   x += int64_t(blockIdx.y) * T * k;  // row groups of the batch-invariant launch (grid.y > 1)
   out += int64_t(blockIdx.y) * T * n;
   const uint4* xr = reinterpret_cast<const uint4*>(x);
-  float acc[R][T];
+  auto load_x = [&](int64_t word) {
+    if constexpr (kNormRow) return x_shared[word];
+    else return __ldg(xr + word);
+  };
+  // One column's sums and epilogue; `next` is the warp's next column (n: none).
+  auto run_column = [&](int64_t col, int64_t next) {
+    if (!primed && full(lane)) load_first(col);
+    primed = false;
+    const uint4* wr[R];
 #pragma unroll
-  for (int r = 0; r < R; ++r)
+    for (int r = 0; r < R; ++r) wr[r] = row_of(col, r);
+    float acc[R][T];
 #pragma unroll
-    for (int t = 0; t < T; ++t) acc[r][t] = 0.f;
-  for (; full(i); i += kStep) {
-    uint4 nx[R][kUnroll];
-    const bool more = full(i + kStep);
-    if (more) {
+    for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = 0.f;
+    int64_t i = lane;
+    for (; full(i); i += kStep) {
+      uint4 nx[R][kUnroll];
+      const bool more = full(i + kStep);
+      const bool ahead = !more && next < n;  // last full chunk: the next column's first words
+      if (more) {
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) nx[r][u] = load_streaming(wr[r] + i + kStep + 32 * u);
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) nx[r][u] = load_streaming(wr[r] + i + kStep + 32 * u);
+      } else if (ahead) {
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) nx[r][u] = load_streaming(row_of(next, r) + lane + 32 * u);
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+          const uint4 xv = load_x(t * words + i + 32 * u);
+#pragma unroll
+          for (int r = 0; r < R; ++r) acc[r][t] += dot8(wv[r][u], xv);
+        }
+      }
+      if (more || ahead) {
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) wv[r][u] = nx[r][u];
+      }
+      primed = ahead;
     }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
+    for (; i < words; i += 32) {
 #pragma unroll
       for (int t = 0; t < T; ++t) {
-        const uint4 xv = __ldg(xr + t * words + i + 32 * u);
+        const uint4 xv = load_x(t * words + i);
 #pragma unroll
-        for (int r = 0; r < R; ++r) acc[r][t] += dot8(wv[r][u], xv);
+        for (int r = 0; r < R; ++r) acc[r][t] += dot8(load_streaming(wr[r] + i), xv);
       }
     }
-    if (more) {
 #pragma unroll
-      for (int r = 0; r < R; ++r)
+    for (int r = 0; r < R; ++r)
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) wv[r][u] = nx[r][u];
+      for (int t = 0; t < T; ++t) acc[r][t] = warp_sum(acc[r][t]);
+    if constexpr (kSwiglu) {
+      if (lane == 0) {
+        const float g = __bfloat162float(__float2bfloat16(acc[0][0])), u = __bfloat162float(__float2bfloat16(acc[1][0]));
+        store(out + col, silu_times(g, u));
+      }
+    } else {
+      float b = 0.f;
+      if constexpr (!std::is_void_v<B>) b = to_f32(bias[col]);
+#pragma unroll
+      for (int t = 0; t < T; ++t) {
+        if (lane != t) continue;
+        Out* o = out + t * n + col;
+        if constexpr (E == Epilogue::kAdd) *o = *o + (acc[0][t] + b);
+        else store(o, acc[0][t] + b);
+      }
     }
-  }
-  for (; i < words; i += 32) {
-#pragma unroll
-    for (int t = 0; t < T; ++t) {
-      const uint4 xv = __ldg(xr + t * words + i);
-#pragma unroll
-      for (int r = 0; r < R; ++r) acc[r][t] += dot8(load_streaming(wr[r] + i), xv);
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int t = 0; t < T; ++t) acc[r][t] = warp_sum(acc[r][t]);
-  if constexpr (kSwiglu) {
-    if (lane == 0) {
-      const float g = __bfloat162float(__float2bfloat16(acc[0][0])), u = __bfloat162float(__float2bfloat16(acc[1][0]));
-      store(out + col, silu_times(g, u));
-    }
-  } else {
-    float b = 0.f;
-    if constexpr (!std::is_void_v<B>) b = to_f32(bias[col]);
-#pragma unroll
-    for (int t = 0; t < T; ++t)
-      if (lane == t) store(out + t * n + col, acc[0][t] + b);
+  };
+  if constexpr (kNormRow) {
+    for (; col < n; col += stride) run_column(col, col + stride);
+  } else if (col < n) {
+    run_column(col, n);
   }
 }
 
-template <int T, class Out>
-void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t n, int64_t k,
-              cudaStream_t stream, int64_t row_groups = 1) {
+dim3 grid_for(int64_t n, int64_t row_groups = 1) {
   DS_CHECK(row_groups >= 1 && row_groups < 65536) << "rows " << row_groups;
-  const dim3 grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), unsigned(row_groups)};
-  const dim3 block{32 * kWarpsPerBlock};
+  return dim3{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), unsigned(row_groups)};
+}
+
+// kNormRow launches: the row is normalized once per block, so the grid is at most one wave of
+// resident blocks (each warp then takes several columns); `sms` = the device's multiprocessors.
+struct NormLaunch {
+  NormRow nr;
+  int sms = 0;
+  bool l2_prefetch = false;
+};
+
+template <class Kernel>
+dim3 norm_grid(Kernel kernel, int64_t n, size_t smem, int sms) {
+  int per_sm = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kWarpsPerBlock, smem));
+  const int64_t wave = int64_t(std::max(per_sm, 1)) * std::max(sms, 1);
+  return dim3{unsigned(std::min((n + kWarpsPerBlock - 1) / kWarpsPerBlock, wave))};
+}
+
+template <int T, class Out, Epilogue E, bool kNormRow, class B>
+void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_t n, int64_t k, cudaStream_t stream,
+                   int64_t row_groups, const NormLaunch& nl) {
+  const auto kernel = skinny_matmul_kernel<T, Out, B, E, kNormRow>;
+  const size_t smem = kNormRow ? norm_shared_bytes(k) : 0;
+  if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const dim3 grid = kNormRow ? norm_grid(kernel, n, smem, nl.sms) : grid_for(n, row_groups);
+  launch_pdl(kernel, grid, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out, n, k, nl.nr, nl.l2_prefetch);
+}
+
+template <int T, class Out, Epilogue E = Epilogue::kStore, bool kNormRow = false>
+void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t n, int64_t k,
+              cudaStream_t stream, int64_t row_groups = 1, const NormLaunch& nl = {}) {
   if (!bias) {
-    launch_pdl(skinny_matmul_kernel<T, Out, void, false>, grid, block, 0, stream, x, w, nullptr, out, n, k);
+    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const void*>(nullptr), out, n, k, stream, row_groups, nl);
   } else if (bias_dtype == DType::kBF16) {
-    launch_pdl(skinny_matmul_kernel<T, Out, bf16, false>, grid, block, 0, stream, x, w, static_cast<const bf16*>(bias),
-               out, n, k);
+    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const bf16*>(bias), out, n, k, stream, row_groups, nl);
   } else {
     DS_CHECK(bias_dtype == DType::kF32) << "skinny matmul bias dtype " << dtype_name(bias_dtype);
-    launch_pdl(skinny_matmul_kernel<T, Out, float, false>, grid, block, 0, stream, x, w,
-               static_cast<const float*>(bias), out, n, k);
+    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const float*>(bias), out, n, k, stream, row_groups, nl);
   }
 }
 
@@ -180,6 +314,13 @@ void launch_out(const bf16* x, const bf16* w, const void* bias, DType bias_dtype
     case 2: return launch_t<2>(x, w, bias, bias_dtype, out, n, k, stream);
     default: DS_CHECK(false) << "skinny matmul rows " << t;
   }
+}
+
+template <bool kNormRow>
+void launch_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out, cudaStream_t stream,
+                   const NormLaunch& nl = {}) {
+  launch_kernel<1, bf16, Epilogue::kSwiglu, kNormRow>(x, w_gate_up, static_cast<const void*>(nullptr), out, n, k,
+                                                      stream, 1, nl);
 }
 
 }  // namespace
@@ -202,12 +343,15 @@ bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w) 
   return t >= 1 && t <= kSkinnyMatmulMaxRows && k > 0 && k % 8 == 0 && a % 16 == 0;
 }
 
+bool skinny_norm_supports(int64_t k, const void* w) {
+  return k <= kSkinnyNormMaxHidden && skinny_matmul_supports(1, k, w, w);
+}
+
 void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out,
                           cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_matmul_supports(1, k, x, w_gate_up)) << "k " << k;
-  const dim3 grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock)}, block{32 * kWarpsPerBlock};
-  launch_pdl(skinny_matmul_kernel<1, bf16, void, true>, grid, block, 0, stream, x, w_gate_up, nullptr, out, n, k);
+  launch_swiglu<false>(x, w_gate_up, n, k, out, stream);
 }
 
 void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
@@ -220,6 +364,35 @@ void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType 
     DS_CHECK(out_dtype == DType::kBF16) << "skinny matmul out dtype " << dtype_name(out_dtype);
     launch_out(x, w, bias, bias_dtype, static_cast<bf16*>(out), t, n, k, stream);
   }
+}
+
+void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int64_t t, int64_t n, int64_t k,
+                              cudaStream_t stream) {
+  if (t == 0 || n == 0) return;
+  DS_CHECK(skinny_matmul_supports(t, k, x, w)) << "t " << t << " k " << k;
+  if (t == 1) launch_t<1, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream);
+  else launch_t<2, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream);
+}
+
+void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, const bf16* w, const void* bias,
+                               DType bias_dtype, void* out, DType out_dtype, int64_t n, int64_t k, int sms,
+                               bool l2_prefetch, cudaStream_t stream) {
+  if (n == 0) return;
+  DS_CHECK(skinny_norm_supports(k, w)) << "k " << k;
+  const NormLaunch nl{NormRow{x, norm_w, eps}, sms, l2_prefetch};
+  if (out_dtype == DType::kF32) {
+    launch_t<1, float, Epilogue::kStore, true>(nullptr, w, bias, bias_dtype, static_cast<float*>(out), n, k, stream, 1, nl);
+  } else {
+    DS_CHECK(out_dtype == DType::kBF16) << "skinny matmul out dtype " << dtype_name(out_dtype);
+    launch_t<1, bf16, Epilogue::kStore, true>(nullptr, w, bias, bias_dtype, static_cast<bf16*>(out), n, k, stream, 1, nl);
+  }
+}
+
+void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, const bf16* w_gate_up, int64_t n,
+                               int64_t k, bf16* out, int sms, bool l2_prefetch, cudaStream_t stream) {
+  if (n == 0) return;
+  DS_CHECK(skinny_norm_supports(k, w_gate_up)) << "k " << k;
+  launch_swiglu<true>(nullptr, w_gate_up, n, k, out, stream, NormLaunch{NormRow{x, norm_w, eps}, sms, l2_prefetch});
 }
 
 }  // namespace ds::cuda
