@@ -69,15 +69,14 @@ void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int
 // or (norm_swiglu) the fused gate/up projection with SwiGLU as launch_skinny_swiglu. x [1, k] fp32
 // (the residual stream), norm_w [k] bf16; every block normalizes the row into shared memory with
 // launch_rmsnorm's numbers, bit for bit. Needs k <= kSkinnyNormMaxHidden (rmsnorm.cu's 1024 x 8 layout).
-// The grid is one wave of resident blocks on `sms` multiprocessors; l2_prefetch: each warp also asks
-// its first column's whole rows into L2 before waiting for the previous kernel.
+// The grid is one wave of resident blocks on `sms` multiprocessors.
 constexpr int64_t kSkinnyNormMaxHidden = 8192;
 bool skinny_norm_supports(int64_t k, const void* w);
 void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, const bf16* w, const void* bias,
                                DType bias_dtype, void* out, DType out_dtype, int64_t n, int64_t k, int sms,
-                               bool l2_prefetch, cudaStream_t stream);
+                               cudaStream_t stream);
 void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, const bf16* w_gate_up, int64_t n,
-                               int64_t k, bf16* out, int sms, bool l2_prefetch, cudaStream_t stream);
+                               int64_t k, bf16* out, int sms, cudaStream_t stream);
 // The same kernel for any t, one row at a time: every output element's summation order depends on k
 // only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
 void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
@@ -116,7 +115,6 @@ struct PagedAttentionArgs {
   // before the first launch, left zero by every launch, so any later plan may reuse it).
   AttentionKernel kernel = AttentionKernel::kSimple;
   int32_t num_splits = 1, split_len = 1 << 30;
-  int32_t min_split_tiles = 4;  // kDecode: 64-key tiles per split at least (DS_ATTN_MIN_SPLIT_TILES)
   float* part_ml = nullptr;
   float* part_acc = nullptr;
   int32_t* split_counters = nullptr;

@@ -19,9 +19,6 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
     : stream_(stream), matmul_(matmul), num_sms_(num_sms), batch_invariant_(batch_invariant) {
   const char* off = std::getenv("DS_NO_SKINNY_MATMUL");
   use_skinny_ = !(off && *off && *off != '0');
-  if (const char* m = std::getenv("DS_ATTN_MIN_SPLIT_TILES"); m && std::atoi(m) > 0) min_split_tiles_ = std::atoi(m);
-  const char* prefetch = std::getenv("DS_NORM_L2_PREFETCH");
-  l2_prefetch_ = prefetch && *prefetch && *prefetch != '0';
 }
 
 CudaOps::~CudaOps() {
@@ -122,7 +119,6 @@ PagedAttentionArgs paged_attention_args(const Tensor& q, const Tensor& k_cache, 
 void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
                         float scale, Tensor out) {
   PagedAttentionArgs a = paged_attention_args(q, k_cache, b, scale);
-  a.min_split_tiles = min_split_tiles_;
   DS_CHECK(out.numel() == q.numel()) << q.shape_str() << out.shape_str();
   // Batch-invariant mode: the simple kernel in one pass over the context per (token, head), so
   // the summation order depends on the context only (the decode kernel's order differs from the
@@ -201,8 +197,7 @@ void CudaOps::rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, c
         << x.shape_str() << norm_w.shape_str() << w.shape_str() << out.shape_str();
     launch_skinny_norm_matmul(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
                               static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
-                              bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, n, k, num_sms_,
-                              l2_prefetch_, stream_);
+                              bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, n, k, num_sms_, stream_);
     return;
   }
   Ops::rmsnorm_matmul(x, norm_w, eps, w, bias, normed, out);
@@ -216,8 +211,7 @@ void CudaOps::rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float 
     DS_CHECK(norm_w.numel() == k && w_gate_up.dim(0) == 2 * i && w_gate_up.dim(1) == k && out.dim(0) == 1)
         << x.shape_str() << norm_w.shape_str() << w_gate_up.shape_str() << out.shape_str();
     launch_skinny_norm_swiglu(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
-                              static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), num_sms_, l2_prefetch_,
-                              stream_);
+                              static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), num_sms_, stream_);
     return;
   }
   Ops::rmsnorm_gate_up_silu(x, norm_w, eps, w_gate_up, normed, gate_up, out);

@@ -51,9 +51,6 @@ class CudaOps final : public Ops {
   // split-KV, so a sequence's numbers do not depend on what else is in the batch.
   bool batch_invariant_ = false;
   bool use_skinny_ = true;  // skinny_matmul.cu for T <= 2 (DS_NO_SKINNY_MATMUL=1: cuBLASLt only)
-  // The fused norm kernels also prefetch their first column's rows into L2 (DS_NORM_L2_PREFETCH=1).
-  bool l2_prefetch_ = false;
-  int32_t min_split_tiles_ = 4;  // decode attention: keys per split >= 64 x this (DS_ATTN_MIN_SPLIT_TILES)
   // The skinny kernels of one decode row, with the fused ops' conditions (not batch-invariant mode,
   // whose single matmul kernel covers every shape).
   bool row_kernels(const Tensor& x, const Tensor& w) const;

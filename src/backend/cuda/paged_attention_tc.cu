@@ -9,7 +9,7 @@
 //    the tile's 64 keys with its own online softmax; the 4 states are merged through shared memory
 //    at the end. Split-KV: the token's context (known on the device only) is cut, in 64-key
 //    tiles, into at most the number of splits planned on the host, each split at least
-//    min_split_tiles tiles (a short context is one split: no partial states, no merge). Splits
+//    kMinSplitTiles tiles (a short context is one split: no partial states, no merge). Splits
 //    past the context exit at once. With more than one split in use, each writes its fp32 partial
 //    state and bumps the (token, KV head)'s counter; the block that finds itself last merges the
 //    states in split order (deterministic whatever the finishing order) and resets the counter, so
@@ -38,6 +38,7 @@ namespace {
 
 constexpr int kThreads = 128;  // 4 warps
 constexpr int kTileKeys = 64;
+constexpr int32_t kMinSplitTiles = 4;  // decode: 256 keys per split at least (1 and 2 measured no faster: bench/results/cuda_h200_session4.md)
 
 template <int D, bool kDecode>
 struct TcCfg {
@@ -218,7 +219,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   int32_t used_splits = 1;  // decode: splits that see keys (the first used_splits of num_splits)
   if constexpr (kDecode) {
     const int32_t tiles = (key_end + kTileKeys - 1) / kTileKeys;  // >= 1: the token sees itself
-    const int32_t per = max(a.min_split_tiles, (tiles + a.num_splits - 1) / a.num_splits);
+    const int32_t per = max(kMinSplitTiles, (tiles + a.num_splits - 1) / a.num_splits);
     used_splits = min(a.num_splits, (tiles + per - 1) / per);
     const int32_t t0 = int32_t(blockIdx.y) * per, t1 = min(tiles, t0 + per);
     if (t1 <= t0) return;  // past the context: no state, no count

@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
                                                                           const bf16* __restrict__ w,
                                                                           const B* __restrict__ bias,
                                                                           Out* __restrict__ out, int64_t n,
-                                                                          int64_t k, NormRow nr, bool l2_prefetch) {
+                                                                          int64_t k, NormRow nr) {
   constexpr bool kSwiglu = E == Epilogue::kSwiglu;
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
   static_assert(E != Epilogue::kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
@@ -159,16 +159,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
       for (int u = 0; u < kUnroll; ++u) wv[r][u] = load_streaming(row_of(c, r) + lane + 32 * u);
   };
   bool primed = col < n && full(lane);  // wv holds the first words of `col`
-  if (primed) {
-    load_first(col);
-    // kNormRow: the rest of the first column's rows is asked into L2 as well, so that the weight
-    // stream goes on while the block normalizes the row.
-    if (kNormRow && l2_prefetch) {
-#pragma unroll
-      for (int r = 0; r < R; ++r)
-        for (int64_t j = lane + kStep; j < words; j += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(row_of(col, r) + j));
-    }
-  }
+  if (primed) load_first(col);
   bf16* const normed_s = reinterpret_cast<bf16*>(x_shared);
   if constexpr (kNormRow) norm_weights_to_shared(nr, k, normed_s + k);
   pdl_wait();
@@ -272,7 +263,6 @@ dim3 grid_for(int64_t n, int64_t row_groups = 1) {
 struct NormLaunch {
   NormRow nr;
   int sms = 0;
-  bool l2_prefetch = false;
 };
 
 template <class Kernel>
@@ -290,7 +280,7 @@ void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_
   const size_t smem = kNormRow ? norm_shared_bytes(k) : 0;
   if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const dim3 grid = kNormRow ? norm_grid(kernel, n, smem, nl.sms) : grid_for(n, row_groups);
-  launch_pdl(kernel, grid, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out, n, k, nl.nr, nl.l2_prefetch);
+  launch_pdl(kernel, grid, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out, n, k, nl.nr);
 }
 
 template <int T, class Out, Epilogue E = Epilogue::kStore, bool kNormRow = false>
@@ -376,10 +366,10 @@ void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int
 
 void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, const bf16* w, const void* bias,
                                DType bias_dtype, void* out, DType out_dtype, int64_t n, int64_t k, int sms,
-                               bool l2_prefetch, cudaStream_t stream) {
+                               cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_norm_supports(k, w)) << "k " << k;
-  const NormLaunch nl{NormRow{x, norm_w, eps}, sms, l2_prefetch};
+  const NormLaunch nl{NormRow{x, norm_w, eps}, sms};
   if (out_dtype == DType::kF32) {
     launch_t<1, float, Epilogue::kStore, true>(nullptr, w, bias, bias_dtype, static_cast<float*>(out), n, k, stream, 1, nl);
   } else {
@@ -389,10 +379,10 @@ void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, co
 }
 
 void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, const bf16* w_gate_up, int64_t n,
-                               int64_t k, bf16* out, int sms, bool l2_prefetch, cudaStream_t stream) {
+                               int64_t k, bf16* out, int sms, cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_norm_supports(k, w_gate_up)) << "k " << k;
-  launch_swiglu<true>(nullptr, w_gate_up, n, k, out, stream, NormLaunch{NormRow{x, norm_w, eps}, sms, l2_prefetch});
+  launch_swiglu<true>(nullptr, w_gate_up, n, k, out, stream, NormLaunch{NormRow{x, norm_w, eps}, sms});
 }
 
 }  // namespace ds::cuda
