@@ -15,6 +15,13 @@ class Interpreter {
   Interpreter(const Value& globals, const RenderLimits& limits) : limits_(limits), globals_(globals) {
     frames_.emplace_back();
   }
+  // `{% set ns.x = ns %}` makes a shared_ptr cycle; emptying every assigned namespace once the
+  // render is over frees it (nothing outlives a render but the output string).
+  ~Interpreter() {
+    for (Value& ns : assigned_namespaces_) ns.dict_data().entries.clear();
+  }
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
 
   Result<std::string> run(const Template& tmpl) {
     std::string out;
@@ -195,6 +202,9 @@ class Interpreter {
     if (!ns || !ns->is_namespace())
       return invalid_argument("cannot assign attribute on non-namespace object '" + s.targets[0] + "'");
     ns->dict_data().set(s.attr, std::move(v));
+    if (std::none_of(assigned_namespaces_.begin(), assigned_namespaces_.end(),
+                     [&](const Value& x) { return &x.dict_data() == &ns->dict_data(); }))
+      assigned_namespaces_.push_back(*ns);
     return Status::ok();
   }
 
@@ -400,6 +410,7 @@ class Interpreter {
   uint64_t steps_ = 0;
   size_t total_out_ = 0;
   int depth_ = 0;
+  std::vector<Value> assigned_namespaces_;
 };
 
 }  // namespace

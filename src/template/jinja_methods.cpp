@@ -167,8 +167,9 @@ Result<Value> call_dict_method(const Value& d, const std::string& name, CallArgs
 }
 
 Result<Value> call_list_method(const Value& l, const std::string& name, CallArgs& a) {
+  if (name != "index" && name != "count") return unsupported("list." + name + "() is not supported");
   const Value* x = opt_arg(a, 0, "value");
-  if ((name == "index" || name == "count") && !x) return arg_error("list." + name, "missing argument");
+  if (!x) return arg_error("list." + name, "missing argument");
   int64_t n = 0;
   for (size_t i = 0; i < l.items().size(); ++i) {
     if (!values_equal(l.items()[i], *x)) continue;
@@ -176,8 +177,7 @@ Result<Value> call_list_method(const Value& l, const std::string& name, CallArgs
     ++n;
   }
   if (name == "index") return invalid_argument("list.index(): value is not in list");
-  if (name == "count") return Value::integer(n);
-  return unsupported("list." + name + "() is not supported");
+  return Value::integer(n);
 }
 
 bool contains(std::initializer_list<const char*> names, const std::string& name) {

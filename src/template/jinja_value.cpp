@@ -149,28 +149,63 @@ const Value* CallArgs::kwarg(const std::string& name) const {
 }
 
 namespace {
-Result<std::string> repr_sequence(const Value& v) {
-  std::string out = v.is_tuple() ? "(" : "[";
-  const auto& items = v.items();
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ", ";
-    DS_ASSIGN_OR_RETURN(std::string s, to_repr(items[i]));
-    out += s;
-  }
-  if (v.is_tuple() && items.size() == 1) out += ",";
-  out += v.is_tuple() ? ")" : "]";
-  return out;
-}
+// Python's repr with its recursion guard (Py_ReprEnter): a list or dict met again inside its own
+// repr prints as [...] / {...}. Only namespace attributes can be assigned, so a cycle always runs
+// through a namespace (`{% set ns.self = ns %}`).
+struct Repr {
+  std::vector<const void*> active;
 
-Result<std::string> repr_dict(const ValueDict& d) {
-  std::string out = "{";
-  for (size_t i = 0; i < d.entries.size(); ++i) {
-    if (i) out += ", ";
-    DS_ASSIGN_OR_RETURN(std::string s, to_repr(d.entries[i].second));
-    out += py_str_repr(d.entries[i].first) + ": " + s;
+  bool enter(const void* p) {
+    if (std::find(active.begin(), active.end(), p) != active.end()) return false;
+    active.push_back(p);
+    return true;
   }
-  return out + "}";
-}
+
+  Result<std::string> sequence(const Value& v) {
+    const auto& items = v.items();
+    if (!enter(&items)) return std::string(v.is_tuple() ? "(...)" : "[...]");
+    std::string out = v.is_tuple() ? "(" : "[";
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (i) out += ", ";
+      DS_ASSIGN_OR_RETURN(std::string s, value(items[i]));
+      out += s;
+    }
+    if (v.is_tuple() && items.size() == 1) out += ",";
+    out += v.is_tuple() ? ")" : "]";
+    active.pop_back();
+    return out;
+  }
+
+  Result<std::string> dict(const ValueDict& d) {
+    if (!enter(&d)) return std::string("{...}");
+    std::string out = "{";
+    for (size_t i = 0; i < d.entries.size(); ++i) {
+      if (i) out += ", ";
+      DS_ASSIGN_OR_RETURN(std::string s, value(d.entries[i].second));
+      out += py_str_repr(d.entries[i].first) + ": " + s;
+    }
+    active.pop_back();
+    return out + "}";
+  }
+
+  Result<std::string> value(const Value& v) {
+    switch (v.kind()) {
+      case Value::Kind::kUndefined: return std::string();
+      case Value::Kind::kNone: return std::string("None");
+      case Value::Kind::kBool: return std::string(v.as_bool() ? "True" : "False");
+      case Value::Kind::kInt: return std::to_string(v.as_int());
+      case Value::Kind::kFloat: return py_float_repr(v.as_double());
+      case Value::Kind::kString: return py_str_repr(v.as_string());
+      case Value::Kind::kList: return sequence(v);
+      case Value::Kind::kDict: return dict(v.dict_data());
+      case Value::Kind::kNamespace: {
+        DS_ASSIGN_OR_RETURN(std::string s, dict(v.dict_data()));
+        return "<Namespace " + s + ">";
+      }
+      default: return to_str(v);
+    }
+  }
+};
 }  // namespace
 
 Result<std::string> to_str(const Value& v) {
@@ -183,23 +218,7 @@ Result<std::string> to_str(const Value& v) {
   }
 }
 
-Result<std::string> to_repr(const Value& v) {
-  switch (v.kind()) {
-    case Value::Kind::kUndefined: return std::string();
-    case Value::Kind::kNone: return std::string("None");
-    case Value::Kind::kBool: return std::string(v.as_bool() ? "True" : "False");
-    case Value::Kind::kInt: return std::to_string(v.as_int());
-    case Value::Kind::kFloat: return py_float_repr(v.as_double());
-    case Value::Kind::kString: return py_str_repr(v.as_string());
-    case Value::Kind::kList: return repr_sequence(v);
-    case Value::Kind::kDict: return repr_dict(v.dict_data());
-    case Value::Kind::kNamespace: {
-      DS_ASSIGN_OR_RETURN(std::string s, repr_dict(v.dict_data()));
-      return "<Namespace " + s + ">";
-    }
-    default: return to_str(v);
-  }
-}
+Result<std::string> to_repr(const Value& v) { return Repr{}.value(v); }
 
 bool values_equal(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {

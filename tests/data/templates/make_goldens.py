@@ -166,6 +166,11 @@ CONSTRUCTS = [
     ("string_escapes", "{{ 'a\\tb\\\\c\\'d\\u00e9\\x41' }}", {}),
     ("messages_loop", "{% for m in messages %}{{ m.role }}:{{ m['content'] }};{% endfor %}", {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}),
     ("namespace_print", "{% set ns = namespace(a=1) %}{{ ns.a }}", {}),
+    # Found by fuzz_chat_template: a namespace holding itself must print with Python's [...]/{...}.
+    ("namespace_self_cycle", "{% set ns = namespace(n=0, s='') %}{% set ns.n = ns %}{{ ns.n }}|{{ ns }}", {}),
+    ("namespace_cycle_via_list", "{% set ns = namespace(a=1) %}{% set ns.l = [ns, (ns,), {'k': ns}] %}{{ ns }}|{{ ns.l }}", {}),
+    ("error_list_method_no_arg", "{{ [1, 2].index() }}", {}),
+    ("error_list_append_unsupported", "{{ [1].append() }}", {}),
     ("generation_tag", "{% generation %}gen {{ 1 }}{% endgeneration %}", {}),
     ("raise_exception", "{% if true %}{{ raise_exception('bad role') }}{% endif %}", {}),
     ("error_undefined_attr_of_undefined", "{{ nope.attr }}", {}),
