@@ -194,7 +194,7 @@ int run_generate(GenerateArgs& a) {
 }  // namespace
 
 void add_generate_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("generate", "Generate text for prompts on the CPU (offline batch)");
+  auto* cmd = app.add_subcommand("generate", "Generate text for prompts (offline batch, --device cpu or cuda)");
   auto a = std::make_shared<GenerateArgs>();
   add_model_options(*cmd, a->model);
   add_engine_options(*cmd, a->engine);

@@ -84,10 +84,12 @@ TEST(GpuOps, RmsnormMatmul) {
     gpu().ops().rmsnorm_matmul(dx.t, dnw.t, eps, dw.t, bias, normed.t, fused.t);
     gpu().ops().Ops::rmsnorm_matmul(dx.t, dnw.t, eps, dw.t, bias, normed2.t, two.t);
     std::vector<uint16_t> w16 = to_bf16(w), nw16 = to_bf16(norm_w);
+    // Reference: CPU rmsnorm, rounded to bf16 (the `normed` buffer), then the CPU matmul.
     std::vector<float> ref_normed(size_t(c.k)), ref(size_t(c.n));
-    cpu_ops().rmsnorm_matmul(host_f32(x, {1, c.k}), Tensor(nw16.data(), DType::kBF16, {c.k}), eps,
-                             Tensor(w16.data(), DType::kBF16, {c.n, c.k}), c.bias ? host_f32(b, {c.n}) : Tensor(),
-                             host_f32(ref_normed, {1, c.k}), host_f32(ref, {1, c.n}));
+    cpu_ops().rmsnorm(host_f32(x, {1, c.k}), Tensor(nw16.data(), DType::kBF16, {c.k}), eps, host_f32(ref_normed, {1, c.k}));
+    ref_normed = bf16_rounded(ref_normed);
+    cpu_ops().matmul(host_f32(ref_normed, {1, c.k}), Tensor(w16.data(), DType::kBF16, {c.n, c.k}),
+                     c.bias ? host_f32(b, {c.n}) : Tensor(), host_f32(ref, {1, c.n}));
     const std::vector<float> got = download(fused.t), unfused = download(two.t);
     EXPECT_LT(rel_error(got, ref), kBf16Tol);
     EXPECT_EQ(bit_differences(got, unfused), 0) << "rmsnorm_matmul differs from rmsnorm + matmul";
@@ -111,11 +113,12 @@ TEST(GpuOps, RmsnormGateUpSilu) {
     DevTensor fused = poisoned(DType::kBF16, {1, c.i}), two = poisoned(DType::kBF16, {1, c.i});
     gpu().ops().rmsnorm_gate_up_silu(dx.t, dnw.t, eps, dw.t, normed.t, gu.t, fused.t);
     gpu().ops().Ops::rmsnorm_gate_up_silu(dx.t, dnw.t, eps, dw.t, normed2.t, gu2.t, two.t);
+    // Reference: CPU rmsnorm, the normalized row rounded to bf16 (the `normed` buffer), then the
+    // SwiGLU reference with its bf16 gate_up buffer (gate_up_silu_reference).
     std::vector<uint16_t> w16 = to_bf16(w), nw16 = to_bf16(norm_w);
-    std::vector<float> ref_normed(size_t(c.k)), ref_gu(size_t(2 * c.i)), ref(size_t(c.i));
-    cpu_ops().rmsnorm_gate_up_silu(host_f32(x, {1, c.k}), Tensor(nw16.data(), DType::kBF16, {c.k}), eps,
-                                   Tensor(w16.data(), DType::kBF16, {2 * c.i, c.k}), host_f32(ref_normed, {1, c.k}),
-                                   host_f32(ref_gu, {1, 2 * c.i}), host_f32(ref, {1, c.i}));
+    std::vector<float> ref_normed(size_t(c.k));
+    cpu_ops().rmsnorm(host_f32(x, {1, c.k}), Tensor(nw16.data(), DType::kBF16, {c.k}), eps, host_f32(ref_normed, {1, c.k}));
+    const std::vector<float> ref = gate_up_silu_reference(bf16_rounded(ref_normed), w16, c.k, c.i);
     const std::vector<float> got = download(fused.t), unfused = download(two.t);
     EXPECT_LT(rel_error(got, ref), kBf16Tol);
     EXPECT_EQ(bit_differences(got, unfused), 0) << "rmsnorm_gate_up_silu differs from rmsnorm + gate_up_silu";

@@ -108,4 +108,22 @@ inline Tensor host_f32(std::vector<float>& v, std::initializer_list<int64_t> dim
 // bf16 storage bound: one rounding of the output (2^-9 relative) plus fp32 accumulation differences.
 constexpr double kBf16Tol = 1e-2;
 
+// v rounded to bf16 and back: what a bf16 activation buffer holds.
+inline std::vector<float> bf16_rounded(const std::vector<float>& v) { return from_bf16(to_bf16(v)); }
+
+// The CPU reference of the SwiGLU half of an MLP row with the storage a bf16 backend has: x [1, k]
+// (bf16-exact values) @ w_gate_up [2i, k]^T rounded to bf16 (the gate_up buffer), then silu(g) * u.
+// Without the intermediate rounding, a handful of outputs (small i) can differ from the reference by
+// more than one output rounding although every step is right.
+inline std::vector<float> gate_up_silu_reference(std::vector<float> x, const std::vector<uint16_t>& w16, int64_t k,
+                                                 int64_t i) {
+  std::vector<float> gu(size_t(2 * i));
+  cpu_ops().matmul(host_f32(x, {1, k}), Tensor(w16.data(), DType::kBF16, {2 * i, k}), Tensor(), host_f32(gu, {1, 2 * i}));
+  gu = bf16_rounded(gu);
+  std::vector<float> g(gu.begin(), gu.begin() + i), u(gu.begin() + i, gu.end());
+  std::vector<float> out(static_cast<size_t>(i));
+  cpu_ops().silu_mul(host_f32(g, {1, i}), host_f32(u, {1, i}), host_f32(out, {1, i}));
+  return out;
+}
+
 }  // namespace ds::gputest

@@ -58,10 +58,7 @@ TEST(GpuOps, GateUpSilu) {
     gpu().ops().gate_up_silu(dx.t, dw.t, scratch.t, fused.t);
     gpu().ops().Ops::gate_up_silu(dx.t, dw.t, scratch2.t, two.t);
     const std::vector<float> got = download(fused.t), unfused = download(two.t);
-    std::vector<uint16_t> w16 = to_bf16(w);
-    std::vector<float> gu(size_t(2 * c.i)), ref(size_t(c.i));
-    cpu_ops().gate_up_silu(host_f32(x, {1, c.k}), Tensor(w16.data(), DType::kBF16, {2 * c.i, c.k}),
-                           host_f32(gu, {1, 2 * c.i}), host_f32(ref, {1, c.i}));
+    const std::vector<float> ref = gate_up_silu_reference(x, to_bf16(w), c.k, c.i);
     EXPECT_LT(rel_error(got, ref), kBf16Tol);
     ASSERT_EQ(got.size(), unfused.size());
     int64_t differ = 0;
