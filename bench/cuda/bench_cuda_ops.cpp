@@ -183,8 +183,14 @@ void run() {
     const Tensor tx(x->data(), DType::kBF16, {t, h}), tr(res->data(), DType::kBF16, {t, h}),
         tw(w->data(), DType::kBF16, {h}), ty(y->data(), DType::kBF16, {t, h});
     char name[64];
-    std::snprintf(name, sizeof name, "add_rmsnorm T=%ld", long(t));
+    std::snprintf(name, sizeof name, "add_rmsnorm T=%ld bf16", long(t));
     row(name, time_op([&](int) { ops.add_rmsnorm(tx, tr, tw, 1e-6f, ty); }), 2.0 * double(4 * t * h), 0, bw, peak);
+    // The decoder's form on CUDA: fp32 x (the o_proj / down_proj output) and fp32 residual stream
+    // (x's buffer read as fp32: the upper halves are the random bf16 values, so every x is finite).
+    auto res32 = be->alloc(size_t(t * h) * 4);
+    const Tensor tx32(x->data(), DType::kF32, {t, h}), tr32(res32->data(), DType::kF32, {t, h});
+    std::snprintf(name, sizeof name, "add_rmsnorm T=%ld f32 (decoder)", long(t));
+    row(name, time_op([&](int) { ops.add_rmsnorm(tx32, tr32, tw, 1e-6f, ty); }), double(14 * t * h), 0, bw, peak);
     const Tensor g(x->data(), DType::kBF16, {t, inter}), u(static_cast<uint16_t*>(x->data()) + t * inter,
                                                              DType::kBF16, {t, inter});
     const Tensor o(y->data(), DType::kBF16, {t, inter});

@@ -137,6 +137,6 @@ fi
 if [[ $steps == *" 8 "* ]]; then
   at "step 8"
   timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops.txt" 2>&1; echo "bench_cuda_ops rc=$?"
-  grep -E "limits|T=1" "$O/bench_cuda_ops.txt"
+  grep -E "limits|T=1|add_rmsnorm" "$O/bench_cuda_ops.txt"
 fi
 at "done"
