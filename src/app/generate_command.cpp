@@ -14,6 +14,7 @@
 #include "app/model_options.h"
 #include "app/sampling_fields.h"
 #include "backend/backend.h"
+#include "common/json_nesting.h"
 #include "runtime/chat_prompt.h"
 
 namespace ds::app {
@@ -90,6 +91,8 @@ Result<std::vector<Job>> read_jobs(const GenerateArgs& a, const LoadedModel& m, 
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = a.prompts_file + ":" + std::to_string(lineno) + ": ";
     Job job{{}, defaults};
+    if (!json_nesting_within(line))
+      return invalid_argument(where + "JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
     try {
       const nlohmann::json o = nlohmann::json::parse(line);
       DS_RETURN_IF_ERROR(apply_sampling_fields(o, job.params).with_context(where.substr(0, where.size() - 2)));

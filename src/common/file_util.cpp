@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_nesting.h"
+
 namespace ds {
 
 Result<std::string> read_file(const std::filesystem::path& path) {
@@ -22,6 +24,8 @@ Result<std::string> read_file(const std::filesystem::path& path) {
 
 Result<nlohmann::json> read_json_file(const std::filesystem::path& path) {
   DS_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  if (!json_nesting_within(text))
+    return invalid_argument(path.string() + ": JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

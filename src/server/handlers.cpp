@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_nesting.h"
+
 namespace ds::server {
 namespace {
 using json = nlohmann::json;
@@ -11,6 +13,10 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 // Parses a JSON object body; on failure sends the 400 and returns false.
 bool parse_object(const httplib::Request& req, httplib::Response& res, json& out) {
+  if (!json_nesting_within(req.body)) {
+    send_error(res, bad_request(nesting_error()));
+    return false;
+  }
   try {
     out = json::parse(req.body);
   } catch (const json::exception& e) {

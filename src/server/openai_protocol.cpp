@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "app/sampling_fields.h"
+#include "common/json_nesting.h"
 
 namespace ds::server {
 namespace {
@@ -184,6 +185,7 @@ Result<std::string> render_chat_messages(const ProtocolContext& ctx, const ojson
 std::optional<ApiError> parse_openai_request(Endpoint ep, const std::string& body, const ProtocolContext& ctx,
                                              OpenAiRequest& out) {
   out.endpoint = ep;
+  if (!json_nesting_within(body)) return bad_request(nesting_error());
   nlohmann::json o;
   try {
     o = nlohmann::json::parse(body);

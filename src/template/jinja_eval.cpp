@@ -195,8 +195,18 @@ class Interpreter {
     return Status::ok();
   }
 
+  // Values persist across statements only through `set` (namespaces: across loop iterations too),
+  // and grow deeper only by literals: bounding both bounds every value's nesting.
+  Status check_nesting(const Value& v) const {
+    if (v.nesting() > limits_.max_nesting)
+      return Status(ErrorCode::kResourceExhausted,
+                    "value nested more than " + std::to_string(limits_.max_nesting) + " levels deep");
+    return Status::ok();
+  }
+
   Status exec_set(const Stmt& s) {
     DS_ASSIGN_OR_RETURN(Value v, eval(*s.expr));
+    DS_RETURN_IF_ERROR(check_nesting(v));
     if (s.attr.empty()) return bind_targets(s.targets, v);
     const Value* ns = lookup(s.targets[0]);
     if (!ns || !ns->is_namespace())
@@ -273,7 +283,9 @@ class Interpreter {
           DS_ASSIGN_OR_RETURN(Value v, eval(*a));
           items.push_back(std::move(v));
         }
-        return Value::list(std::move(items), e.kind == Expr::Kind::kTuple);
+        Value list = Value::list(std::move(items), e.kind == Expr::Kind::kTuple);
+        DS_RETURN_IF_ERROR(check_nesting(list));
+        return list;
       }
       case Expr::Kind::kDict: return eval_dict(e);
       case Expr::Kind::kGetAttr: {
@@ -325,6 +337,7 @@ class Interpreter {
       if (!k.is_string()) return unsupported("dict literal keys must be strings, got " + k.type_name());
       d.dict_data().set(k.as_string(), std::move(v));
     }
+    DS_RETURN_IF_ERROR(check_nesting(d));
     return d;
   }
 

@@ -16,6 +16,7 @@ struct RenderLimits {
   uint64_t max_steps = 2'000'000;         // statements + loop iterations + expression nodes (a
                                           // 1000-message chat takes ~100k)
   int max_depth = 1000;                   // nested evaluation depth (macro recursion included)
+  int max_nesting = 256;                  // lists/dicts within each other in a literal or a set value
 };
 
 // `globals` is a dict Value of the render context (messages, tools, functions, ...).

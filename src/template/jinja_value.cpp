@@ -44,6 +44,8 @@ Value Value::list(std::vector<Value> items, bool is_tuple) {
   Value v;
   v.kind_ = Kind::kList;
   v.is_tuple_ = is_tuple;
+  for (const Value& x : items) v.depth_ = std::max(v.depth_, x.nesting());
+  v.depth_ += 1;
   v.list_ = std::make_shared<std::vector<Value>>(std::move(items));
   return v;
 }
@@ -111,6 +113,15 @@ bool Value::truthy() const {
   }
 }
 
+int Value::nesting() const {
+  switch (kind_) {
+    case Kind::kList: return depth_;
+    case Kind::kDict:
+    case Kind::kNamespace: return dict_->depth;
+    default: return 0;
+  }
+}
+
 std::string Value::type_name() const {
   switch (kind_) {
     case Kind::kUndefined: return "Undefined";
@@ -133,6 +144,7 @@ const Value* ValueDict::find(const std::string& key) const {
 }
 
 void ValueDict::set(const std::string& key, Value v) {
+  depth = std::max(depth, 1 + v.nesting());
   for (auto& [k, old] : entries) {
     if (k == key) {
       old = std::move(v);

@@ -67,11 +67,16 @@ class Value {
 
   bool truthy() const;
   std::string type_name() const;  // Python's type name: 'str', 'int', 'NoneType', ...
+  // How deeply lists/dicts/namespaces nest in this value (0 for a scalar, 1 for [1]); a namespace's
+  // count only grows as attributes are assigned. The interpreter bounds it (RenderLimits::max_nesting)
+  // so that printing, comparing and freeing a value, which recurse per level, stay within the stack.
+  int nesting() const;
 
  private:
   Kind kind_ = Kind::kUndefined;
   bool b_ = false;
   bool is_tuple_ = false;
+  int32_t depth_ = 0;  // lists: 1 + the deepest item's nesting()
   int64_t i_ = 0;
   double f_ = 0;
   std::string s_;
@@ -82,6 +87,7 @@ class Value {
 
 struct ValueDict {
   std::vector<std::pair<std::string, Value>> entries;
+  int depth = 1;  // 1 + the deepest value ever set (an upper bound once values are replaced)
   const Value* find(const std::string& key) const;
   void set(const std::string& key, Value v);
 };

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/file_util.h"
+#include "common/json_nesting.h"
 #include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/tokenizer_json_reader.h"
 
@@ -12,6 +13,8 @@ namespace {
 using tok::Json;
 
 Result<Json> parse_json(std::string_view text, const std::string& source) {
+  if (!json_nesting_within(text))
+    return invalid_argument(source + ": JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {

@@ -1,5 +1,7 @@
 #include "tokenizer/tokenizer_json_reader.h"
 
+#include "common/json_nesting.h"
+
 namespace ds::tok {
 namespace {
 
@@ -153,6 +155,8 @@ class Reader final : public nlohmann::json_sax<Json> {
 }  // namespace
 
 Result<TokenizerJson> read_tokenizer_json(std::string_view text) {
+  if (!json_nesting_within(text))
+    return invalid_argument("JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
   TokenizerJson out;
   Reader reader(out);
   const bool ok = Json::sax_parse(text.begin(), text.end(), &reader, Json::input_format_t::json, true);

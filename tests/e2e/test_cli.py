@@ -117,6 +117,14 @@ class PromptsFile(unittest.TestCase):
         self.assertIn("p.jsonl:2", p.stderr)
         self.assertEqual(len(p.stderr.strip().splitlines()), 1)
 
+    def test_deeply_nested_line_is_an_error_not_a_crash(self):
+        spit(self.path, '{"prompt": "ok"}\n{"prompt": "x", "extra": ' + "[" * 100000 + "]" * 100000 + "}\n")
+        p = run("generate", "-m", self.model, "--prompts-file", self.path, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("p.jsonl:2", p.stderr)
+        self.assertIn("nested deeper than 128 levels", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+
 
 class ChatTemplateCli(unittest.TestCase):
     """`dsserve chat-template` prints exactly what jinja2 rendered (tests/data/templates goldens)."""

@@ -169,6 +169,7 @@ CONSTRUCTS = [
     # Found by fuzz_chat_template: a namespace holding itself must print with Python's [...]/{...}.
     ("namespace_self_cycle", "{% set ns = namespace(n=0, s='') %}{% set ns.n = ns %}{{ ns.n }}|{{ ns }}", {}),
     ("namespace_cycle_via_list", "{% set ns = namespace(a=1) %}{% set ns.l = [ns, (ns,), {'k': ns}] %}{{ ns }}|{{ ns.l }}", {}),
+    ("deep_nesting_200", "{% set ns = namespace(x=1) %}{% for i in range(200) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x | length }} {{ ns.x }}", {}),
     ("error_list_method_no_arg", "{{ [1, 2].index() }}", {}),
     ("error_list_append_unsupported", "{{ [1].append() }}", {}),
     ("generation_tag", "{% generation %}gen {{ 1 }}{% endgeneration %}", {}),

@@ -93,6 +93,15 @@ TEST(ChatTemplateErrors, LimitsStopRunawayTemplates) {
                       "size limit");
   expect_render_error("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "step limit");
   expect_render_error("{{ range(1000000000) | length }}", "range() too big");
+  // Nesting grown through a namespace (found by fuzz_chat_template: 100,000 levels overflowed the
+  // stack when printed); 200 levels render as jinja2 does (goldens_constructs: deep_nesting_200).
+  expect_render_error("{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}",
+                      "nested more than 256 levels");
+  expect_render_error("{% set ns = namespace(x=1) %}{% for i in range(300) %}{% set ns.x = {'k': ns.x} %}{% endfor %}",
+                      "nested more than 256 levels");
+  expect_render_error("{% set ns = namespace(p=none) %}{% for i in range(300) %}{% set n = namespace(prev=ns.p) %}"
+                      "{% set ns.p = n %}{% endfor %}",
+                      "nested more than 256 levels");
 }
 
 TEST(ChatTemplateErrors, ErrorsCarryTheLine) {

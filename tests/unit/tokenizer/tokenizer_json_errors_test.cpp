@@ -44,6 +44,11 @@ TEST(TokenizerJsonErrors, BadJson) {
   expect_error("{\"model\": ", "parse error");
   expect_error("", "parse error");
   expect_error("[1, 2", "parse error");
+  // 100,000 nested arrays in an unknown field (a copy of such a value recursed once per level).
+  expect_error(minimal(kGoodModel).insert(1, "\"x\": " + std::string(100000, '[') + std::string(100000, ']') + ", "),
+               "nested deeper than 128 levels");
+  expect_error(minimal(kGoodModel), "nested deeper than 128 levels",
+               "{\"chat_template\": \"x\", \"y\": " + std::string(1000, '{') + std::string(1000, '}') + "}");
 }
 
 TEST(TokenizerJsonErrors, MissingOrWrongModel) {
