@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_nesting.h"
 #include "tokenizer/tokenizer.h"
 
 namespace ds::bench {
@@ -95,9 +96,12 @@ int64_t count_tokens(const std::string& s, const Tokenizer* tok) {
 
 Result<std::vector<RequestInput>> sharegpt_dataset(const DatasetOptions& o, const Tokenizer* tok) {
   if (o.path.empty()) return invalid_argument("--dataset-path is required for the sharegpt dataset");
-  std::ifstream f(o.path);
+  std::ifstream f(o.path, std::ios::binary);
   if (!f) return invalid_argument("cannot open " + o.path);
-  nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (!json_nesting_within(text))
+    return invalid_argument(o.path + ": JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_array()) return invalid_argument(o.path + ": not a JSON array of conversations");
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& c : j) {

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include "bench/sse_parser.h"
+#include "common/json_nesting.h"
 
 namespace ds::bench {
 namespace {
@@ -116,6 +117,11 @@ RequestOutput send_request(const Endpoint& ep, const RequestOptions& opt, const 
     for (const std::string& ev : sse.feed(std::string_view(data, n))) {
       if (ev == "[DONE]") {
         done = true;
+        continue;
+      }
+      if (!json_nesting_within(ev)) {  // a hostile server's event: not parsed (dump would recurse)
+        server_error = true;
+        out.error = "an event nests JSON deeper than " + std::to_string(kMaxJsonNesting) + " levels";
         continue;
       }
       nlohmann::json j = nlohmann::json::parse(ev, nullptr, false);

@@ -6,6 +6,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_nesting.h"
+
 namespace ds::hub {
 
 namespace {
@@ -124,7 +126,8 @@ Result<RepoInfo> HubClient::repo_info(const std::string& repo_id, const std::str
     }
     return http_status_error(res->status, what, res->headers);
   }
-  nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
+  nlohmann::json j;
+  if (json_nesting_within(res->body)) j = nlohmann::json::parse(res->body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("sha") || !j["sha"].is_string()) {
     return invalid_argument(what + ": the hub's answer has no commit hash (\"sha\")");
   }
