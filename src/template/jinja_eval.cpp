@@ -1,6 +1,8 @@
 #include "template/jinja_eval.h"
 
 #include <algorithm>
+#include <memory>
+#include <unordered_map>
 
 #include "template/jinja_builtins.h"
 #include "template/jinja_operators.h"
@@ -18,7 +20,8 @@ class Interpreter {
   // `{% set ns.x = ns %}` makes a shared_ptr cycle; emptying every assigned namespace once the
   // render is over frees it (nothing outlives a render but the output string).
   ~Interpreter() {
-    for (Value& ns : assigned_namespaces_) ns.dict_data().entries.clear();
+    for (auto& [dict, ref] : assigned_namespaces_)
+      if (auto alive = ref.lock()) alive->entries.clear();
   }
   Interpreter(const Interpreter&) = delete;
   Interpreter& operator=(const Interpreter&) = delete;
@@ -212,9 +215,10 @@ class Interpreter {
     if (!ns || !ns->is_namespace())
       return invalid_argument("cannot assign attribute on non-namespace object '" + s.targets[0] + "'");
     ns->dict_data().set(s.attr, std::move(v));
-    if (std::none_of(assigned_namespaces_.begin(), assigned_namespaces_.end(),
-                     [&](const Value& x) { return &x.dict_data() == &ns->dict_data(); }))
-      assigned_namespaces_.push_back(*ns);
+    // Weak: a namespace nothing else holds is freed as usual (an address reused by a later one
+    // finds its old entry expired and takes it over).
+    std::weak_ptr<ValueDict>& ref = assigned_namespaces_[&ns->dict_data()];
+    if (ref.expired()) ref = ns->dict_ref();
     return Status::ok();
   }
 
@@ -423,7 +427,7 @@ class Interpreter {
   uint64_t steps_ = 0;
   size_t total_out_ = 0;
   int depth_ = 0;
-  std::vector<Value> assigned_namespaces_;
+  std::unordered_map<const ValueDict*, std::weak_ptr<ValueDict>> assigned_namespaces_;
 };
 
 }  // namespace

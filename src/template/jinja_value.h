@@ -63,6 +63,7 @@ class Value {
   const std::string& as_string() const { return s_; }  // string value, or undefined hint
   std::vector<Value>& items() const { return *list_; }
   ValueDict& dict_data() const { return *dict_; }  // dict or namespace
+  std::weak_ptr<ValueDict> dict_ref() const { return dict_; }
   const Callable& callable_data() const { return *fn_; }
 
   bool truthy() const;
