@@ -79,6 +79,7 @@ void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::R
   try {
     if (o.contains("messages")) {
       auto ordered = nlohmann::ordered_json::parse(req.body);
+      if (auto e = normalize_messages(ordered["messages"])) return send_error(res, *e);
       auto text = render_chat_messages(ctx.protocol, ordered["messages"], nullptr, o.value("add_generation_prompt", true), nullptr);
       if (!text.ok()) return send_error(res, from_status(text.status(), "messages"));
       ids = ctx.protocol.tokenizer->encode(*text, o.value("add_special_tokens", false));

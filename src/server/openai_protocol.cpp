@@ -67,7 +67,8 @@ std::optional<ApiError> tokenize_prompts(const nlohmann::json& prompt, const Pro
   return std::nullopt;
 }
 
-// Content may be a string or an array of {"type": "text", "text": ...} parts (joined by "\n").
+}  // namespace
+
 std::optional<ApiError> normalize_messages(ojson& messages) {
   if (!messages.is_array() || messages.empty()) return bad_request("'messages' must be a non-empty array", "messages");
   for (ojson& m : messages) {
@@ -87,6 +88,8 @@ std::optional<ApiError> normalize_messages(ojson& messages) {
   }
   return std::nullopt;
 }
+
+namespace {
 
 std::optional<ApiError> chat_prompt(const std::string& body, const ProtocolContext& ctx, OpenAiRequest& out) {
   if (!ctx.tokenizer || !ctx.chat_template)

@@ -47,6 +47,11 @@ struct OpenAiRequest {
 std::optional<ApiError> parse_openai_request(Endpoint ep, const std::string& body, const ProtocolContext& ctx,
                                              OpenAiRequest& out);
 
+// Checks chat messages (a non-empty array of objects with a string role) and joins each content
+// given as an array of {"type": "text", "text": ...} parts into one string ("\n" between parts),
+// in place; other part types are a 400. Run before render_chat_messages.
+std::optional<ApiError> normalize_messages(nlohmann::ordered_json& messages);
+
 // Renders chat messages through the template (ordered_json keeps HF's key order for tools).
 Result<std::string> render_chat_messages(const ProtocolContext& ctx, const nlohmann::ordered_json& messages,
                                          const nlohmann::ordered_json* tools, bool add_generation_prompt,

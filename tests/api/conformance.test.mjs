@@ -166,6 +166,27 @@ test('prompt as token ids and as a list of prompts; echo', async () => {
   assert.ok(detok.prompt.includes(PROMPT));
 });
 
+// /tokenize takes chat messages as /v1/chat/completions does: text parts joined, other parts a 400
+// (it used to hand content-part arrays to the template unchecked).
+test('/tokenize normalizes and checks chat messages like the chat endpoint', async () => {
+  const tokenize = async (messages) => fetch(`${server.url}/tokenize`, { method: 'POST', body: JSON.stringify({ messages }) });
+  const plain = await (await tokenize([{ role: 'user', content: 'Once upon\na time' }])).json();
+  const parts = await (await tokenize([{ role: 'user', content: [{ type: 'text', text: 'Once upon' }, { type: 'text', text: 'a time' }] }])).json();
+  assert.ok(plain.count > 0);
+  assert.deepEqual(parts.tokens, plain.tokens);
+  for (const content of [[{ type: 'image_url', image_url: { url: 'x' } }], [{ type: 'text', text: 5 }]]) {
+    const messages = [{ role: 'user', content }];
+    const r = await tokenize(messages);
+    assert.equal(r.status, 400, JSON.stringify(content));
+    assert.match((await r.json()).error.message, /only text content parts/);
+    await assert.rejects(ai.chat.completions.create({ model: MODEL, messages, max_tokens: 2 }), (e) => {
+      assert.equal(e.status, 400);
+      assert.match(e.message, /only text content parts/);
+      return true;
+    });
+  }
+});
+
 test('echo with logprobs is a documented 400 (no prompt logprobs); echo streams the prompt first', async () => {
   await assert.rejects(ai.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4, echo: true, logprobs: 1 }), (e) => {
     assert.equal(e.status, 400);
