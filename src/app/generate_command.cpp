@@ -92,7 +92,7 @@ Result<std::vector<Job>> read_jobs(const GenerateArgs& a, const LoadedModel& m, 
     const std::string where = a.prompts_file + ":" + std::to_string(lineno) + ": ";
     Job job{{}, defaults};
     if (!json_nesting_within(line))
-      return invalid_argument(where + "JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
+      return invalid_argument(where + json_nesting_error());
     try {
       const nlohmann::json o = nlohmann::json::parse(line);
       DS_RETURN_IF_ERROR(apply_sampling_fields(o, job.params).with_context(where.substr(0, where.size() - 2)));

@@ -100,7 +100,7 @@ Result<std::vector<RequestInput>> sharegpt_dataset(const DatasetOptions& o, cons
   if (!f) return invalid_argument("cannot open " + o.path);
   const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   if (!json_nesting_within(text))
-    return invalid_argument(o.path + ": JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
+    return invalid_argument(o.path + ": " + json_nesting_error());
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_array()) return invalid_argument(o.path + ": not a JSON array of conversations");
   std::vector<std::pair<std::string, std::string>> pairs;

@@ -121,7 +121,7 @@ RequestOutput send_request(const Endpoint& ep, const RequestOptions& opt, const 
       }
       if (!json_nesting_within(ev)) {  // a hostile server's event: not parsed (dump would recurse)
         server_error = true;
-        out.error = "an event nests JSON deeper than " + std::to_string(kMaxJsonNesting) + " levels";
+        out.error = "an event: " + json_nesting_error();
         continue;
       }
       nlohmann::json j = nlohmann::json::parse(ev, nullptr, false);

@@ -25,7 +25,7 @@ Result<std::string> read_file(const std::filesystem::path& path) {
 Result<nlohmann::json> read_json_file(const std::filesystem::path& path) {
   DS_ASSIGN_OR_RETURN(std::string text, read_file(path));
   if (!json_nesting_within(text))
-    return invalid_argument(path.string() + ": JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
+    return invalid_argument(path.string() + ": " + json_nesting_error());
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

@@ -21,4 +21,6 @@ bool json_nesting_within(std::string_view text, int max_depth) {
   return true;
 }
 
+std::string json_nesting_error() { return "JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels"; }
+
 }  // namespace ds

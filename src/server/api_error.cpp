@@ -2,8 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/json_nesting.h"
-
 namespace ds::server {
 
 std::string ApiError::body() const {
@@ -29,10 +27,6 @@ ApiError payload_too_large(size_t limit) {
 }
 ApiError overloaded(std::string message) { return {503, std::move(message), "service_unavailable_error", "", "overloaded"}; }
 ApiError not_ready() { return {503, "The model is still loading.", "service_unavailable_error", "", "not_ready"}; }
-
-std::string nesting_error() {
-  return "the body nests JSON arrays/objects deeper than " + std::to_string(kMaxJsonNesting) + " levels";
-}
 
 ApiError from_status(const Status& s, std::string param) {
   switch (s.code()) {

@@ -25,7 +25,5 @@ ApiError overloaded(std::string message);  // 503, sent with Retry-After
 ApiError not_ready();                      // 503 while the model loads
 // A Status from the engine / tokenizer / template: invalid input -> 400, else 500.
 ApiError from_status(const Status& s, std::string param = "");
-// The message of a body rejected by json_nesting_within (common/json_nesting.h).
-std::string nesting_error();
 
 }  // namespace ds::server

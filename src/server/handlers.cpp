@@ -14,7 +14,7 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 // Parses a JSON object body; on failure sends the 400 and returns false.
 bool parse_object(const httplib::Request& req, httplib::Response& res, json& out) {
   if (!json_nesting_within(req.body)) {
-    send_error(res, bad_request(nesting_error()));
+    send_error(res, bad_request("the body: " + json_nesting_error()));
     return false;
   }
   try {

@@ -188,7 +188,7 @@ Result<std::string> render_chat_messages(const ProtocolContext& ctx, const ojson
 std::optional<ApiError> parse_openai_request(Endpoint ep, const std::string& body, const ProtocolContext& ctx,
                                              OpenAiRequest& out) {
   out.endpoint = ep;
-  if (!json_nesting_within(body)) return bad_request(nesting_error());
+  if (!json_nesting_within(body)) return bad_request("the body: " + json_nesting_error());
   nlohmann::json o;
   try {
     o = nlohmann::json::parse(body);

@@ -14,7 +14,7 @@ using tok::Json;
 
 Result<Json> parse_json(std::string_view text, const std::string& source) {
   if (!json_nesting_within(text))
-    return invalid_argument(source + ": JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
+    return invalid_argument(source + ": " + json_nesting_error());
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {

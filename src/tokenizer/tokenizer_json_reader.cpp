@@ -156,7 +156,7 @@ class Reader final : public nlohmann::json_sax<Json> {
 
 Result<TokenizerJson> read_tokenizer_json(std::string_view text) {
   if (!json_nesting_within(text))
-    return invalid_argument("JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
+    return invalid_argument(json_nesting_error());
   TokenizerJson out;
   Reader reader(out);
   const bool ok = Json::sax_parse(text.begin(), text.end(), &reader, Json::input_format_t::json, true);
