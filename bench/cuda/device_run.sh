@@ -20,6 +20,8 @@
 #   8. bench_cuda_ops (every op's time against the copy bandwidth / matmul rate measured there)
 # THROUGHPUT_ARGS adds flags to step 3 (default none: the offline defaults, as vLLM's LLM class);
 # ';' separates flag sets, each run in turn (e.g. "--max-num-seqs 256;--max-num-batched-tokens 32768")
+# TEST_AB / OPS_AB: ';'-separated environments under which step 1 reruns the op tests and step 8
+# reruns bench_cuda_ops (A/B of experiments behind an environment variable, as DECODE_AB in step 2)
 # STEPS="1 2 3 4 5" picks steps (the default); each step prints its start time.
 set -uo pipefail
 # Logs and JSON are written to a scratch folder and packed into one archive at the end,
@@ -54,6 +56,13 @@ if [[ $steps == *" 1 "* ]]; then
   timeout 200 "$B/test_gpu_ops" >"$O/test_gpu_ops.log" 2>&1; echo "test_gpu_ops rc=$?"; grep -E "^\[  FAILED|PASSED" "$O/test_gpu_ops.log"
   timeout 150 "$B/test_gpu_engine" >"$O/test_gpu_engine.log" 2>&1; echo "test_gpu_engine rc=$?"; grep -E "^\[  FAILED|PASSED" "$O/test_gpu_engine.log"
   timeout 120 python3 tests/gpu/test_gpu_e2e.py "$B/dsserve" "$D/gpu/stories260k" "$D/tm" >"$O/gpu_e2e.log" 2>&1; echo "gpu_e2e rc=$?"; tail -1 "$O/gpu_e2e.log"
+  # TEST_AB="VAR=VALUE[;...]": the matmul and norm tests again under each environment (an A/B
+  # variant must pass them too), test_gpu_ops_ab<n>.log
+  IFS=';' read -ra tabs <<<"${TEST_AB:-}"
+  for ((a = 0; a < ${#tabs[@]}; a++)); do
+    env "${tabs[a]}" timeout 100 "$B/test_gpu_ops" --gtest_filter='GpuOps.*:DecodeGraphs*' >"$O/test_gpu_ops_ab$((a + 1)).log" 2>&1
+    echo "test_gpu_ops [${tabs[a]}] rc=$?"; grep -E "^\[  FAILED|PASSED" "$O/test_gpu_ops_ab$((a + 1)).log"
+  done
 fi
 if [[ $steps == *" 2 "* ]]; then
   at "step 2"
@@ -138,5 +147,11 @@ if [[ $steps == *" 8 "* ]]; then
   at "step 8"
   timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops.txt" 2>&1; echo "bench_cuda_ops rc=$?"
   grep -E "limits|T=1|add_rmsnorm" "$O/bench_cuda_ops.txt"
+  # OPS_AB="VAR=VALUE[;...]": again under each environment, bench_cuda_ops_ab<n>.txt (T=1 rows shown)
+  IFS=';' read -ra oabs <<<"${OPS_AB:-}"
+  for ((a = 0; a < ${#oabs[@]}; a++)); do
+    env "${oabs[a]}" timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops_ab$((a + 1)).txt" 2>&1
+    echo "bench_cuda_ops [${oabs[a]}] rc=$?"; grep -E "T=1 " "$O/bench_cuda_ops_ab$((a + 1)).txt"
+  done
 fi
 at "done"
