@@ -198,6 +198,31 @@ void run() {
     row(name, time_op([&](int) { ops.silu_mul(g, u, o); }), 2.0 * double(3 * t * inter), 0, bw, peak);
   }
 
+  // rope + K/V store (rope_store_kv, the decoder's step before attention) with the 7B's heads, at
+  // decode and prefill sizes; bytes: q, k, v read, q rotated back, k and v into the cache.
+  for (int64_t t : {1, 2048}) {
+    const int64_t bs = 16, blocks = (t + bs - 1) / bs;
+    auto q = random_bf16(size_t(t * hq * d), 60), k = random_bf16(size_t(t * hk * d), 61), v = random_bf16(size_t(t * hk * d), 62);
+    auto kc = be->alloc(size_t(blocks * bs * hk * d) * 2), vc = be->alloc(size_t(blocks * bs * hk * d) * 2);
+    std::vector<float> inv(size_t(d / 2));
+    for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(d)));
+    std::vector<int32_t> pos(static_cast<size_t>(t)), slots(static_cast<size_t>(t));
+    for (int64_t i = 0; i < t; ++i) pos[size_t(i)] = int32_t(600 + i), slots[size_t(i)] = int32_t(i);
+    auto dinv = upload(inv), dpos = upload(pos), dslots = upload(slots);
+    const RopeParams rp{static_cast<const float*>(dinv->data()), int32_t(d)};
+    const Tensor tq(q->data(), DType::kBF16, {t, hq * d}), tk(k->data(), DType::kBF16, {t, hk * d}),
+        tv(v->data(), DType::kBF16, {t, hk * d}), tkc(kc->data(), DType::kBF16, {blocks, bs, hk, d}),
+        tvc(vc->data(), DType::kBF16, {blocks, bs, hk, d});
+    char name[64];
+    std::snprintf(name, sizeof name, "rope_store_kv T=%ld", long(t));
+    row(name,
+        time_op([&](int) {
+          ops.rope_store_kv(tq, tk, tv, static_cast<const int32_t*>(dpos->data()), rp, tkc, tvc,
+                            static_cast<const int32_t*>(dslots->data()));
+        }),
+        4.0 * double(t * (hq + 2 * hk) * d), 0, bw, peak);
+  }
+
   // Paged attention, old (kSimple) and new (kAuto: the tensor-core decode / prefill kernels) on the
   // same inputs: decode at batch 1/32/256 x context 1k/8k (limit: copy bandwidth over the K/V bytes
   // read) and a 2048-token causal prefill (limit: the GEMM rate over the attention FLOPs).

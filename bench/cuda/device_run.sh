@@ -20,7 +20,7 @@
 #   8. bench_cuda_ops (every op's time against the copy bandwidth / matmul rate measured there)
 # THROUGHPUT_ARGS adds flags to step 3 (default none: the offline defaults, as vLLM's LLM class);
 # ';' separates flag sets, each run in turn (e.g. "--max-num-seqs 256;--max-num-batched-tokens 32768")
-# TEST_AB / OPS_AB: ';'-separated environments under which step 1 reruns the op tests and step 8
+# TEST_AB / OPS_AB: ';'-separated environments under which step 1 reruns the GPU tests and step 8
 # reruns bench_cuda_ops (A/B of experiments behind an environment variable, as DECODE_AB in step 2)
 # STEPS="1 2 3 4 5" picks steps (the default); each step prints its start time.
 set -uo pipefail
@@ -60,19 +60,28 @@ if [[ $steps == *" 1 "* ]]; then
   # variant must pass them too), test_gpu_ops_ab<n>.log
   IFS=';' read -ra tabs <<<"${TEST_AB:-}"
   for ((a = 0; a < ${#tabs[@]}; a++)); do
-    env "${tabs[a]}" timeout 100 "$B/test_gpu_ops" --gtest_filter='GpuOps.*:DecodeGraphs*' >"$O/test_gpu_ops_ab$((a + 1)).log" 2>&1
-    echo "test_gpu_ops [${tabs[a]}] rc=$?"; grep -E "^\[  FAILED|PASSED" "$O/test_gpu_ops_ab$((a + 1)).log"
+    n=$((a + 1))
+    # shellcheck disable=SC2086  # an environment: VAR=VALUE words
+    env ${tabs[a]} timeout 100 "$B/test_gpu_ops" --gtest_filter='GpuOps.*:DecodeGraphs*:GpuAttention.*' >"$O/test_gpu_ops_ab$n.log" 2>&1
+    echo "test_gpu_ops [${tabs[a]}] rc=$?"; grep -E "^\[  FAILED|PASSED" "$O/test_gpu_ops_ab$n.log"
+    # shellcheck disable=SC2086
+    env ${tabs[a]} timeout 150 "$B/test_gpu_engine" >"$O/test_gpu_engine_ab$n.log" 2>&1
+    echo "test_gpu_engine [${tabs[a]}] rc=$?"; grep -E "^\[  FAILED|PASSED" "$O/test_gpu_engine_ab$n.log"
+    # shellcheck disable=SC2086
+    env ${tabs[a]} timeout 120 python3 tests/gpu/test_gpu_e2e.py "$B/dsserve" "$D/gpu/stories260k" "$D/tm" >"$O/gpu_e2e_ab$n.log" 2>&1
+    echo "gpu_e2e [${tabs[a]}] rc=$?"; tail -1 "$O/gpu_e2e_ab$n.log"
   done
 fi
 if [[ $steps == *" 2 "* ]]; then
   at "step 2"
-  # DECODE_AB="VAR=VALUE[;VAR=VALUE...]": each size also with each environment (e.g. DS_NO_PDL=1,
+  # DECODE_AB="VAR=VALUE[ VAR=VALUE][;...]": each size also with each environment (variables of one
+  # environment separated by spaces) (e.g. DS_NO_PDL=1,
   # DS_NO_FUSED_NORM=1), same run, as decode_<size>_ab<n>.json. (Session 3's runs 3 and 6 had matmul
   # variants since removed.)
   IFS=';' read -ra abs <<<"${DECODE_AB:-}"
   for size in 7B 1.5B; do
     for ((a = 0; a <= ${#abs[@]}; a++)); do
-      if ((a == 0)); then v=""; ab=(); else v="_ab$a"; ab=("${abs[a - 1]}"); fi
+      if ((a == 0)); then v=""; ab=(); else v="_ab$a"; read -ra ab <<<"${abs[a - 1]}"; fi
       env "${ab[@]}" timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 \
         >"$O/decode_$size$v.json" 2>"$O/decode_$size$v.err"
       echo "bench_cuda_decode $size$v rc=$?"
@@ -146,12 +155,13 @@ fi
 if [[ $steps == *" 8 "* ]]; then
   at "step 8"
   timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops.txt" 2>&1; echo "bench_cuda_ops rc=$?"
-  grep -E "limits|T=1|add_rmsnorm" "$O/bench_cuda_ops.txt"
+  grep -E "limits|T=1|add_rmsnorm|attn decode B=1 " "$O/bench_cuda_ops.txt"
   # OPS_AB="VAR=VALUE[;...]": again under each environment, bench_cuda_ops_ab<n>.txt (T=1 rows shown)
   IFS=';' read -ra oabs <<<"${OPS_AB:-}"
   for ((a = 0; a < ${#oabs[@]}; a++)); do
-    env "${oabs[a]}" timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops_ab$((a + 1)).txt" 2>&1
-    echo "bench_cuda_ops [${oabs[a]}] rc=$?"; grep -E "T=1 " "$O/bench_cuda_ops_ab$((a + 1)).txt"
+    # shellcheck disable=SC2086  # an environment: VAR=VALUE words
+    env ${oabs[a]} timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops_ab$((a + 1)).txt" 2>&1
+    echo "bench_cuda_ops [${oabs[a]}] rc=$?"; grep -E "T=1 |attn decode B=1 " "$O/bench_cuda_ops_ab$((a + 1)).txt"
   done
 fi
 at "done"

@@ -184,8 +184,14 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   bf16* ks0 = reinterpret_cast<bf16*>(smem_raw);  // K buffers 0, 1 then V buffers 0, 1
   bf16* qs = ks0 + kTileKeys * D;                   // Q, until its fragments are in registers
   __shared__ int32_t s_seq, s_local;
-  pdl_wait();
-  pdl_trigger();
+  // Decode with early_kv: the batch's metadata and the cached keys come from before this forward
+  // (copied in ahead of its first kernel, or written by an earlier step), so they are read before
+  // pdl_wait(); only q and the token's own K/V row are written by the kernel before this one.
+  const bool early = kDecode && a.early_kv;
+  if (!early) {
+    pdl_wait();
+    pdl_trigger();
+  }
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int32_t hq = a.num_q_heads, hk = a.num_kv_heads, group = hq / hk;
@@ -219,10 +225,13 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   int32_t used_splits = 1;  // decode: splits that see keys (the first used_splits of num_splits)
   if constexpr (kDecode) {
     const int32_t tiles = (key_end + kTileKeys - 1) / kTileKeys;  // >= 1: the token sees itself
-    const int32_t per = max(kMinSplitTiles, (tiles + a.num_splits - 1) / a.num_splits);
+    const int32_t per = max(a.min_split_tiles > 0 ? a.min_split_tiles : kMinSplitTiles, (tiles + a.num_splits - 1) / a.num_splits);
     used_splits = min(a.num_splits, (tiles + per - 1) / per);
     const int32_t t0 = int32_t(blockIdx.y) * per, t1 = min(tiles, t0 + per);
-    if (t1 <= t0) return;  // past the context: no state, no count
+    if (t1 <= t0) {  // past the context: no state, no count
+      if (early) pdl_wait(), pdl_trigger();
+      return;
+    }
     key_begin = t0 * kTileKeys;
     key_end = min(key_end, t1 * kTileKeys);
   }
@@ -230,6 +239,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   const int32_t mask_from = kDecode ? key_end - kTileKeys : row_limit(0) - kTileKeys;  // tiles past it need masks
 
   // ---- Q tile (rows past the valid ones: zeros for decode, the last valid row for prefill) ----
+  auto issue_q = [&] {
   for (int i = threadIdx.x; i < C::kRows * C::kChunks; i += kThreads) {
     const int r = i / C::kChunks, ch = i % C::kChunks;
     int64_t qrow;
@@ -243,6 +253,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     }
     cp_async16(qs + swz<D>(r, ch), q + qrow * D + ch * 8, valid);
   }
+  };
+  if (!early) issue_q();
   auto kbuf = [&](int b) { return ks0 + b * kTileKeys * D; };
   auto vbuf = [&](int b) { return ks0 + (2 + b) * kTileKeys * D; };
   // K/V tile gathering: this thread copies 16-byte chunk lch of rows lrow + k * kRowStep. The block
@@ -264,23 +276,44 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
       pblk[k] = it < n_tiles && key < key_end ? table[bs_pow2 ? key >> bs_log : key / bs] : -1;
     }
   };
-  auto issue = [&](bf16* dst, const bf16* cache, int it) {
+  // Rows of tile it: all, all but key `except`, or only key `only` (-1: no such restriction).
+  auto issue_rows = [&](bf16* dst, const bf16* cache, int it, int32_t except, int32_t only) {
     if (it < n_tiles) {
       const int32_t key0 = key_begin + it * kTileKeys;
 #pragma unroll
       for (int k = 0; k < kRowsPerThread; ++k) {
         const int row = lrow + k * kRowStep;
         const int32_t key = key0 + row;
+        if (key == except || (only >= 0 && key != only)) continue;
         const bool valid = pblk[k] >= 0;
         const int64_t slot = int64_t(pblk[k]) * bs + (bs_pow2 ? key & (bs - 1) : key % bs);
         cp_async16(dst + swz<D>(row, lch), cache + (valid ? (slot * hk + kvh) * D + lch * 8 : 0), valid);
       }
     }
+  };
+  auto issue = [&](bf16* dst, const bf16* cache, int it) {
+    issue_rows(dst, cache, it, -1, -1);
     cp_async_commit();
   };
   fetch_table(0);
-  issue(kbuf(0), k_cache, 0);  // group: Q + K0
-  issue(vbuf(0), v_cache, 0);  // group: V0
+  if (early) {
+    // Tile 0 without the token's own key (if it is there), then after the wait Q and that key.
+    const int32_t own = row_limit(0) - 1;
+    issue_rows(kbuf(0), k_cache, 0, own, -1);
+    issue_rows(vbuf(0), v_cache, 0, own, -1);
+    cp_async_commit();
+    pdl_wait();
+    pdl_trigger();
+    issue_q();
+    if (own < key_begin + kTileKeys) {
+      issue_rows(kbuf(0), k_cache, 0, -1, own);
+      issue_rows(vbuf(0), v_cache, 0, -1, own);
+    }
+    cp_async_commit();
+  } else {
+    issue(kbuf(0), k_cache, 0);  // group: Q + K0
+    issue(vbuf(0), v_cache, 0);  // group: V0
+  }
   fetch_table(1);
 
   const int rw = kDecode ? 0 : warp * 16;         // this warp's first row in the tile
@@ -298,7 +331,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   for (int it = 0; it < n_tiles; ++it) {
     const int b = it & 1;
     const int32_t key0 = key_begin + it * kTileKeys;
-    cp_async_wait<1>();
+    if (early && it == 0) cp_async_wait<0>();  // Q, tile 0 and the token's key: the last group
+    else cp_async_wait<1>();
     __syncthreads();
     if (it == 0) {
 #pragma unroll
