@@ -89,7 +89,9 @@ TEST(GpuOps, RopeStoreKv) {
   const int64_t num_blocks = 9, block_size = 16, slots = num_blocks * block_size;
   struct Case { int64_t t, hq, hk, d; bool llama3; };
   for (const Case c : {Case{0, 4, 2, 64, false}, Case{1, 12, 2, 128, false}, Case{7, 28, 4, 128, true},
-                       Case{33, 14, 2, 64, false}, Case{50, 6, 1, 128, true}, Case{3, 7, 1, 64, false}}) {
+                       Case{33, 14, 2, 64, false}, Case{50, 6, 1, 128, true}, Case{3, 7, 1, 64, false},
+                       // head_dim % 16 != 0: the 2-byte kernel (the others take the 16-byte one)
+                       Case{5, 3, 1, 8, false}}) {
     SCOPED_TRACE("t " + std::to_string(c.t) + " hq " + std::to_string(c.hq) + " hk " + std::to_string(c.hk) +
                  " d " + std::to_string(c.d));
     const int64_t row = c.hk * c.d;

@@ -118,10 +118,6 @@ struct PagedAttentionArgs {
   float* part_ml = nullptr;
   float* part_acc = nullptr;
   int32_t* split_counters = nullptr;
-  // kDecode: read the metadata and issue the cached keys' loads before waiting for the kernel that
-  // wrote q and the new K/V rows (experiment: DS_ATTN_EARLY=1).
-  bool early_kv = false;
-  int32_t min_split_tiles = 0;  // experiment (DS_ATTN_MIN_TILES): 0 = the kernel's default
 };
 // Chooses a.kernel (want, or by shape for kAuto; an unsupported choice falls back to kSimple) and
 // the splits.

@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
-#include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
@@ -218,7 +217,6 @@ void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel wa
   // The longest possible context bounds every sequence's (device-side) length.
   const int64_t max_ctx = std::max<int64_t>(1, int64_t(a.max_blocks_per_seq) * a.block_size);
   a.num_splits = 1;
-  a.early_kv = false;
   a.split_len = 1 << 30;
   if (want == AttentionKernel::kSimple) {
     const int64_t blocks = std::max<int64_t>(1, a.num_tokens * a.num_q_heads);
@@ -246,16 +244,6 @@ void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel wa
       if (fill > best_fill) best = s, best_fill = fill;
     }
     a.num_splits = int32_t(best);
-    static const bool early = [] {
-      const char* v = std::getenv("DS_ATTN_EARLY");
-      return v && *v == '1';
-    }();
-    a.early_kv = early;
-    static const int min_tiles = [] {
-      const char* v = std::getenv("DS_ATTN_MIN_TILES");
-      return v ? std::atoi(v) : 0;
-    }();
-    a.min_split_tiles = min_tiles;
   }
 }
 

@@ -14,6 +14,9 @@
 //    state and bumps the (token, KV head)'s counter; the block that finds itself last merges the
 //    states in split order (deterministic whatever the finishing order) and resets the counter, so
 //    there is no second kernel launch (a fixed ~4 us per layer at short contexts on an H100).
+//    A decode block starts before pdl_wait(): it finds its sequence, reads the block table and
+//    issues its first K/V tile while the kernel before it (rope + K/V store) still runs, leaving out
+//    the one row that kernel writes (the token's own key), which it loads with q after the wait.
 // K/V tiles of 64 keys are gathered from the paged cache through the block table into shared
 // memory with 16-byte cp.async (zero-filled past the context), double-buffered: tile i+1 loads
 // while tile i computes. Shared-memory rows are 16-byte-chunk XOR-swizzled (chunk ^ row % 8) so
@@ -38,7 +41,10 @@ namespace {
 
 constexpr int kThreads = 128;  // 4 warps
 constexpr int kTileKeys = 64;
-constexpr int32_t kMinSplitTiles = 4;  // decode: 256 keys per split at least (1 and 2 measured no faster: bench/results/cuda_h200_session4.md)
+// Decode: 64 keys per split at least. 1 tile: 7B 128/512 decode 4.359 vs 4.450 ms/token with 4
+// tiles, 1.5B 1.716 vs 1.764 (H200, bench/results/cuda_h200_session7.md; session 4's "no faster"
+// predates the early start below); a 1,024-key context 12.6 vs 19.5 us with 2 tiles vs 4.
+constexpr int32_t kMinSplitTiles = 1;
 
 template <int D, bool kDecode>
 struct TcCfg {
@@ -184,11 +190,11 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   bf16* ks0 = reinterpret_cast<bf16*>(smem_raw);  // K buffers 0, 1 then V buffers 0, 1
   bf16* qs = ks0 + kTileKeys * D;                   // Q, until its fragments are in registers
   __shared__ int32_t s_seq, s_local;
-  // Decode with early_kv: the batch's metadata and the cached keys come from before this forward
+  // Decode starts early: the batch's metadata and the cached keys come from before this forward
   // (copied in ahead of its first kernel, or written by an earlier step), so they are read before
   // pdl_wait(); only q and the token's own K/V row are written by the kernel before this one.
-  const bool early = kDecode && a.early_kv;
-  if (!early) {
+  constexpr bool early = kDecode;
+  if constexpr (!early) {
     pdl_wait();
     pdl_trigger();
   }
@@ -225,11 +231,12 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   int32_t used_splits = 1;  // decode: splits that see keys (the first used_splits of num_splits)
   if constexpr (kDecode) {
     const int32_t tiles = (key_end + kTileKeys - 1) / kTileKeys;  // >= 1: the token sees itself
-    const int32_t per = max(a.min_split_tiles > 0 ? a.min_split_tiles : kMinSplitTiles, (tiles + a.num_splits - 1) / a.num_splits);
+    const int32_t per = max(kMinSplitTiles, (tiles + a.num_splits - 1) / a.num_splits);
     used_splits = min(a.num_splits, (tiles + per - 1) / per);
     const int32_t t0 = int32_t(blockIdx.y) * per, t1 = min(tiles, t0 + per);
-    if (t1 <= t0) {  // past the context: no state, no count
-      if (early) pdl_wait(), pdl_trigger();
+    if (t1 <= t0) {  // past the context: no state, no count (the wait first: see pdl.cuh)
+      pdl_wait();
+      pdl_trigger();
       return;
     }
     key_begin = t0 * kTileKeys;
@@ -254,7 +261,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     cp_async16(qs + swz<D>(r, ch), q + qrow * D + ch * 8, valid);
   }
   };
-  if (!early) issue_q();
+  if constexpr (!early) issue_q();
   auto kbuf = [&](int b) { return ks0 + b * kTileKeys * D; };
   auto vbuf = [&](int b) { return ks0 + (2 + b) * kTileKeys * D; };
   // K/V tile gathering: this thread copies 16-byte chunk lch of rows lrow + k * kRowStep. The block
@@ -296,7 +303,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     cp_async_commit();
   };
   fetch_table(0);
-  if (early) {
+  if constexpr (early) {
     // Tile 0 without the token's own key (if it is there), then after the wait Q and that key.
     const int32_t own = row_limit(0) - 1;
     issue_rows(kbuf(0), k_cache, 0, own, -1);
@@ -305,7 +312,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     pdl_wait();
     pdl_trigger();
     issue_q();
-    if (own < key_begin + kTileKeys) {
+    if (own >= key_begin && own < key_begin + kTileKeys) {
       issue_rows(kbuf(0), k_cache, 0, -1, own);
       issue_rows(vbuf(0), v_cache, 0, -1, own);
     }

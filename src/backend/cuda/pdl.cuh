@@ -11,7 +11,9 @@
 //    kernel here calls it right after its pdl_wait(), so a kernel that has started implies that all
 //    kernels two or more launches before it have completed: data copied in before the forward
 //    (positions, slots, block tables) may be read before the wait;
-//  - reads before the wait are of data no kernel of the forward writes (weights, such inputs).
+//  - reads before the wait are of data no kernel of the forward writes (weights, such inputs), or
+//    that the kernel just before has not written: decode attention reads the cached K/V rows
+//    except the tokens' own, which rope_store_kv (the previous launch) writes.
 // Before sm_90 both are no-ops and launch_pdl launches normally; DS_NO_PDL=1 turns it off (A/B runs).
 #include <cuda_runtime.h>
 

@@ -5,7 +5,6 @@
 // rope_store_kv_kernel fuses the rotation of k with its store into the paged cache (and v's store):
 // CPU reference: CpuOps::rope followed by cpu::store_kv (Ops::rope_store_kv's default).
 #include <cstdint>
-#include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
@@ -131,14 +130,6 @@ __global__ void rope_store_kv_vec_kernel(bf16* q, const bf16* __restrict__ k, co
   }
 }
 
-bool rope_vec_env() {
-  static const bool b = [] {
-    const char* e = std::getenv("DS_ROPE_VEC");
-    return e && *e == '1';
-  }();
-  return b;
-}
-
 }  // namespace
 
 void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int64_t q_heads, int64_t k_heads,
@@ -149,7 +140,7 @@ void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int6
   const uintptr_t ptrs = reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) |
                          reinterpret_cast<uintptr_t>(v) | reinterpret_cast<uintptr_t>(k_cache) |
                          reinterpret_cast<uintptr_t>(v_cache);
-  const bool vec = rope_vec_env() && head_dim % 16 == 0 && ptrs % 16 == 0;
+  const bool vec = head_dim % 16 == 0 && ptrs % 16 == 0;
   launch_pdl(vec ? rope_store_kv_vec_kernel : rope_store_kv_kernel, dim3(unsigned(t)), dim3(512), smem, stream, q, k, v, q_heads, k_heads, head_dim,
              positions, inv_freq, k_cache, v_cache, slot_mapping, num_slots);
 }
