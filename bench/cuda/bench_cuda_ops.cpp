@@ -174,6 +174,31 @@ void run() {
         row(name, sec, bytes, 0, bw, peak);
       }
     }
+    // The attention block's start: norm + q/k/v projection + rope + K/V store (rmsnorm_qkv_rope_store:
+    // one kernel, vs rmsnorm_matmul then rope_store_kv); bytes: the q/k/v weights.
+    {
+      const int64_t n = hq * d + 2 * hk * d, bs = 16, blocks = 4;
+      std::vector<std::unique_ptr<DeviceBuffer>> ws;
+      for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(n * h), 70 + i));
+      auto kc = be->alloc(size_t(blocks * bs * hk * d) * 2), vc = be->alloc(size_t(blocks * bs * hk * d) * 2);
+      std::vector<float> inv(size_t(d / 2));
+      for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(d)));
+      const std::vector<int32_t> pos{600}, slots{17};
+      auto dinv = upload(inv), dpos = upload(pos), dslots = upload(slots);
+      const RopeParams rp{static_cast<const float*>(dinv->data()), int32_t(d)};
+      const Tensor tqkv(y->data(), DType::kBF16, {1, n}), tkc(kc->data(), DType::kBF16, {blocks, bs, hk, d}),
+          tvc(vc->data(), DType::kBF16, {blocks, bs, hk, d});
+      auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {n, h}); };
+      const auto* p = static_cast<const int32_t*>(dpos->data());
+      const auto* sl = static_cast<const int32_t*>(dslots->data());
+      for (bool fused : {true, false}) {
+        const double sec = time_op([&](int i) {
+          if (fused) ops.rmsnorm_qkv_rope_store(tres, tnw, 1e-6f, w(i), Tensor(), p, rp, tkc, tvc, sl, tnormed, tqkv);
+          else ops.Ops::rmsnorm_qkv_rope_store(tres, tnw, 1e-6f, w(i), Tensor(), p, rp, tkc, tvc, sl, tnormed, tqkv);
+        });
+        row(fused ? "qkv+rope_store T=1 (op)" : "qkv+rope_store T=1 (two ops)", sec, 2.0 * double(n * h), 0, bw, peak);
+      }
+    }
   }
 
   // Norm and elementwise ops at decode and prefill sizes.

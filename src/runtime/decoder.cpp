@@ -134,9 +134,9 @@ void Decoder::layer_row(int64_t l, const AttentionBatch& ab, KvCache& kv) {
   const float eps = float(cfg_.rms_norm_eps);
   Tensor residual = act(kResidual, 1, h), normed = act(kNormed, 1, h), qkv = act(kQkv, 1, qs + 2 * ks),
          attn = act(kAttn, 1, qs), gate = act(kGate, 1, i);
-  ops_.rmsnorm_matmul(residual, lw.input_layernorm, eps, f.qkv, f.qkv_bias, normed, qkv);
+  ops_.rmsnorm_qkv_rope_store(residual, lw.input_layernorm, eps, f.qkv, f.qkv_bias, d_positions_, rope_, kv.k(l),
+                              kv.v(l), d_slots_, normed, qkv);
   const Tensor q = qkv.cols(0, qs);
-  ops_.rope_store_kv(q, qkv.cols(qs, ks), qkv.cols(qs + ks, ks), d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);
   ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
   ops_.matmul_add(attn, lw.o_proj, act(kOut, 1, h), residual);
   ops_.rmsnorm_gate_up_silu(residual, lw.post_attention_layernorm, eps, f.gate_up, normed, act(kGateUp, 1, 2 * i), gate);

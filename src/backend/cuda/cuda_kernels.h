@@ -77,6 +77,23 @@ void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, co
                                cudaStream_t stream);
 void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, const bf16* w_gate_up, int64_t n,
                                int64_t k, bf16* out, int sms, cudaStream_t stream);
+// The attention block's start for one decode row: qkv = rmsnorm(x) * norm_w @ w_qkv^T (+ bias) as
+// launch_skinny_norm_matmul (bf16 out), then rope on q and k and the store of k and v into their
+// cache slot as launch_rope_store_kv, in the matmul's epilogue: a warp computes columns i and
+// i + d/2 of one head, rounds them to bf16 as the qkv buffer would, rotates them (q, k) and writes
+// q into qkv's q columns, k and v into the caches. qkv's k and v columns are not written.
+struct QkvRope {
+  const int32_t* positions = nullptr;     // [1]
+  const float* inv_freq = nullptr;        // [d / 2]
+  bf16* k_cache = nullptr;                // [num_slots, kv_heads * d]
+  bf16* v_cache = nullptr;
+  const int32_t* slot_mapping = nullptr;  // [1]; -1 or out of range: nothing stored
+  int64_t num_slots = 0;
+  int32_t head_dim = 0, q_heads = 0, kv_heads = 0;
+};
+void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, const bf16* w_qkv, const void* bias,
+                                 DType bias_dtype, bf16* qkv, const QkvRope& r, int64_t k, int sms,
+                                 cudaStream_t stream);
 // The same kernel for any t, one row at a time: every output element's summation order depends on k
 // only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
 void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,

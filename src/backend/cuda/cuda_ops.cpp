@@ -203,6 +203,39 @@ void CudaOps::rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, c
   Ops::rmsnorm_matmul(x, norm_w, eps, w, bias, normed, out);
 }
 
+// Experiment (A/B): DS_QKV_ROPE=1 takes the fused kernel.
+static bool qkv_rope_env() {
+  static const bool b = [] {
+    const char* v = std::getenv("DS_QKV_ROPE");
+    return v && *v == '1';
+  }();
+  return b;
+}
+
+void CudaOps::rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv,
+                                     const Tensor& bias, const int32_t* positions, const RopeParams& rope,
+                                     Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping, Tensor normed,
+                                     Tensor qkv) {
+  const int64_t k = x.dim(1), n = w_qkv.dim(0), d = rope.head_dim;
+  const int64_t hk = k_cache.dim(2), ks = hk * d;
+  if (qkv_rope_env() && row_kernels(x, w_qkv) && x.dtype == DType::kF32 && norm_w.dtype == DType::kBF16 &&
+      qkv.dtype == DType::kBF16 && k_cache.dtype == DType::kBF16 && skinny_norm_supports(k, w_qkv.data) && d > 0 &&
+      d % 2 == 0 && k_cache.dim(3) == d && (n - 2 * ks) > 0 && (n - 2 * ks) % d == 0) {
+    DS_CHECK(norm_w.numel() == k && w_qkv.dim(1) == k && qkv.dim(0) == 1 && qkv.dim(1) == n &&
+             (!bias.defined() || bias.numel() == n) && v_cache.numel() == k_cache.numel())
+        << x.shape_str() << norm_w.shape_str() << w_qkv.shape_str() << qkv.shape_str() << k_cache.shape_str();
+    QkvRope r;
+    r.positions = positions, r.inv_freq = rope.inv_freq, r.k_cache = bf(k_cache), r.v_cache = bf(v_cache);
+    r.slot_mapping = slot_mapping, r.num_slots = k_cache.dim(0) * k_cache.dim(1);
+    r.head_dim = int32_t(d), r.q_heads = int32_t((n - 2 * ks) / d), r.kv_heads = int32_t(hk);
+    launch_skinny_norm_qkv_rope(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
+                                static_cast<const bf16*>(w_qkv.data), bias.defined() ? bias.data : nullptr,
+                                bias.defined() ? bias.dtype : DType::kF32, bf(qkv), r, k, num_sms_, stream_);
+    return;
+  }
+  Ops::rmsnorm_qkv_rope_store(x, norm_w, eps, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, normed, qkv);
+}
+
 void CudaOps::rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up,
                                    Tensor normed, Tensor gate_up, Tensor out) {
   const int64_t k = x.dim(1), i = out.dim(1);

@@ -39,6 +39,9 @@ class CudaOps final : public Ops {
   void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) override;
   void rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
                       Tensor normed, Tensor out) override;
+  void rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv, const Tensor& bias,
+                              const int32_t* positions, const RopeParams& rope, Tensor k_cache, Tensor v_cache,
+                              const int32_t* slot_mapping, Tensor normed, Tensor qkv) override;
   void rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up, Tensor normed,
                             Tensor gate_up, Tensor out) override;
   void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) override;

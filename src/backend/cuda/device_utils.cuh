@@ -13,6 +13,21 @@ __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
 // so the two paths agree bit for bit). CPU reference: CpuOps::silu_mul.
 __device__ __forceinline__ float silu_times(float g, float u) { return g / (1.f + expf(-g)) * u; }
 
+// Rotary embedding, HF rotate_half: the pair (x1, x2) = elements (i, i + d/2) of a head turned by the
+// angle whose sine and cosine are s and c. Explicit roundings, so every kernel that rotates (rope,
+// rope_store_kv and the q/k/v matmul's rope epilogue) gives the same numbers bit for bit.
+__device__ __forceinline__ void rope_pair(float x1, float x2, float s, float c, float& y1, float& y2) {
+  y1 = __fmaf_rn(x1, c, -__fmul_rn(x2, s));
+  y2 = __fmaf_rn(x2, c, __fmul_rn(x1, s));
+}
+
+// sc[i], sc[half + i] = sin, cos of the token's angle pos * inv_freq[i], i < half: once per token
+// and block (sincosf of a large argument takes the slow reduction path), by the block's threads;
+// the accurate sincosf, as the CPU reference uses std::sin/std::cos. Needs a __syncthreads() after.
+__device__ __forceinline__ void token_angles(float pos, const float* __restrict__ inv_freq, int64_t half, float* sc) {
+  for (int64_t i = threadIdx.x; i < half; i += blockDim.x) sincosf(pos * inv_freq[i], &sc[i], &sc[half + i]);
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

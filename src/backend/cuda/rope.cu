@@ -8,17 +8,14 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/device_utils.cuh"
 #include "backend/cuda/pdl.cuh"
 
 namespace ds::cuda {
 namespace {
 
-// sc[i], sc[half + i] = sin, cos of the token's angle pos * inv_freq[i], i < d/2: computed once per
-// token (sincosf of a large argument takes the slow reduction path; per (head, pair) it made the
-// fused kernel 7 us per call on an H100) and shared by every head. Needs a __syncthreads() after.
-__device__ __forceinline__ void token_angles(float pos, const float* __restrict__ inv_freq, int64_t half, float* sc) {
-  for (int64_t i = threadIdx.x; i < half; i += blockDim.x) sincosf(pos * inv_freq[i], &sc[i], &sc[half + i]);
-}
+// The token's angles (token_angles, device_utils.cuh) are computed once per token and shared by
+// every head: per (head, pair), sincosf's slow path made the fused kernel 7 us per call on an H100.
 
 // dst = src rotated (heads x d, pairs (i, i + d/2)) by the angles in sc; dst may be src (in place:
 // each pair is read before it is written, by the same thread).
@@ -26,10 +23,10 @@ __device__ __forceinline__ void rotate_heads(const bf16* src, bf16* dst, int64_t
   const int64_t half = d / 2;
   for (int64_t p = threadIdx.x; p < heads * half; p += blockDim.x) {
     const int64_t o = (p / half) * d + p % half, i = p % half;
-    const float s = sc[i], c = sc[half + i];
-    const float x1 = __bfloat162float(src[o]), x2 = __bfloat162float(src[o + half]);
-    dst[o] = __float2bfloat16(x1 * c - x2 * s);
-    dst[o + half] = __float2bfloat16(x2 * c + x1 * s);
+    float y1, y2;
+    rope_pair(__bfloat162float(src[o]), __bfloat162float(src[o + half]), sc[i], sc[half + i], y1, y2);
+    dst[o] = __float2bfloat16(y1);
+    dst[o + half] = __float2bfloat16(y2);
   }
 }
 
@@ -116,11 +113,7 @@ __global__ void rope_store_kv_vec_kernel(bf16* q, const bf16* __restrict__ k, co
       unpack8(*reinterpret_cast<const uint4*>(src + o), x1);
       unpack8(*reinterpret_cast<const uint4*>(src + o + half), x2);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const float s = sc[i0 + j], c = sc[half + i0 + j];
-        r1[j] = x1[j] * c - x2[j] * s;
-        r2[j] = x2[j] * c + x1[j] * s;
-      }
+      for (int j = 0; j < 8; ++j) rope_pair(x1[j], x2[j], sc[i0 + j], sc[half + i0 + j], r1[j], r2[j]);
       *reinterpret_cast<uint4*>(dst + o) = pack8(r1);
       *reinterpret_cast<uint4*>(dst + o + half) = pack8(r2);
     } else {

@@ -60,7 +60,10 @@ __device__ __forceinline__ void store<bf16>(bf16* p, float v) { *p = __float2bfl
 // What a kernel does with a column's sums: store them (+ bias), add them to the output (the fp32
 // residual stream: out = out + (sum + bias), the order of matmul followed by add_rmsnorm's add), or
 // (T = 1, no bias) apply SwiGLU to the gate and up rows of a fused [2N, K] weight.
-enum class Epilogue { kStore, kAdd, kSwiglu };
+// kRope (T = 1, the norm-fused q/k/v projection): "column" c is the pair (i, i + d/2) of head
+// c / (d/2), rounded to bf16, rotated (q and k heads) and stored (q into out, k and v into their
+// cache slot): launch_skinny_norm_qkv_rope.
+enum class Epilogue { kStore, kAdd, kSwiglu, kRope };
 
 // kNormRow: x is not a bf16 operand but one fp32 residual row, normalized by each block into shared
 // memory before the weights are multiplied (h == K).
@@ -135,12 +138,13 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
                                                                           const bf16* __restrict__ w,
                                                                           const B* __restrict__ bias,
                                                                           Out* __restrict__ out, int64_t n,
-                                                                          int64_t k, NormRow nr) {
-  constexpr bool kSwiglu = E == Epilogue::kSwiglu;
+                                                                          int64_t k, NormRow nr, QkvRope rs) {
+  constexpr bool kSwiglu = E == Epilogue::kSwiglu, kRope = E == Epilogue::kRope;
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
   static_assert(E != Epilogue::kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
   static_assert(!kNormRow || T == 1, "norm prologue: one row");
-  constexpr int R = kSwiglu ? 2 : 1;  // weight rows per warp
+  static_assert(!kRope || (kNormRow && std::is_same_v<Out, bf16>), "rope: the norm-fused q/k/v row");
+  constexpr int R = kSwiglu || kRope ? 2 : 1;  // weight rows per warp
   extern __shared__ uint4 x_shared[];  // kNormRow: the normalized row (k bf16), the norm weights, the row
   const int lane = threadIdx.x & 31;
   // Warps take columns col, col + stride, ...: one each where the grid covers n (the plain launches);
@@ -150,7 +154,13 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   const int64_t words = k / 8;
   constexpr int64_t kStep = 32 * kUnroll;
   auto full = [&](int64_t at) { return at + 32 * (kUnroll - 1) < words; };  // kUnroll words from `at` exist
-  auto row_of = [&](int64_t c, int r) { return reinterpret_cast<const uint4*>(w + (c + r * n) * k); };
+  const int64_t half = rs.head_dim / 2;  // kRope
+  auto row_of = [&](int64_t c, int r) {
+    int64_t row;
+    if constexpr (kRope) row = (c / half) * rs.head_dim + c % half + r * half;
+    else row = c + r * n;
+    return reinterpret_cast<const uint4*>(w + row * k);
+  };
   uint4 wv[R][kUnroll];
   auto load_first = [&](int64_t c) {
 #pragma unroll
@@ -162,6 +172,15 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   if (primed) load_first(col);
   bf16* const normed_s = reinterpret_cast<bf16*>(x_shared);
   if constexpr (kNormRow) norm_weights_to_shared(nr, k, normed_s + k);
+  // kRope: the token's angles after the norm's arrays (k * 8 bytes), and its slot; both are inputs
+  // of the forward (the __syncthreads of the norm below publishes the angles).
+  float* const angles = reinterpret_cast<float*>(reinterpret_cast<char*>(x_shared) + k * 8);
+  int64_t slot = -1;
+  if constexpr (kRope) {
+    token_angles(float(rs.positions[0]), rs.inv_freq, half, angles);
+    slot = rs.slot_mapping[0];
+    if (slot >= rs.num_slots) slot = -1;
+  }
   pdl_wait();
   pdl_trigger();
   if constexpr (kNormRow) norm_row_to_shared(nr, k, reinterpret_cast<float*>(normed_s + 2 * k), normed_s + k, normed_s);
@@ -229,7 +248,26 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
     for (int r = 0; r < R; ++r)
 #pragma unroll
       for (int t = 0; t < T; ++t) acc[r][t] = warp_sum(acc[r][t]);
-    if constexpr (kSwiglu) {
+    if constexpr (kRope) {
+      if (lane == 0) {
+        const int64_t head = col / half, i = col % half, r0 = head * rs.head_dim + i;
+        float b0 = 0.f, b1 = 0.f;
+        if constexpr (!std::is_void_v<B>) b0 = to_f32(bias[r0]), b1 = to_f32(bias[r0 + half]);
+        // The qkv buffer's bf16 values, then rotated as rope_store_kv does.
+        float y1 = __bfloat162float(__float2bfloat16(acc[0][0] + b0));
+        float y2 = __bfloat162float(__float2bfloat16(acc[1][0] + b1));
+        if (head < rs.q_heads + rs.kv_heads) rope_pair(y1, y2, angles[i], angles[half + i], y1, y2);
+        bf16* dst = nullptr;
+        if (head < rs.q_heads) {
+          dst = out + r0;
+        } else if (slot >= 0) {
+          const bool is_k = head < rs.q_heads + rs.kv_heads;
+          const int64_t kvh = head - rs.q_heads - (is_k ? 0 : rs.kv_heads);
+          dst = (is_k ? rs.k_cache : rs.v_cache) + (slot * rs.kv_heads + kvh) * rs.head_dim + i;
+        }
+        if (dst) dst[0] = __float2bfloat16(y1), dst[half] = __float2bfloat16(y2);
+      }
+    } else if constexpr (kSwiglu) {
       if (lane == 0) {
         const float g = __bfloat162float(__float2bfloat16(acc[0][0])), u = __bfloat162float(__float2bfloat16(acc[1][0]));
         store(out + col, silu_times(g, u));
@@ -275,24 +313,24 @@ dim3 norm_grid(Kernel kernel, int64_t n, size_t smem, int sms) {
 
 template <int T, class Out, Epilogue E, bool kNormRow, class B>
 void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_t n, int64_t k, cudaStream_t stream,
-                   int64_t row_groups, const NormLaunch& nl) {
+                   int64_t row_groups, const NormLaunch& nl, const QkvRope& rs = {}) {
   const auto kernel = skinny_matmul_kernel<T, Out, B, E, kNormRow>;
-  const size_t smem = kNormRow ? norm_shared_bytes(k) : 0;
+  const size_t smem = kNormRow ? norm_shared_bytes(k) + (E == Epilogue::kRope ? size_t(rs.head_dim) * sizeof(float) : 0) : 0;
   if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const dim3 grid = kNormRow ? norm_grid(kernel, n, smem, nl.sms) : grid_for(n, row_groups);
-  launch_pdl(kernel, grid, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out, n, k, nl.nr);
+  launch_pdl(kernel, grid, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out, n, k, nl.nr, rs);
 }
 
 template <int T, class Out, Epilogue E = Epilogue::kStore, bool kNormRow = false>
 void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t n, int64_t k,
-              cudaStream_t stream, int64_t row_groups = 1, const NormLaunch& nl = {}) {
+              cudaStream_t stream, int64_t row_groups = 1, const NormLaunch& nl = {}, const QkvRope& rs = {}) {
   if (!bias) {
-    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const void*>(nullptr), out, n, k, stream, row_groups, nl);
+    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const void*>(nullptr), out, n, k, stream, row_groups, nl, rs);
   } else if (bias_dtype == DType::kBF16) {
-    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const bf16*>(bias), out, n, k, stream, row_groups, nl);
+    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const bf16*>(bias), out, n, k, stream, row_groups, nl, rs);
   } else {
     DS_CHECK(bias_dtype == DType::kF32) << "skinny matmul bias dtype " << dtype_name(bias_dtype);
-    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const float*>(bias), out, n, k, stream, row_groups, nl);
+    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const float*>(bias), out, n, k, stream, row_groups, nl, rs);
   }
 }
 
@@ -383,6 +421,17 @@ void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, co
   if (n == 0) return;
   DS_CHECK(skinny_norm_supports(k, w_gate_up)) << "k " << k;
   launch_swiglu<true>(nullptr, w_gate_up, n, k, out, stream, NormLaunch{NormRow{x, norm_w, eps}, sms});
+}
+
+void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, const bf16* w_qkv, const void* bias,
+                                 DType bias_dtype, bf16* qkv, const QkvRope& r, int64_t k, int sms,
+                                 cudaStream_t stream) {
+  DS_CHECK(skinny_norm_supports(k, w_qkv) && r.head_dim > 0 && r.head_dim % 2 == 0 && r.q_heads > 0 &&
+           r.kv_heads > 0 && r.q_heads % r.kv_heads == 0)
+      << "k " << k << " head_dim " << r.head_dim << " heads " << r.q_heads << "/" << r.kv_heads;
+  const int64_t pairs = int64_t(r.q_heads + 2 * r.kv_heads) * (r.head_dim / 2);
+  launch_t<1, bf16, Epilogue::kRope, true>(nullptr, w_qkv, bias, bias_dtype, qkv, pairs, k, stream, 1,
+                                           NormLaunch{NormRow{x, norm_w, eps}, sms}, r);
 }
 
 }  // namespace ds::cuda
