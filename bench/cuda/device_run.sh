@@ -154,8 +154,10 @@ if [[ $steps == *" 7 "* ]]; then
 fi
 if [[ $steps == *" 8 "* ]]; then
   at "step 8"
-  timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops.txt" 2>&1; echo "bench_cuda_ops rc=$?"
-  grep -E "limits|T=1|add_rmsnorm|attn decode B=1 " "$O/bench_cuda_ops.txt"
+  if [[ ${OPS_BASE:-1} != 0 ]]; then  # OPS_BASE=0: only the OPS_AB runs
+    timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops.txt" 2>&1; echo "bench_cuda_ops rc=$?"
+    grep -E "limits|T=1|add_rmsnorm|attn decode B=1 " "$O/bench_cuda_ops.txt"
+  fi
   # OPS_AB="VAR=VALUE[;...]": again under each environment, bench_cuda_ops_ab<n>.txt (T=1 rows shown)
   IFS=';' read -ra oabs <<<"${OPS_AB:-}"
   for ((a = 0; a < ${#oabs[@]}; a++)); do
