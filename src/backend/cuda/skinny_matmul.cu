@@ -13,6 +13,8 @@
 // index: each output element is then the same sum in the same order whatever T is (it depends on K
 // only), which cuBLASLt cannot promise (its kernel choice, tiles and split-K depend on T). Correct
 // for any T, but a weight pass per row: slow for prefill.
+// Epilogues: store (+ bias), add into the fp32 residual, SwiGLU of a gate/up pair, and rope + K/V
+// store of a q/k/v pair (the norm-fused q/k/v projection of a decode row).
 // Needs K % 8 == 0 and 16-byte aligned x and w (the caller falls back to cuBLASLt otherwise).
 // CPU reference: cpu::matmul (tests/gpu/matmul_test.cpp compares both paths against it).
 #include <algorithm>
