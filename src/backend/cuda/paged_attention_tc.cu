@@ -8,8 +8,8 @@
 //    are the group's query heads (GQA ratio <= 16, padded with zero rows). Each warp takes 16 of
 //    the tile's 64 keys with its own online softmax; the 4 states are merged through shared memory
 //    at the end. Split-KV: the token's context (known on the device only) is cut, in 64-key
-//    tiles, into at most the number of splits planned on the host, each split at least
-//    kMinSplitTiles tiles (a short context is one split: no partial states, no merge). Splits
+//    tiles, into at most the number of splits planned on the host, each split one tile or more
+//    (kShortSplits; a context of one tile is one split: no partial states, no merge). Splits
 //    past the context exit at once. With more than one split in use, each writes its fp32 partial
 //    state and bumps the (token, KV head)'s counter; the block that finds itself last merges the
 //    states in split order (deterministic whatever the finishing order) and resets the counter, so
@@ -41,10 +41,14 @@ namespace {
 
 constexpr int kThreads = 128;  // 4 warps
 constexpr int kTileKeys = 64;
-// Decode: 64 keys per split at least. 1 tile: 7B 128/512 decode 4.359 vs 4.450 ms/token with 4
-// tiles, 1.5B 1.716 vs 1.764 (H200, bench/results/cuda_h200_session7.md; session 4's "no faster"
-// predates the early start below); a 1,024-key context 12.6 vs 19.5 us with 2 tiles vs 4.
-constexpr int32_t kMinSplitTiles = 1;
+// Decode splits: one 64-key tile each while that makes at most kShortSplits splits, then longer,
+// up to kLongSplitTiles tiles (and more where the planned splits run out). The last block merges
+// every split's state, so many short splits cost more than they save on long contexts. H200
+// (bench/results/cuda_h200_session7.md): 1-tile splits took the 7B 128/512 decode to 4.359 from
+// 4.450 ms/token (4-tile splits), the 1.5B to 1.716 from 1.764, a 1,024-key context to 11.9-12.6
+// from 17.9-19.5 us; but an 8,192-key context took 32.3-33.8 us in 64 splits of 2 tiles against
+// 25.7-27.5 in 32 of 4, which is what this rule gives there (contexts of 2k-8k keys: not measured).
+constexpr int32_t kShortSplits = 32, kLongSplitTiles = 4;
 
 template <int D, bool kDecode>
 struct TcCfg {
@@ -231,7 +235,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   int32_t used_splits = 1;  // decode: splits that see keys (the first used_splits of num_splits)
   if constexpr (kDecode) {
     const int32_t tiles = (key_end + kTileKeys - 1) / kTileKeys;  // >= 1: the token sees itself
-    const int32_t per = max(kMinSplitTiles, (tiles + a.num_splits - 1) / a.num_splits);
+    const int32_t per = max((tiles + a.num_splits - 1) / a.num_splits,
+                            min(kLongSplitTiles, (tiles + kShortSplits - 1) / kShortSplits));
     used_splits = min(a.num_splits, (tiles + per - 1) / per);
     const int32_t t0 = int32_t(blockIdx.y) * per, t1 = min(tiles, t0 + per);
     if (t1 <= t0) {  // past the context: no state, no count (the wait first: see pdl.cuh)
