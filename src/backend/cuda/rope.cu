@@ -41,30 +41,6 @@ __global__ void rope_kernel(bf16* q, bf16* k, int64_t q_heads, int64_t k_heads, 
   rotate_heads(k + t * k_heads * d, k + t * k_heads * d, k_heads, d, sc);
 }
 
-// One block per token: q rotated in place; k rotated into its cache slot, v copied to its slot.
-__global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const bf16* __restrict__ v,
-                                     int64_t q_heads, int64_t k_heads, int64_t d,
-                                     const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
-                                     bf16* k_cache, bf16* v_cache, const int32_t* __restrict__ slot_mapping,
-                                     int64_t num_slots) {
-  extern __shared__ float sc[];  // [d/2] sin, then [d/2] cos
-  const int64_t t = blockIdx.x;
-  // The angles need only the step's positions (copied in before the forward, ahead of every kernel
-  // of it) and inv_freq: computed before waiting for the q/k/v matmul.
-  token_angles(float(positions[t]), inv_freq, d / 2, sc);
-  pdl_wait();
-  pdl_trigger();
-  __syncthreads();
-  rotate_heads(q + t * q_heads * d, q + t * q_heads * d, q_heads, d, sc);
-  const int64_t slot = slot_mapping[t];
-  if (slot < 0 || slot >= num_slots) return;  // -1: padding token, nothing to store
-  const int64_t row = k_heads * d;
-  rotate_heads(k + t * row, k_cache + slot * row, k_heads, d, sc);
-  const bf16* vt = v + t * row;
-  bf16* vc = v_cache + slot * row;
-  for (int64_t i = threadIdx.x; i < row; i += blockDim.x) vc[i] = vt[i];
-}
-
 // bf16 x 8 <-> float x 8 of a 16-byte word.
 __device__ __forceinline__ void unpack8(const uint4& w, float* f) {
   const auto* h = reinterpret_cast<const __nv_bfloat162*>(&w);
@@ -82,44 +58,56 @@ __device__ __forceinline__ uint4 pack8(const float* f) {
   return w;
 }
 
-// rope_store_kv_kernel in 16-byte words (head_dim % 16 == 0, 16-byte aligned q, k, v and caches): a
-// thread takes 8 pairs of one q or k head (two words) or one word of v, and q, k and v are one
-// index range, so at T = 1 every load of the token is issued at once (rope_store_kv_kernel walks q,
-// then k, then v in 2-byte elements: several dependent round trips per thread). Same arithmetic per
-// element, so the same numbers bit for bit. The slot, like the position, is read before the wait.
-__global__ void rope_store_kv_vec_kernel(bf16* q, const bf16* __restrict__ k, const bf16* __restrict__ v,
-                                         int64_t q_heads, int64_t k_heads, int64_t d,
-                                         const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
-                                         bf16* k_cache, bf16* v_cache, const int32_t* __restrict__ slot_mapping,
-                                         int64_t num_slots) {
+// One block per token: q rotated in place; k rotated into its cache slot, v copied to its slot.
+// kWords (head_dim % 16 == 0, 16-byte aligned q, k, v and caches): in 16-byte words, a thread taking
+// 8 pairs of one q or k head (two words) or one word of v, q, k and v in one index range, so at
+// T = 1 every load of the token is issued at once; otherwise (2-byte elements) q, then k, then v,
+// several dependent round trips per thread. Same arithmetic per element (rope_pair), so the same
+// numbers bit for bit. The angles need only the step's positions (copied in before the forward,
+// ahead of every kernel of it) and inv_freq: computed before waiting for the q/k/v matmul.
+template <bool kWords>
+__global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const bf16* __restrict__ v,
+                                     int64_t q_heads, int64_t k_heads, int64_t d,
+                                     const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
+                                     bf16* k_cache, bf16* v_cache, const int32_t* __restrict__ slot_mapping,
+                                     int64_t num_slots) {
   extern __shared__ float sc[];  // [d/2] sin, then [d/2] cos
-  const int64_t t = blockIdx.x;
+  const int64_t t = blockIdx.x, row = k_heads * d;
   token_angles(float(positions[t]), inv_freq, d / 2, sc);
   const int64_t slot = slot_mapping[t];
   const bool store = slot >= 0 && slot < num_slots;  // -1: padding token, nothing to store
   pdl_wait();
   pdl_trigger();
   __syncthreads();
-  const int64_t half = d / 2, hw = half / 8, row = k_heads * d;  // hw: words per half head
-  const int64_t q_items = q_heads * hw, k_items = store ? k_heads * hw : 0, v_items = store ? row / 8 : 0;
   bf16* qt = q + t * q_heads * d;
-  for (int64_t p = threadIdx.x; p < q_items + k_items + v_items; p += blockDim.x) {
-    if (p < q_items + k_items) {
-      const bool is_q = p < q_items;
-      const int64_t e = is_q ? p : p - q_items, i0 = (e % hw) * 8, o = (e / hw) * d + i0;
-      const bf16* src = is_q ? qt : k + t * row;
-      bf16* dst = is_q ? qt : k_cache + slot * row;
-      float x1[8], x2[8], r1[8], r2[8];
-      unpack8(*reinterpret_cast<const uint4*>(src + o), x1);
-      unpack8(*reinterpret_cast<const uint4*>(src + o + half), x2);
+  if constexpr (kWords) {
+    const int64_t half = d / 2, hw = half / 8;  // hw: words per half head
+    const int64_t q_items = q_heads * hw, k_items = store ? k_heads * hw : 0, v_items = store ? row / 8 : 0;
+    for (int64_t p = threadIdx.x; p < q_items + k_items + v_items; p += blockDim.x) {
+      if (p < q_items + k_items) {
+        const bool is_q = p < q_items;
+        const int64_t e = is_q ? p : p - q_items, i0 = (e % hw) * 8, o = (e / hw) * d + i0;
+        const bf16* src = is_q ? qt : k + t * row;
+        bf16* dst = is_q ? qt : k_cache + slot * row;
+        float x1[8], x2[8], r1[8], r2[8];
+        unpack8(*reinterpret_cast<const uint4*>(src + o), x1);
+        unpack8(*reinterpret_cast<const uint4*>(src + o + half), x2);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) rope_pair(x1[j], x2[j], sc[i0 + j], sc[half + i0 + j], r1[j], r2[j]);
-      *reinterpret_cast<uint4*>(dst + o) = pack8(r1);
-      *reinterpret_cast<uint4*>(dst + o + half) = pack8(r2);
-    } else {
-      const int64_t e = (p - q_items - k_items) * 8;
-      *reinterpret_cast<uint4*>(v_cache + slot * row + e) = *reinterpret_cast<const uint4*>(v + t * row + e);
+        for (int j = 0; j < 8; ++j) rope_pair(x1[j], x2[j], sc[i0 + j], sc[half + i0 + j], r1[j], r2[j]);
+        *reinterpret_cast<uint4*>(dst + o) = pack8(r1);
+        *reinterpret_cast<uint4*>(dst + o + half) = pack8(r2);
+      } else {
+        const int64_t e = (p - q_items - k_items) * 8;
+        *reinterpret_cast<uint4*>(v_cache + slot * row + e) = *reinterpret_cast<const uint4*>(v + t * row + e);
+      }
     }
+  } else {
+    rotate_heads(qt, qt, q_heads, d, sc);
+    if (!store) return;
+    rotate_heads(k + t * row, k_cache + slot * row, k_heads, d, sc);
+    const bf16* vt = v + t * row;
+    bf16* vc = v_cache + slot * row;
+    for (int64_t i = threadIdx.x; i < row; i += blockDim.x) vc[i] = vt[i];
   }
 }
 
@@ -134,8 +122,8 @@ void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int6
                          reinterpret_cast<uintptr_t>(v) | reinterpret_cast<uintptr_t>(k_cache) |
                          reinterpret_cast<uintptr_t>(v_cache);
   const bool vec = head_dim % 16 == 0 && ptrs % 16 == 0;
-  launch_pdl(vec ? rope_store_kv_vec_kernel : rope_store_kv_kernel, dim3(unsigned(t)), dim3(512), smem, stream, q, k, v, q_heads, k_heads, head_dim,
-             positions, inv_freq, k_cache, v_cache, slot_mapping, num_slots);
+  launch_pdl(vec ? rope_store_kv_kernel<true> : rope_store_kv_kernel<false>, dim3(unsigned(t)), dim3(512), smem, stream,
+             q, k, v, q_heads, k_heads, head_dim, positions, inv_freq, k_cache, v_cache, slot_mapping, num_slots);
 }
 
 void launch_rope(bf16* q, bf16* k, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
