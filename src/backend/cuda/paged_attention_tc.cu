@@ -252,19 +252,19 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
 
   // ---- Q tile (rows past the valid ones: zeros for decode, the last valid row for prefill) ----
   auto issue_q = [&] {
-  for (int i = threadIdx.x; i < C::kRows * C::kChunks; i += kThreads) {
-    const int r = i / C::kChunks, ch = i % C::kChunks;
-    int64_t qrow;
-    bool valid = true;
-    if constexpr (kDecode) {
-      valid = r < group;
-      qrow = tok * hq + kvh * group + (valid ? r : 0);
-    } else {
-      const int32_t rr = row0 + min(r, n_rows - 1);
-      qrow = int64_t(q_start + rr / group) * hq + kvh * group + rr % group;
+    for (int i = threadIdx.x; i < C::kRows * C::kChunks; i += kThreads) {
+      const int r = i / C::kChunks, ch = i % C::kChunks;
+      int64_t qrow;
+      bool valid = true;
+      if constexpr (kDecode) {
+        valid = r < group;
+        qrow = tok * hq + kvh * group + (valid ? r : 0);
+      } else {
+        const int32_t rr = row0 + min(r, n_rows - 1);
+        qrow = int64_t(q_start + rr / group) * hq + kvh * group + rr % group;
+      }
+      cp_async16(qs + swz<D>(r, ch), q + qrow * D + ch * 8, valid);
     }
-    cp_async16(qs + swz<D>(r, ch), q + qrow * D + ch * 8, valid);
-  }
   };
   if constexpr (!early) issue_q();
   auto kbuf = [&](int b) { return ks0 + b * kTileKeys * D; };

@@ -13,7 +13,8 @@
 //    (positions, slots, block tables) may be read before the wait;
 //  - reads before the wait are of data no kernel of the forward writes (weights, such inputs), or
 //    that the kernel just before has not written: decode attention reads the cached K/V rows
-//    except the tokens' own, which rope_store_kv (the previous launch) writes.
+//    except the tokens' own, which the previous launch (rope_store_kv, or the q/k/v projection with
+//    rope and the K/V store in its epilogue) writes.
 // Before sm_90 both are no-ops and launch_pdl launches normally; DS_NO_PDL=1 turns it off (A/B runs).
 #include <cuda_runtime.h>
 

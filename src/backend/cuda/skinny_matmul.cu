@@ -77,7 +77,9 @@ struct NormRow {
 
 // Shared memory of a kNormRow block: the row as fp32, the norm weights and the normalized row (bf16),
 // at most 8 x 8192 bytes.
-size_t norm_shared_bytes(int64_t h) { return size_t(h) * (sizeof(float) + 2 * sizeof(bf16)); }
+__host__ __device__ constexpr size_t norm_shared_bytes(int64_t h) {
+  return size_t(h) * (sizeof(float) + 2 * sizeof(bf16));
+}
 
 // The norm weights into shared memory: they depend on no earlier kernel, so this runs before
 // pdl_wait(), while the kernel that writes the row is still running.
@@ -174,9 +176,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   if (primed) load_first(col);
   bf16* const normed_s = reinterpret_cast<bf16*>(x_shared);
   if constexpr (kNormRow) norm_weights_to_shared(nr, k, normed_s + k);
-  // kRope: the token's angles after the norm's arrays (k * 8 bytes), and its slot; both are inputs
-  // of the forward (the __syncthreads of the norm below publishes the angles).
-  float* const angles = reinterpret_cast<float*>(reinterpret_cast<char*>(x_shared) + k * 8);
+  // kRope: the token's angles after the norm's arrays, and its slot; both are inputs of the forward
+  // (the __syncthreads of the norm below publishes the angles).
+  float* const angles = reinterpret_cast<float*>(reinterpret_cast<char*>(x_shared) + norm_shared_bytes(k));
   int64_t slot = -1;
   if constexpr (kRope) {
     token_angles(float(rs.positions[0]), rs.inv_freq, half, angles);
