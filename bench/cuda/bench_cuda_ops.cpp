@@ -91,7 +91,8 @@ void run() {
   // Projections of one layer (weights rotate over 4 copies so the L2 cannot hold them).
   struct Proj { const char* name; int64_t n, k; };
   for (const Proj p : {Proj{"qkv", hq * d + 2 * hk * d, h}, Proj{"o_proj", h, hq * d}, Proj{"gate_up", 2 * inter, h},
-                       Proj{"down", h, inter}, Proj{"lm_head", 152064, h}}) {
+                       Proj{"down", h, inter}, Proj{"lm_head", 152064, h}, Proj{"k or v", hk * d, h},
+                       Proj{"gate or up", inter, h}}) {
     std::vector<std::unique_ptr<DeviceBuffer>> ws;
     for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(p.n * p.k), 10 + i));
     // T <= 2 runs the skinny (decode) kernel; DS_NO_SKINNY_MATMUL=1 gives cuBLASLt's rows to compare.
@@ -121,6 +122,32 @@ void run() {
     row("gate_up_silu T=1 (one kernel)", time_op([&](int i) { ops.gate_up_silu(tx, w(i), tgu, ty); }), bytes, 0, bw, peak);
     row("gate_up_silu T=1 (matmul+silu)", time_op([&](int i) { ops.Ops::gate_up_silu(tx, w(i), tgu, ty); }), bytes, 0, bw,
         peak);
+  }
+
+  // A batch's MLP first half: gate_up_silu (one matmul into [T, 2I], one silu_mul pass over the
+  // halves) against two matmuls and silu_mul (the unfused decoder, DS_NO_BATCH_GATE_UP=1).
+  {
+    std::vector<std::unique_ptr<DeviceBuffer>> ws;
+    for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(2 * inter * h), 40 + i));
+    for (int64_t t : {256, 2048}) {
+      auto x = random_bf16(size_t(t * h), 44), gu = be->alloc(size_t(t * 2 * inter) * 2), y = be->alloc(size_t(t * inter) * 2);
+      const Tensor tx(x->data(), DType::kBF16, {t, h}), tgu(gu->data(), DType::kBF16, {t, 2 * inter}),
+          ty(y->data(), DType::kBF16, {t, inter}), tup(gu->data(), DType::kBF16, {t, inter});
+      auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {2 * inter, h}); };
+      auto half = [&](int i, int64_t r0) {
+        return Tensor(static_cast<uint16_t*>(ws[size_t(i % 4)]->data()) + r0 * h, DType::kBF16, {inter, h});
+      };
+      const double flops = 2.0 * double(t * 2 * inter * h);
+      char name[64];
+      std::snprintf(name, sizeof name, "gate_up_silu T=%ld (one matmul)", long(t));
+      row(name, time_op([&](int i) { ops.gate_up_silu(tx, w(i), tgu, ty); }, 10, 5), 0, flops, bw, peak);
+      std::snprintf(name, sizeof name, "gate_up_silu T=%ld (two + silu)", long(t));
+      row(name, time_op([&](int i) {
+            ops.matmul(tx, half(i, 0), Tensor(), ty);
+            ops.matmul(tx, half(i, inter), Tensor(), tup);
+            ops.silu_mul(ty, tup, ty);
+          }, 10, 5), 0, flops, bw, peak);
+    }
   }
 
   // A decode row's fused layer boundaries (decoder.cpp layer_row) against the ops' defaults: the

@@ -91,16 +91,24 @@ if [[ $steps == *" 2 "* ]]; then
 fi
 if [[ $steps == *" 3 "* ]]; then
   at "step 3"
-  # THROUGHPUT_ARGS: ';'-separated flag sets, one run each (throughput_7B_<n>.json/.log)
+  # THROUGHPUT_ARGS: ';'-separated flag sets, one run each (throughput_7B_<n>.json/.log); a set may
+  # start with VAR=VALUE words, its environment (e.g. "DS_OP_PROFILE=1 --enforce-eager": the op table),
+  # or BIN=path: another dsserve of the bundle (e.g. BIN=gpu/bin/dsserve_old, an A/B against older code)
   IFS=';' read -ra variants <<<"${THROUGHPUT_ARGS:-}"
   ((${#variants[@]})) || variants=("")  # the offline defaults (1,024 sequences, 16,384 tokens per step on an H200)
   n=0
   for args in "${variants[@]}"; do
     n=$((n + 1))
-    # shellcheck disable=SC2086  # $args is a flag list
-    timeout 200 "$B/dsserve" bench throughput --model $M7 --load-format dummy --device cuda --input-len 512 --output-len 256 \
-      --num-prompts 1000 $args --output-json "$O/throughput_7B_$n.json" >"$O/throughput_7B_$n.log" 2>&1
-    echo "throughput [$args] rc=$?"; grep -E "Throughput|memory:|Engine steps" "$O/throughput_7B_$n.log"
+    read -ra words <<<"$args"
+    envs=() flags=() bin=$B/dsserve
+    for w in "${words[@]}"; do
+      if ((${#flags[@]} == 0)) && [[ $w == BIN=* ]]; then bin=$D/${w#BIN=}
+      elif ((${#flags[@]} == 0)) && [[ $w == [A-Z]*=* ]]; then envs+=("$w")
+      else flags+=("$w"); fi
+    done
+    env "${envs[@]}" timeout 200 "$bin" bench throughput --model $M7 --load-format dummy --device cuda --input-len 512 \
+      --output-len 256 --num-prompts 1000 "${flags[@]}" --output-json "$O/throughput_7B_$n.json" >"$O/throughput_7B_$n.log" 2>&1
+    echo "throughput [$args] rc=$?"; grep -E "Throughput|memory:|Engine steps|op profile" "$O/throughput_7B_$n.log"
   done
 fi
 if [[ $steps == *" 4 "* ]]; then

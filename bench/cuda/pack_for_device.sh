@@ -6,6 +6,8 @@
 #              brotli, zlib, libgomp; glibc/libstdc++ are there, cuBLASLt at /usr/local/cuda)
 #   gpu/stories260k/, gpu/tok/  the default model and the R1-Distill-Qwen tokenizer (../shared does not travel)
 # usage: bench/cuda/pack_for_device.sh [BUILD_DIR]   (a CUDA build: cmake finds nvcc, -DCMAKE_BUILD_TYPE=Release)
+# OLD_DSSERVE=path also packs that dsserve as gpu/bin/dsserve_old (an A/B against older code on the
+# same machine: device_run.sh step 3's BIN=gpu/bin/dsserve_old)
 # Then: run(command="bash bench/cuda/device_run.sh", carry=["carry/pack"]).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,6 +19,7 @@ ninja -C "$build" dsserve test_gpu_ops test_gpu_engine bench_cuda_decode bench_c
 for b in dsserve tests/gpu/test_gpu_ops tests/gpu/test_gpu_engine bench/bench_cuda_decode bench/bench_cuda_ops; do
   strip -o "$stage/gpu/bin/$(basename "$b")" "$build/$b"
 done
+[[ -z ${OLD_DSSERVE:-} ]] || strip -o "$stage/gpu/bin/dsserve_old" "$OLD_DSSERVE"
 libs="libgomp.so.1 libxxhash.so.0 libpcre2-8.so.0 libicuuc.so.72 libicudata.so.72 libcpp-httplib.so.0.11
       libcrypto.so.3 libssl.so.3 libz.so.1 libbrotlidec.so.1 libbrotlienc.so.1 libbrotlicommon.so.1"
 ldconfig -p > "$stage/ldconfig.txt"  # read from a file: awk's early exit would SIGPIPE ldconfig (pipefail)

@@ -19,6 +19,9 @@ struct AttentionBatch {
   const int32_t* block_tables = nullptr;     // [num_seqs, max_blocks_per_seq] block ids
   int32_t max_blocks_per_seq = 0;
   int32_t block_size = 0;
+  // How many of the first sequences have one query row each (a mixed batch's decodes, which the
+  // scheduler puts first); 0 when unknown. Host-side: lets a backend run them with its decode kernel.
+  int32_t num_decode_seqs = 0;
 };
 
 // Rotary embedding parameters, precomputed once per model: inv_freq[head_dim/2] (llama3 scaling
@@ -61,21 +64,25 @@ class Ops {
                          const AttentionBatch& batch, float scale, Tensor out) = 0;
   // out = silu(gate) * up                              gate, up, out [T, I]
   virtual void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) = 0;
-  // The MLP's first half for one row: out = silu(x @ W[:I]^T) * (x @ W[I:]^T) with the gate and up
-  // projections fused row-wise at load time, w_gate_up [2I, K]; x [1, K], out [1, I]. gate_up
-  // [1, 2I] is scratch. The default is matmul into gate_up, then silu_mul on its halves; CUDA
-  // streams both halves in one kernel and never writes gate_up.
+  // The MLP's first half: out = silu(x @ W[:I]^T) * (x @ W[I:]^T) with the gate and up projections
+  // fused row-wise at load time, w_gate_up [2I, K]; x [T, K], out [T, I]. gate_up [T, 2I] is
+  // scratch. The default is matmul into gate_up, then silu_mul on each row's halves; CUDA streams
+  // both halves of a single row in one kernel (gate_up unwritten) and runs one silu_mul pass over
+  // the halves of every row of a batch.
   virtual void gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate_up, Tensor out) {
     matmul(x, w_gate_up, Tensor(), gate_up);
     const int64_t i = out.dim(1);
-    silu_mul(gate_up.cols(0, i), gate_up.cols(i, i), out);
+    for (int64_t r = 0; r < x.dim(0); ++r) {
+      const Tensor gu(gate_up.row(r).data, gate_up.dtype, {1, 2 * i}), o(out.row(r).data, out.dtype, {1, i});
+      silu_mul(gu.cols(0, i), gu.cols(i, i), o);
+    }
   }
-  // A single-token forward's layer boundaries, where the decode step is a chain of short kernels
-  // (the decoder uses these only for T == 1 and only on backends with fused weights):
-  // residual += x @ w^T                                x [1, K], w [N, K], residual [1, N] float32
-  // (o_proj and down_proj added straight into the residual stream; `scratch` [1, N] float32 may be
+  // residual += x @ w^T                                x [T, K], w [N, K], residual [T, N] float32
+  // (o_proj and down_proj added straight into the residual stream; `scratch` [T, N] float32 may be
   // used for the product). The sum is residual + (x . w_n), as matmul then add_rmsnorm's add.
   virtual void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) = 0;
+  // A single-token forward's other layer boundaries, where the decode step is a chain of short
+  // kernels (the decoder uses these only for T == 1 and only on backends with fused weights):
   // out = rmsnorm(x) * norm_w @ w^T (+ bias)           x [1, H] (the residual stream), w [N, H]
   // The default materializes the norm in `normed` [1, H] and runs matmul; CUDA normalizes the row
   // in each block of the matmul kernel (same numbers as rmsnorm, bit for bit) and never writes it.

@@ -18,17 +18,6 @@ enum Act { kResidual, kNormed, kQ, kK, kV, kAttn, kOut, kGate, kUp, kMlp, kSel, 
 Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int32_t max_tokens,
                  int32_t max_logit_rows)
     : cfg_(cfg), w_(w), be_(be), ops_(be.ops()), max_tokens_(max_tokens), max_logit_rows_(max_logit_rows) {
-  const int64_t h = cfg.hidden_size, i = cfg.intermediate_size;
-  const int64_t cols[kNumActs] = {h, h, cfg.q_size(), cfg.kv_size(), cfg.kv_size(), cfg.q_size(), h, i, i, h, h,
-                                  cfg.vocab_size, cfg.q_size() + 2 * cfg.kv_size(), 2 * i};
-  for (int a = 0; a < kNumActs; ++a) {
-    const int64_t rows = (a == kSel || a == kLogits) ? max_logit_rows : (a == kQkv || a == kGateUp) ? 1 : max_tokens;
-    bufs_.push_back(be.alloc(size_t(rows * cols[a]) * dtype_size(act_dtype(a))));
-  }
-  std::vector<float> inv = rope_inv_freq(cfg);
-  inv_freq_ = be.alloc(inv.size() * sizeof(float));
-  be.copy_to_device(inv_freq_->data(), inv.data(), inv.size() * sizeof(float));
-  rope_ = {static_cast<const float*>(inv_freq_->data()), int32_t(cfg.head_dim)};
   // The CPU backend keeps its separate matmuls (its numerics stay exactly as they are).
   // DS_NO_FUSED_MATMUL=1 turns fusion off (for same-card before/after timings).
   const char* no_fuse = std::getenv("DS_NO_FUSED_MATMUL");
@@ -49,7 +38,30 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     const char* no_norm = std::getenv("DS_NO_FUSED_NORM");
     row_layers_ = !fused_.empty() && cfg.hidden_size >= 2048 && !(no_norm && *no_norm && *no_norm != '0');
     for (const FusedLayer& f : fused_) row_layers_ = row_layers_ && f.qkv.defined() && f.gate_up.defined();
+    // DS_NO_BATCH_GATE_UP=1: forwards of several tokens run gate and up as two matmuls again (A/B).
+    const char* no_batch = std::getenv("DS_NO_BATCH_GATE_UP");
+    batch_gate_up_ = !(no_batch && *no_batch && *no_batch != '0');
+    for (const FusedLayer& f : fused_) batch_gate_up_ = batch_gate_up_ && f.gate_up.defined();
+    // DS_BATCH_RESIDUAL_GEMM=1 (experiment): several tokens' o_proj and down_proj add into the
+    // residual stream in the matmul (matmul_add), followed by rmsnorm instead of add_rmsnorm.
+    const char* res = std::getenv("DS_BATCH_RESIDUAL_GEMM");
+    batch_residual_ = res && *res && *res != '0';
   }
+  const int64_t h = cfg.hidden_size, i = cfg.intermediate_size;
+  const int64_t cols[kNumActs] = {h, h, cfg.q_size(), cfg.kv_size(), cfg.kv_size(), cfg.q_size(), h, i, i, h, h,
+                                  cfg.vocab_size, cfg.q_size() + 2 * cfg.kv_size(), 2 * i};
+  for (int a = 0; a < kNumActs; ++a) {
+    int64_t rows = max_tokens;
+    if (a == kSel || a == kLogits) rows = max_logit_rows;
+    if (a == kQkv) rows = 1;
+    if (a == kGateUp && !batch_gate_up_) rows = 1;  // one row's fused product (layer_row's scratch)
+    if (a == kUp && batch_gate_up_) rows = 1;       // only the unfused MLP writes it
+    bufs_.push_back(be.alloc(size_t(rows * cols[a]) * dtype_size(act_dtype(a))));
+  }
+  std::vector<float> inv = rope_inv_freq(cfg);
+  inv_freq_ = be.alloc(inv.size() * sizeof(float));
+  be.copy_to_device(inv_freq_->data(), inv.data(), inv.size() * sizeof(float));
+  rope_ = {static_cast<const float*>(inv_freq_->data()), int32_t(cfg.head_dim)};
 }
 
 // Logits are float32 on every backend (the sampler's log-softmax over a 152k vocabulary wants the
@@ -90,6 +102,10 @@ void Decoder::upload_metadata(const ForwardBatch& b) {
   // The CPU kernels read these host-side fields directly; a device backend reads the copies.
   attn_.num_seqs = b.num_seqs();
   attn_.max_blocks_per_seq = b.max_blocks_per_seq;
+  attn_.num_decode_seqs = 0;
+  while (attn_.num_decode_seqs < attn_.num_seqs &&
+         b.query_start_loc[size_t(attn_.num_decode_seqs) + 1] - b.query_start_loc[size_t(attn_.num_decode_seqs)] == 1)
+    ++attn_.num_decode_seqs;
 }
 
 void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv) {
@@ -112,19 +128,31 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   }
   ops_.rope_store_kv(q, k, v, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);
   ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
-  ops_.matmul(attn, lw.o_proj, Tensor(), out);
-  ops_.add_rmsnorm(out, act(kResidual, t, h), lw.post_attention_layernorm, eps, normed);
-  Tensor gate = act(kGate, t, i), up = act(kUp, t, i), mlp = act(kMlp, t, h);
-  if (f && f->gate_up.defined()) {
-    ops_.gate_up_silu(normed, f->gate_up, act(kGateUp, 1, 2 * i), gate);
+  const Tensor residual = act(kResidual, t, h);
+  if (batch_residual_) {
+    ops_.matmul_add(attn, lw.o_proj, out, residual);
+    ops_.rmsnorm(residual, lw.post_attention_layernorm, eps, normed);
   } else {
+    ops_.matmul(attn, lw.o_proj, Tensor(), out);
+    ops_.add_rmsnorm(out, residual, lw.post_attention_layernorm, eps, normed);
+  }
+  Tensor gate = act(kGate, t, i), mlp = act(kMlp, t, h);
+  if (batch_gate_up_ || (f && f->gate_up.defined())) {
+    ops_.gate_up_silu(normed, fused_[size_t(l)].gate_up, act(kGateUp, t, 2 * i), gate);
+  } else {
+    const Tensor up = act(kUp, t, i);
     ops_.matmul(normed, lw.gate_proj, Tensor(), gate);
     ops_.matmul(normed, lw.up_proj, Tensor(), up);
     ops_.silu_mul(gate, up, gate);
   }
-  ops_.matmul(gate, lw.down_proj, Tensor(), mlp);
   const Tensor& next_norm = (l + 1 < cfg_.num_hidden_layers) ? w_.layers[size_t(l + 1)].input_layernorm : w_.norm;
-  ops_.add_rmsnorm(mlp, act(kResidual, t, h), next_norm, eps, normed);
+  if (batch_residual_) {
+    ops_.matmul_add(gate, lw.down_proj, mlp, residual);
+    ops_.rmsnorm(residual, next_norm, eps, normed);
+  } else {
+    ops_.matmul(gate, lw.down_proj, Tensor(), mlp);
+    ops_.add_rmsnorm(mlp, residual, next_norm, eps, normed);
+  }
 }
 
 void Decoder::layer_row(int64_t l, const AttentionBatch& ab, KvCache& kv) {

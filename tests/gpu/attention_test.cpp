@@ -2,7 +2,8 @@
 // prefixes and mixed batches; context lengths at and around block boundaries; GQA ratios 1..8
 // (6 and 7 included); head_dim 64 and 128; block tables in shuffled (non-contiguous) order;
 // single-token and empty batches; long contexts split many ways; a huge block-table stride (CUDA
-// graphs' fixed max_blocks_per_seq). Every kernel (kSimple, kDecode, kPrefill: each must be
+// graphs' fixed max_blocks_per_seq); mixed batches that start with decodes (the op runs those
+// with the decode kernel and the rest with the prefill kernel). Every kernel (kSimple, kDecode, kPrefill: each must be
 // correct for any batch) runs on every batch besides the op's own choice.
 #include <cuda_runtime.h>
 
@@ -97,6 +98,7 @@ void check_attention(std::mt19937_64& rng, const std::vector<SeqSpec>& seqs, int
 
   AttentionBatch gb{num_seqs, dqsl.t.ptr<const int32_t>(), dlens.t.ptr<const int32_t>(), dtab.t.ptr<const int32_t>(),
                     max_blocks, block_size};
+  while (gb.num_decode_seqs < num_seqs && seqs[size_t(gb.num_decode_seqs)].q_len == 1) ++gb.num_decode_seqs;
   gpu().ops().attention(dq.t, dkc.t, dvc.t, gb, scale, out.t);
 
   AttentionBatch cb{num_seqs, qsl.data(), seq_lens.data(), tables.data(), max_blocks, block_size};
@@ -145,6 +147,9 @@ TEST(GpuAttention, PrefillChunkedAndMixed) {
       {{1, 20}, {100, 100}, {1, 64}, {7, 71}},   // mixed prefill + decode
       {{1, 1}},                                  // single token
       {{5, 300}, {1, 700}, {2, 129}},            // long contexts: split-KV with partial merges
+      // decodes first, as the scheduler orders a mixed batch: two launches (decode, then prefill)
+      {{1, 20}, {1, 64}, {1, 700}, {100, 100}, {7, 71}, {1, 33}},
+      {{1, 1}, {16, 48}},
   };
   for (const auto& seqs : batches) {
     for (int64_t d : {64, 128}) {

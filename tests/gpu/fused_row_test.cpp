@@ -64,6 +64,39 @@ TEST(GpuOps, MatmulAdd) {
   }
 }
 
+// Several rows (prefill, batched decode; DS_BATCH_RESIDUAL_GEMM=1's layer boundaries): cuBLASLt
+// with the residual as C and D (beta = 1), against the CPU reference's residual + product.
+TEST(GpuOps, MatmulAddRows) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  struct Case { int64_t t, k, n; };
+  for (const Case c : {Case{2, 3584, 512}, Case{5, 1536, 1536}, Case{300, 904, 33}, Case{64, 900, 65}}) {
+    SCOPED_TRACE("t " + std::to_string(c.t) + " k " + std::to_string(c.k) + " n " + std::to_string(c.n));
+    std::vector<float> x = random_bf16_values(rng, size_t(c.t * c.k));
+    std::vector<float> w = random_bf16_values(rng, size_t(c.n * c.k), -0.1f, 0.1f);
+    std::vector<float> res;
+    for (int64_t r = 0; r < c.t; ++r) {
+      const std::vector<float> row = residual_row(rng, c.n);
+      res.insert(res.end(), row.begin(), row.end());
+    }
+    DevTensor dx = upload_bf16(x, {c.t, c.k}), dw = upload_bf16(w, {c.n, c.k});
+    DevTensor got_res = upload(res, DType::kF32, {c.t, c.n}), scratch = poisoned(DType::kF32, {c.t, c.n});
+    gpu().ops().matmul_add(dx.t, dw.t, scratch.t, got_res.t);
+    std::vector<uint16_t> w16 = to_bf16(w);
+    std::vector<float> ref = res, ref_scratch(size_t(c.t * c.n));
+    cpu_ops().matmul_add(host_f32(x, {c.t, c.k}), Tensor(w16.data(), DType::kBF16, {c.n, c.k}),
+                         host_f32(ref_scratch, {c.t, c.n}), host_f32(ref, {c.t, c.n}));
+    const std::vector<float> got = download(got_res.t);
+    std::vector<float> got_delta(got.size()), ref_delta(ref.size());
+    for (size_t j = 0; j < got.size(); ++j) {
+      got_delta[j] = got[j] - res[j];
+      ref_delta[j] = ref[j] - res[j];
+    }
+    EXPECT_LT(rel_error(got_delta, ref_delta), kBf16Tol);
+  }
+}
+
 TEST(GpuOps, RmsnormMatmul) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));

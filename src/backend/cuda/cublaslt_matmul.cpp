@@ -1,6 +1,7 @@
 #include "backend/cuda/cublaslt_matmul.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "backend/cuda/cuda_check.h"
 
@@ -36,8 +37,11 @@ int64_t row_bucket(int64_t t) {
 
 }  // namespace
 
-CublasLtMatmul::CublasLtMatmul(void* workspace, size_t workspace_bytes)
-    : workspace_(workspace), workspace_bytes_(workspace_bytes) {
+constexpr int kTuneCandidates = 8;
+constexpr int64_t kTuneMinRows = 128;
+
+CublasLtMatmul::CublasLtMatmul(void* workspace, size_t workspace_bytes, bool tune)
+    : workspace_(workspace), workspace_bytes_(workspace_bytes), tune_(tune) {
   CUBLAS_CHECK(cublasLtCreate(&handle_));
 }
 
@@ -80,18 +84,22 @@ CublasLtMatmul::Plan CublasLtMatmul::make_plan(const Key& key) {
   for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &al, sizeof(al)));
-  cublasLtMatmulHeuristicResult_t result{};
+  const bool tuned = tune_ && t >= kTuneMinRows;
+  cublasLtMatmulHeuristicResult_t results[kTuneCandidates]{};
   int found = 0;
-  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found));
+  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, tuned ? kTuneCandidates : 1,
+                                              results, &found));
   cublasLtMatmulPreferenceDestroy(pref);
   DS_CHECK(found > 0) << "cuBLASLt has no algorithm for T=" << t << " N=" << n << " K=" << k << " out "
                       << dtype_name(DType(out_dt)) << " bias " << bias_dt << " alignment " << align;
-  p.algo = result.algo;
+  p.algo = results[0].algo;
+  for (int i = 1; i < found; ++i) p.candidates.push_back(results[i].algo);
   p.rows = t;
   return p;
 }
 
-void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream) {
+void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream,
+                         bool accumulate) {
   DS_CHECK(x.dtype == DType::kBF16 && w.dtype == DType::kBF16) << "cuda matmul wants bf16 x and w, got "
                                                                  << dtype_name(x.dtype) << " " << dtype_name(w.dtype);
   const int64_t t = x.dim(0), k = x.dim(1), n = w.dim(0);
@@ -105,7 +113,8 @@ void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, T
                               bias.defined() ? pointer_alignment(bias.data) : 256});
   const Key key{row_bucket(t), n, k, int(out.dtype), bias.defined() ? int(bias.dtype) : -1, align};
   auto it = plans_.find(key);
-  if (it == plans_.end()) it = plans_.emplace(key, make_plan(key)).first;
+  const bool fresh = it == plans_.end();
+  if (fresh) it = plans_.emplace(key, make_plan(key)).first;
   Plan& p = it->second;
   if (p.rows != t) {  // the bucket's algorithm, the layouts of this call's row count
     const uint64_t cols = uint64_t(t);
@@ -117,9 +126,51 @@ void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, T
     const void* bp = bias.data;
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
   }
-  const float alpha = 1.f, beta = 0.f;
+  // Tuning overwrites out: never on an accumulating call (the plan then keeps the heuristic's choice).
+  if (fresh && !accumulate && !p.candidates.empty()) tune(p, key, w.data, x.data, out.data, stream);
+  const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
   CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, out.data, p.c, out.data, p.c,
                               &p.algo, workspace_, workspace_bytes_, stream));
+}
+
+// Times the heuristic's choice and each candidate (one warm-up, then 3 calls) on this call's
+// operands (out is overwritten by the real call after) and keeps the fastest. Not while capturing.
+void CublasLtMatmul::tune(Plan& p, const Key& key, const void* w, const void* x, void* out, cudaStream_t stream) {
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(stream, &st));
+  if (st != cudaStreamCaptureStatusNone) return;
+  cudaEvent_t e0, e1;
+  CUDA_CHECK(cudaEventCreate(&e0));
+  CUDA_CHECK(cudaEventCreate(&e1));
+  const float alpha = 1.f, beta = 0.f;
+  auto time_algo = [&](const cublasLtMatmulAlgo_t& algo) {
+    auto call = [&] {
+      return cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &algo, workspace_,
+                            workspace_bytes_, stream);
+    };
+    if (call() != CUBLAS_STATUS_SUCCESS) return 1e30f;
+    CUDA_CHECK(cudaEventRecord(e0, stream));
+    for (int i = 0; i < 3; ++i) call();
+    CUDA_CHECK(cudaEventRecord(e1, stream));
+    CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    return ms / 3;
+  };
+  const float first = time_algo(p.algo);
+  float best = first;
+  int pick = 0;
+  for (size_t i = 0; i < p.candidates.size(); ++i) {
+    const float ms = time_algo(p.candidates[i]);
+    if (ms < best) best = ms, pick = int(i) + 1;
+  }
+  if (pick > 0) p.algo = p.candidates[size_t(pick - 1)];
+  p.candidates.clear();
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  std::fprintf(stderr, "matmul tune T<=%lld N=%lld K=%lld: heuristic %.1f us, best %.1f us (candidate %d)\n",
+               (long long)std::get<0>(key), (long long)std::get<1>(key), (long long)std::get<2>(key), 1e3 * first,
+               1e3 * best, pick);
 }
 
 }  // namespace ds::cuda

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <tuple>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -20,12 +21,17 @@ namespace ds::cuda {
 
 class CublasLtMatmul {
  public:
-  CublasLtMatmul(void* workspace, size_t workspace_bytes);
+  // tune (DS_MATMUL_TUNE=1, an experiment): a new plan of >= kTuneMinRows rows times the heuristic's
+  // first kTuneCandidates algorithms on its first call's operands and keeps the fastest, logging
+  // both times to stderr.
+  CublasLtMatmul(void* workspace, size_t workspace_bytes, bool tune = false);
   ~CublasLtMatmul();
   CublasLtMatmul(const CublasLtMatmul&) = delete;
   CublasLtMatmul& operator=(const CublasLtMatmul&) = delete;
 
-  void run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream);
+  // accumulate: out += x @ w^T (+ bias) (beta = 1, out read as C: the fp32 residual stream).
+  void run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream,
+           bool accumulate = false);
 
  private:
   // (T bucket, N, K, out dtype, bias dtype or -1, min pointer alignment)
@@ -35,13 +41,16 @@ class CublasLtMatmul {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
     int64_t rows = 0;  // the row count the b and c layouts describe now
+    std::vector<cublasLtMatmulAlgo_t> candidates;  // tuning: the heuristic's next choices
   };
   Plan make_plan(const Key& key);
+  void tune(Plan& p, const Key& key, const void* w, const void* x, void* out, cudaStream_t stream);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;
   size_t workspace_bytes_;
   std::map<Key, Plan> plans_;
+  bool tune_ = false;
 };
 
 }  // namespace ds::cuda

@@ -13,7 +13,9 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_sampler.h"
+#include "backend/cuda/op_profile.h"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace ds {
@@ -65,14 +67,24 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaSetDevice(o.device));
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     workspace_ = std::make_unique<CudaBuffer>(o.matmul_workspace_bytes, stream_);
-    matmul_ = std::make_unique<cuda::CublasLtMatmul>(workspace_->data(), workspace_->size());
+    const char* tune = std::getenv("DS_MATMUL_TUNE");
+    matmul_ = std::make_unique<cuda::CublasLtMatmul>(workspace_->data(), workspace_->size(),
+                                                     tune && *tune && *tune != '0');
     int num_sms = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, o.device));
     ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms, o.batch_invariant);
     sampler_ = cuda::make_cuda_sampler(stream_);
+    if (const char* p = std::getenv("DS_OP_PROFILE"); p && *p && *p != '0') {
+      profile_ = std::make_unique<cuda::OpProfile>(stream_);
+      profiled_ops_ = cuda::make_profiled_ops(*ops_, *profile_);
+      profiled_sampler_ = cuda::make_profiled_sampler(*sampler_, *profile_);
+    }
   }
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
+    profiled_sampler_.reset();
+    profiled_ops_.reset();
+    profile_.reset();  // prints its table
     sampler_.reset();
     for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
     ops_.reset();
@@ -81,7 +93,7 @@ class CudaBackend final : public Backend {
     cudaStreamDestroy(stream_);
   }
   std::string name() const override { return "cuda"; }
-  Ops& ops() override { return *ops_; }
+  Ops& ops() override { return profiled_ops_ ? *profiled_ops_ : *ops_; }
   std::unique_ptr<DeviceBuffer> alloc(size_t bytes) override { return std::make_unique<CudaBuffer>(bytes, stream_); }
   void copy_to_device(void* dst, const void* src, size_t n) override {
     if (n == 0) return;
@@ -99,7 +111,7 @@ class CudaBackend final : public Backend {
   }
   void synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   DType activation_dtype() const override { return DType::kBF16; }
-  DeviceSampler* sampler() override { return sampler_.get(); }
+  DeviceSampler* sampler() override { return profiled_sampler_ ? profiled_sampler_.get() : sampler_.get(); }
 
   MemoryInfo memory_info() const override {
     MemoryInfo m;
@@ -142,6 +154,10 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda::CublasLtMatmul> matmul_;
   std::unique_ptr<cuda::CudaOps> ops_;
   std::unique_ptr<DeviceSampler> sampler_;
+  // DS_OP_PROFILE=1: ops() and sampler() time every call (op_profile.h)
+  std::unique_ptr<cuda::OpProfile> profile_;
+  std::unique_ptr<Ops> profiled_ops_;
+  std::unique_ptr<DeviceSampler> profiled_sampler_;
 };
 
 }  // namespace

@@ -50,6 +50,8 @@ void launch_store_kv(const bf16* k, const bf16* v, bf16* k_cache, bf16* v_cache,
 
 // out = silu(gate) * up, elementwise over n elements (out may alias gate or up).
 void launch_silu_mul(const bf16* gate, const bf16* up, bf16* out, int64_t n, cudaStream_t stream);
+// out [rows, i] = silu(gate_up[:, :i]) * gate_up[:, i:] for gate_up [rows, 2i]
+void launch_silu_mul_halves(const bf16* gate_up, bf16* out, int64_t rows, int64_t i, cudaStream_t stream);
 
 // Skinny matmul for decode (skinny_matmul.cu): out[t, n] = x[t, k] @ w[n, k]^T (+ bias[n], BF16 or
 // F32; nullptr = none) for 1 <= t <= kSkinnyMatmulMaxRows (decode at batch 1-2); out BF16 or F32. Needs k % 8 == 0 and
@@ -98,6 +100,10 @@ void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, 
 // only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
 void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
                              DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream);
+// residual[t, n] += x[t, k] @ w[n, k]^T with launch_invariant_matmul's sums (the batch-invariant
+// form of matmul_add: residual + sum, as matmul into fp32 then add_rmsnorm's add).
+void launch_invariant_matmul_add(const bf16* x, const bf16* w, float* residual, int64_t t, int64_t n, int64_t k,
+                                 cudaStream_t stream);
 void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
                           DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream);
 

@@ -19,6 +19,8 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
     : stream_(stream), matmul_(matmul), num_sms_(num_sms), batch_invariant_(batch_invariant) {
   const char* off = std::getenv("DS_NO_SKINNY_MATMUL");
   use_skinny_ = !(off && *off && *off != '0');
+  const char* one = std::getenv("DS_ONE_ATTENTION_LAUNCH");
+  split_mixed_ = !(one && *one && *one != '0');
 }
 
 CudaOps::~CudaOps() {
@@ -116,14 +118,42 @@ PagedAttentionArgs paged_attention_args(const Tensor& q, const Tensor& k_cache, 
   return a;
 }
 
+// A mixed batch whose first sequences are decodes (as the scheduler orders them) runs as two
+// launches: those through the decode kernel, the rest through the prefill kernel (metadata pointers
+// moved past the decodes; the kernels address q and out rows through query_start_loc, which holds
+// absolute rows). One prefill launch over all of it would give each decode row a 64-row tile of
+// its own (7 of 64 rows used on the 7B) and make every block scan all sequences to find its tile:
+// H200 offline run, bench/results/cuda_h200_session8.md.
 void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
                         float scale, Tensor out) {
-  PagedAttentionArgs a = paged_attention_args(q, k_cache, b, scale);
-  DS_CHECK(out.numel() == q.numel()) << q.shape_str() << out.shape_str();
+  DS_CHECK(out.numel() == q.numel() && q.ndim == 2) << q.shape_str() << out.shape_str();
+  const int32_t d = b.num_decode_seqs;
+  const int64_t head_dim = k_cache.dim(3);
+  if (batch_invariant_ || !split_mixed_ || d <= 0 || d >= b.num_seqs || !(head_dim == 64 || head_dim == 128)) {
+    run_attention(paged_attention_args(q, k_cache, b, scale), AttentionKernel::kAuto, q, k_cache, v_cache, out);
+    return;
+  }
+  AttentionBatch decodes = b;
+  decodes.num_seqs = d;
+  const Tensor dq(q.data, q.dtype, {d, q.dim(1)}), dout(out.data, out.dtype, {d, out.dim(1)});
+  run_attention(paged_attention_args(dq, k_cache, decodes, scale), AttentionKernel::kDecode, dq, k_cache, v_cache, dout);
+  AttentionBatch rest = b;
+  rest.num_seqs = b.num_seqs - d;
+  rest.num_decode_seqs = 0;
+  rest.query_start_loc += d;
+  rest.seq_lens += d;
+  rest.block_tables += int64_t(d) * b.max_blocks_per_seq;
+  PagedAttentionArgs a = paged_attention_args(q, k_cache, rest, scale);
+  a.num_tokens = q.dim(0) - d;
+  run_attention(a, AttentionKernel::kPrefill, q, k_cache, v_cache, out);
+}
+
+void CudaOps::run_attention(PagedAttentionArgs a, AttentionKernel want, const Tensor& q, const Tensor& k_cache,
+                            const Tensor& v_cache, Tensor out) {
   // Batch-invariant mode: the simple kernel in one pass over the context per (token, head), so
   // the summation order depends on the context only (the decode kernel's order differs from the
   // prefill kernel's, and kAuto picks between them by batch shape).
-  plan_paged_attention(a, num_sms_, batch_invariant_ ? AttentionKernel::kSimple : AttentionKernel::kAuto);
+  plan_paged_attention(a, num_sms_, batch_invariant_ ? AttentionKernel::kSimple : want);
   if (batch_invariant_) {
     a.num_splits = 1;
     a.split_len = 1 << 30;
@@ -152,38 +182,45 @@ void CudaOps::silu_mul(const Tensor& gate, const Tensor& up, Tensor out) {
   launch_silu_mul(bf(gate), bf(up), bf(out), gate.numel(), stream_);
 }
 
-// One kernel (both weight halves per warp, SwiGLU in its epilogue) where the skinny matmul would
-// run; otherwise, and in batch-invariant mode (one matmul kernel for every shape), the default.
+// One row: one kernel (both weight halves per warp, SwiGLU in its epilogue) where the skinny matmul
+// would run. Several rows: the matmul into gate_up, then one silu_mul pass over every row's halves.
+// Batch-invariant mode: the latter for every row count (its matmul is the one kernel of every shape).
 void CudaOps::gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate_up, Tensor out) {
-  const int64_t k = x.dim(1), i = out.dim(1);
-  if (use_skinny_ && !batch_invariant_ && x.dim(0) == 1 && x.dtype == DType::kBF16 && w_gate_up.dtype == DType::kBF16 &&
+  const int64_t t = x.dim(0), k = x.dim(1), i = out.dim(1);
+  DS_CHECK(w_gate_up.dim(0) == 2 * i && w_gate_up.dim(1) == k && out.dim(0) == t && gate_up.dim(0) == t &&
+           gate_up.dim(1) == 2 * i)
+      << x.shape_str() << w_gate_up.shape_str() << gate_up.shape_str() << out.shape_str();
+  if (use_skinny_ && !batch_invariant_ && t == 1 && x.dtype == DType::kBF16 && w_gate_up.dtype == DType::kBF16 &&
       out.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w_gate_up.data)) {
-    DS_CHECK(w_gate_up.dim(0) == 2 * i && w_gate_up.dim(1) == k && out.dim(0) == 1)
-        << x.shape_str() << w_gate_up.shape_str() << out.shape_str();
     launch_skinny_swiglu(bf(x), static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), stream_);
     return;
   }
-  Ops::gate_up_silu(x, w_gate_up, gate_up, out);
+  matmul(x, w_gate_up, Tensor(), gate_up);
+  launch_silu_mul_halves(bf(gate_up), bf(out), t, i, stream_);
 }
 
 bool CudaOps::row_kernels(const Tensor& x, const Tensor& w) const {
   return use_skinny_ && !batch_invariant_ && x.dim(0) == 1 && w.dtype == DType::kBF16;
 }
 
-// The add in the skinny kernel's epilogue; otherwise the product into `scratch` with the residual as
-// its bias (one row: bias[n] = residual[n]), copied back.
+// One row: the add in the skinny kernel's epilogue. Otherwise cuBLASLt with beta = 1 (the residual
+// is C and D), and in batch-invariant mode the invariant kernel's add epilogue; scratch is unused.
 void CudaOps::matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) {
-  const int64_t k = x.dim(1), n = w.dim(0);
-  DS_CHECK(x.dim(0) == 1 && w.dim(1) == k && residual.numel() == n && scratch.numel() == n &&
-           residual.dtype == DType::kF32 && scratch.dtype == DType::kF32)
+  const int64_t t = x.dim(0), k = x.dim(1), n = w.dim(0);
+  DS_CHECK(w.dim(1) == k && residual.numel() == t * n && scratch.numel() == t * n && residual.dtype == DType::kF32 &&
+           scratch.dtype == DType::kF32)
       << x.shape_str() << w.shape_str() << residual.shape_str() << scratch.shape_str();
-  if (row_kernels(x, w) && x.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w.data)) {
-    launch_skinny_matmul_add(bf(x), static_cast<const bf16*>(w.data), static_cast<float*>(residual.data), 1, n, k,
-                             stream_);
+  float* r = static_cast<float*>(residual.data);
+  if (batch_invariant_) {
+    DS_CHECK(w.dtype == DType::kBF16) << "matmul weight dtype " << dtype_name(w.dtype);
+    launch_invariant_matmul_add(bf(x), static_cast<const bf16*>(w.data), r, t, n, k, stream_);
     return;
   }
-  matmul(x, w, Tensor(residual.data, DType::kF32, {n}), scratch);
-  CUDA_CHECK(cudaMemcpyAsync(residual.data, scratch.data, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+  if (row_kernels(x, w) && x.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w.data)) {
+    launch_skinny_matmul_add(bf(x), static_cast<const bf16*>(w.data), r, 1, n, k, stream_);
+    return;
+  }
+  matmul_.run(x, w, Tensor(), Tensor(r, DType::kF32, {t, n}), stream_, /*accumulate=*/true);
 }
 
 // Fused where the skinny kernels apply and the residual row is fp32 and the norm weight bf16 (every

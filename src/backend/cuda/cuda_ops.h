@@ -54,9 +54,13 @@ class CudaOps final : public Ops {
   // split-KV, so a sequence's numbers do not depend on what else is in the batch.
   bool batch_invariant_ = false;
   bool use_skinny_ = true;  // skinny_matmul.cu for T <= 2 (DS_NO_SKINNY_MATMUL=1: cuBLASLt only)
+  bool split_mixed_ = true;  // a mixed batch's leading decodes in a launch of their own (DS_ONE_ATTENTION_LAUNCH=1: not)
   // The skinny kernels of one decode row, with the fused ops' conditions (not batch-invariant mode,
   // whose single matmul kernel covers every shape).
   bool row_kernels(const Tensor& x, const Tensor& w) const;
+  // Plans `a` (want, or the batch-invariant kernel), sizes the workspace and launches.
+  void run_attention(PagedAttentionArgs a, AttentionKernel want, const Tensor& q, const Tensor& k_cache,
+                     const Tensor& v_cache, Tensor out);
   // Split-KV attention partials (fp32), grown on demand in eager forwards; replaced buffers are kept
   // (retired_workspaces_) until destruction because captured decode graphs may point at them.
   float* attn_workspace_ = nullptr;

@@ -212,7 +212,11 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   if constexpr (kDecode) {
     tok = blockIdx.x / hk;
     kvh = int32_t(blockIdx.x % hk);
-    seq = seq_of_token(a.query_start_loc, a.num_seqs, tok);
+    // A decode batch has one row per sequence: row tok is sequence tok's, checked with two loads
+    // issued together (the binary search is ~log2(num_seqs) dependent loads, before any K/V load).
+    if (a.num_seqs == 1) seq = 0;
+    else if (tok < a.num_seqs && a.query_start_loc[tok] == tok && a.query_start_loc[tok + 1] == tok + 1) seq = int32_t(tok);
+    else seq = seq_of_token(a.query_start_loc, a.num_seqs, tok);
   } else {
     kvh = int32_t(blockIdx.y);
     // Longest tiles (last rows of a sequence) first: reversed block order.

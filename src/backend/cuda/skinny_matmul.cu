@@ -370,6 +370,14 @@ void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DTy
   }
 }
 
+void launch_invariant_matmul_add(const bf16* x, const bf16* w, float* residual, int64_t t, int64_t n, int64_t k,
+                                 cudaStream_t stream) {
+  if (t == 0 || n == 0) return;
+  DS_CHECK(k > 0 && k % 8 == 0 && ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w)) % 16) == 0)
+      << "batch-invariant matmul needs K % 8 == 0 and 16-byte aligned operands (K " << k << ")";
+  launch_t<1, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream, t);
+}
+
 bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w);
   return t >= 1 && t <= kSkinnyMatmulMaxRows && k > 0 && k % 8 == 0 && a % 16 == 0;
