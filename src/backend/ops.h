@@ -58,6 +58,11 @@ class Ops {
     this->rope(q, k, positions, rope);
     store_kv(k, v, k_cache, v_cache, slot_mapping);
   }
+  // rope_store_kv on the rows of a fused q|k|v projection: qkv [T, (Hq + 2 Hk) D]; the rotated q goes
+  // to q [T, Hq D], the rotated k and v into the caches (Hk and D from the cache shape). CPU: the
+  // rows split, then rope_store_kv; CUDA: rope_store_kv's kernel reading the packed rows.
+  virtual void qkv_rope_store(const Tensor& qkv, Tensor q, const int32_t* positions, const RopeParams& rope,
+                              Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) = 0;
   // Causal attention of q [T, Hq*D] over the paged cache (GQA: head h reads KV head
   // h / (Hq/Hk)); out [T, Hq*D].
   virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,

@@ -10,7 +10,7 @@
 namespace ds {
 namespace {
 // Activation buffers; shapes for T tokens: [T, cols]. kSel/kLogits have max_logit_rows rows.
-// kQkv/kGateUp (one row) hold the fused projections of a single-token forward.
+// kQkv/kGateUp hold the fused projections (max_tokens rows where every forward uses them, else one).
 enum Act { kResidual, kNormed, kQ, kK, kV, kAttn, kOut, kGate, kUp, kMlp, kSel, kLogits, kQkv, kGateUp, kNumActs };
 
 }  // namespace
@@ -42,6 +42,10 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     const char* no_batch = std::getenv("DS_NO_BATCH_GATE_UP");
     batch_gate_up_ = !(no_batch && *no_batch && *no_batch != '0');
     for (const FusedLayer& f : fused_) batch_gate_up_ = batch_gate_up_ && f.gate_up.defined();
+    // DS_NO_BATCH_QKV=1: forwards of several tokens run q, k and v as three matmuls again (A/B).
+    const char* no_qkv = std::getenv("DS_NO_BATCH_QKV");
+    batch_qkv_ = !(no_qkv && *no_qkv && *no_qkv != '0');
+    for (const FusedLayer& f : fused_) batch_qkv_ = batch_qkv_ && f.qkv.defined();
     // DS_BATCH_RESIDUAL_GEMM=1 (experiment): several tokens' o_proj and down_proj add into the
     // residual stream in the matmul (matmul_add), followed by rmsnorm instead of add_rmsnorm.
     const char* res = std::getenv("DS_BATCH_RESIDUAL_GEMM");
@@ -53,9 +57,10 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
   for (int a = 0; a < kNumActs; ++a) {
     int64_t rows = max_tokens;
     if (a == kSel || a == kLogits) rows = max_logit_rows;
-    if (a == kQkv) rows = 1;
-    if (a == kGateUp && !batch_gate_up_) rows = 1;  // one row's fused product (layer_row's scratch)
-    if (a == kUp && batch_gate_up_) rows = 1;       // only the unfused MLP writes it
+    if (a == kQkv && !batch_qkv_) rows = 1;              // one row's fused product
+    if ((a == kK || a == kV) && batch_qkv_) rows = 1;    // only the unfused projections write them
+    if (a == kGateUp && !batch_gate_up_) rows = 1;       // one row's fused product (layer_row's scratch)
+    if (a == kUp && batch_gate_up_) rows = 1;            // only the unfused MLP writes it
     bufs_.push_back(be.alloc(size_t(rows * cols[a]) * dtype_size(act_dtype(a))));
   }
   std::vector<float> inv = rope_inv_freq(cfg);
@@ -112,21 +117,20 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   const LayerWeights& lw = w_.layers[size_t(l)];
   const int64_t h = cfg_.hidden_size, i = cfg_.intermediate_size;
   const float eps = float(cfg_.rms_norm_eps);
-  Tensor normed = act(kNormed, t, h), q = act(kQ, t, cfg_.q_size()), k = act(kK, t, cfg_.kv_size()),
-         v = act(kV, t, cfg_.kv_size()), attn = act(kAttn, t, cfg_.q_size()), out = act(kOut, t, h);
-  const FusedLayer* f = (t == 1 && size_t(l) < fused_.size()) ? &fused_[size_t(l)] : nullptr;
-  if (f && f->qkv.defined()) {  // one matmul; q, k, v are column slices of its single row
-    const Tensor qkv = act(kQkv, 1, f->qkv.dim(0));
+  const Tensor normed = act(kNormed, t, h), q = act(kQ, t, cfg_.q_size()), attn = act(kAttn, t, cfg_.q_size()),
+               out = act(kOut, t, h);
+  const FusedLayer* f = size_t(l) < fused_.size() ? &fused_[size_t(l)] : nullptr;
+  if (f && f->qkv.defined() && (t == 1 || batch_qkv_)) {  // one matmul into [T, q|k|v]
+    const Tensor qkv = act(kQkv, t, f->qkv.dim(0));
     ops_.matmul(normed, f->qkv, f->qkv_bias, qkv);
-    q = qkv.cols(0, cfg_.q_size());
-    k = qkv.cols(cfg_.q_size(), cfg_.kv_size());
-    v = qkv.cols(cfg_.q_size() + cfg_.kv_size(), cfg_.kv_size());
+    ops_.qkv_rope_store(qkv, q, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);
   } else {
+    const Tensor k = act(kK, t, cfg_.kv_size()), v = act(kV, t, cfg_.kv_size());
     ops_.matmul(normed, lw.q_proj, lw.q_bias, q);
     ops_.matmul(normed, lw.k_proj, lw.k_bias, k);
     ops_.matmul(normed, lw.v_proj, lw.v_bias, v);
+    ops_.rope_store_kv(q, k, v, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);
   }
-  ops_.rope_store_kv(q, k, v, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);
   ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
   const Tensor residual = act(kResidual, t, h);
   if (batch_residual_) {

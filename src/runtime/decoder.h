@@ -82,9 +82,9 @@ class Decoder {
   void point_at_graph_inputs(int32_t size, AttentionBatch& ab, int32_t block_size);
 
   // Per layer: q|k|v (+ bias) and gate|up as one matrix each where upload_weights laid them out back
-  // to back (device backends; runtime/device_weights.h). q|k|v is used for single-token forwards,
-  // where the fused output's column slices are contiguous views; gate|up for every forward
-  // (gate_up_silu takes the [T, 2I] product). Undefined on the CPU backend.
+  // to back (device backends; runtime/device_weights.h), used by forwards of any length: q|k|v
+  // through qkv_rope_store (which reads the [T, q|k|v] product), gate|up through gate_up_silu (which
+  // takes the [T, 2I] product). Undefined on the CPU backend.
   struct FusedLayer {
     Tensor qkv, qkv_bias, gate_up;
   };
@@ -95,6 +95,9 @@ class Decoder {
   // Every layer has a fused gate|up: forwards of any length run it as one matmul (kGateUp has
   // max_tokens rows, kUp one).
   bool batch_gate_up_ = false;
+  // Every layer has a fused q|k|v: forwards of any length run it as one matmul and qkv_rope_store
+  // (kQkv has max_tokens rows, kK and kV one).
+  bool batch_qkv_ = false;
   bool batch_residual_ = false;  // layer(): matmul_add + rmsnorm at the residual adds (experiment)
 
   const ModelConfig& cfg_;

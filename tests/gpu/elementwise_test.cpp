@@ -134,6 +134,47 @@ TEST(GpuOps, RopeStoreKv) {
   }
 }
 
+// rope_store_kv on the rows of a fused q|k|v product (prefill and batched decode through the fused
+// weights): the rotated q into its own buffer, k and v into the caches; qkv must stay unwritten.
+TEST(GpuOps, QkvRopeStore) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const int64_t num_blocks = 9, block_size = 16, slots = num_blocks * block_size;
+  struct Case { int64_t t, hq, hk, d; };
+  for (const Case c : {Case{1, 28, 4, 128}, Case{7, 28, 4, 128}, Case{33, 12, 2, 128}, Case{50, 14, 2, 64},
+                       Case{5, 3, 1, 8}}) {
+    SCOPED_TRACE("t " + std::to_string(c.t) + " hq " + std::to_string(c.hq) + " hk " + std::to_string(c.hk) +
+                 " d " + std::to_string(c.d));
+    const int64_t qs = c.hq * c.d, ks = c.hk * c.d, n = qs + 2 * ks;
+    std::vector<float> qkv = random_bf16_values(rng, size_t(c.t * n));
+    std::vector<float> kc = random_bf16_values(rng, size_t(slots * ks)), vc = random_bf16_values(rng, size_t(slots * ks));
+    std::vector<int32_t> pos(static_cast<size_t>(c.t));
+    for (auto& p : pos) p = int32_t(rng() % 32768);
+    std::vector<int32_t> perm(static_cast<size_t>(slots));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    std::vector<int32_t> slot(perm.begin(), perm.begin() + c.t);
+    for (size_t i = 1; i < slot.size(); i += 4) slot[i] = -1;
+    std::vector<float> inv = make_inv_freq(c.d, false);
+    DevTensor dqkv = upload_bf16(qkv, {c.t, n}), dq = poisoned(DType::kBF16, {c.t, qs});
+    DevTensor dkc = upload_bf16(kc, {num_blocks, block_size, c.hk, c.d}), dvc = upload_bf16(vc, {num_blocks, block_size, c.hk, c.d});
+    DevTensor dpos = upload(pos, DType::kI32, {c.t}), dinv = upload(inv, DType::kF32, {c.d / 2});
+    DevTensor dslot = upload(slot, DType::kI32, {c.t});
+    gpu().ops().qkv_rope_store(dqkv.t, dq.t, dpos.t.ptr<const int32_t>(), RopeParams{dinv.t.ptr<const float>(), int32_t(c.d)},
+                               dkc.t, dvc.t, dslot.t.ptr<const int32_t>());
+    std::vector<float> ref_q(size_t(c.t * qs));
+    const Tensor hk_cache = host_f32(kc, {num_blocks, block_size, c.hk, c.d});
+    const Tensor hv_cache = host_f32(vc, {num_blocks, block_size, c.hk, c.d});
+    cpu_ops().qkv_rope_store(host_f32(qkv, {c.t, n}), host_f32(ref_q, {c.t, qs}), pos.data(),
+                             RopeParams{inv.data(), int32_t(c.d)}, hk_cache, hv_cache, slot.data());
+    EXPECT_LT(rel_error(download(dq.t), ref_q), kBf16Tol) << "q";
+    EXPECT_LT(rel_error(download(dkc.t), kc), kBf16Tol) << "k cache";
+    EXPECT_EQ(download(dvc.t), vc) << "v cache";
+    EXPECT_EQ(download(dqkv.t), qkv) << "qkv written";
+  }
+}
+
 TEST(GpuOps, SiluMul) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));

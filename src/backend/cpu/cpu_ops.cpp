@@ -1,9 +1,11 @@
 // The CPU op table (float32 activations) and the CPU Backend.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_attention.h"
@@ -79,6 +81,22 @@ class CpuOps final : public Ops {
   void store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor v_cache,
                 const int32_t* slot_mapping) override {
     cpu::store_kv(k, v, k_cache, v_cache, slot_mapping);
+  }
+
+  void qkv_rope_store(const Tensor& qkv, Tensor q, const int32_t* positions, const RopeParams& rope, Tensor k_cache,
+                      Tensor v_cache, const int32_t* slot_mapping) override {
+    const int64_t t = qkv.dim(0), qs = q.dim(1), ks = k_cache.dim(2) * k_cache.dim(3);
+    DS_CHECK(qkv.dtype == DType::kF32 && q.dtype == DType::kF32 && q.dim(0) == t && qkv.dim(1) == qs + 2 * ks)
+        << qkv.shape_str() << q.shape_str() << k_cache.shape_str();
+    std::vector<float> k(size_t(t * ks)), v(size_t(t * ks));
+    for (int64_t r = 0; r < t; ++r) {
+      const float* row = qkv.ptr<const float>() + r * (qs + 2 * ks);
+      std::copy(row, row + qs, q.ptr<float>() + r * qs);
+      std::copy(row + qs, row + qs + ks, k.data() + r * ks);
+      std::copy(row + qs + ks, row + qs + 2 * ks, v.data() + r * ks);
+    }
+    rope_store_kv(q, Tensor(k.data(), DType::kF32, {t, ks}), Tensor(v.data(), DType::kF32, {t, ks}), positions, rope,
+                  k_cache, v_cache, slot_mapping);
   }
 
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,

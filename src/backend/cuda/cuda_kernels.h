@@ -42,6 +42,11 @@ void launch_rope(bf16* q, bf16* k, int64_t t, int64_t q_heads, int64_t k_heads, 
 void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int64_t q_heads, int64_t k_heads,
                           int64_t head_dim, const int32_t* positions, const float* inv_freq, bf16* k_cache,
                           bf16* v_cache, const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream);
+// The same for the rows of a fused projection: qkv [t, (q_heads + 2 k_heads) * head_dim]; the rotated q
+// into q [t, q_heads * head_dim] (qkv is not written).
+void launch_qkv_rope_store(const bf16* qkv, bf16* q, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
+                           const int32_t* positions, const float* inv_freq, bf16* k_cache, bf16* v_cache,
+                           const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream);
 
 // k_cache/v_cache [num_slots, row] (= [num_blocks, block_size, Hk, D]); row slot_mapping[i] := k/v[i]
 // for i < t, skipping slot -1. k, v [t, row].

@@ -100,6 +100,16 @@ void CudaOps::rope_store_kv(Tensor q, Tensor k, const Tensor& v, const int32_t* 
                        bf(k_cache), bf(v_cache), slot_mapping, k_cache.dim(0) * k_cache.dim(1), stream_);
 }
 
+void CudaOps::qkv_rope_store(const Tensor& qkv, Tensor q, const int32_t* positions, const RopeParams& rope,
+                             Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) {
+  const int64_t d = rope.head_dim, t = qkv.dim(0), hk = k_cache.dim(2);
+  DS_CHECK(d > 0 && d % 2 == 0 && q.dim(1) % d == 0 && q.dim(0) == t && k_cache.dim(3) == d &&
+           qkv.dim(1) == q.dim(1) + 2 * hk * d && v_cache.numel() == k_cache.numel())
+      << "head_dim " << d << " qkv " << qkv.shape_str() << " q " << q.shape_str() << " cache " << k_cache.shape_str();
+  launch_qkv_rope_store(bf(qkv), bf(q), t, q.dim(1) / d, hk, d, positions, rope.inv_freq, bf(k_cache), bf(v_cache),
+                        slot_mapping, k_cache.dim(0) * k_cache.dim(1), stream_);
+}
+
 PagedAttentionArgs paged_attention_args(const Tensor& q, const Tensor& k_cache, const AttentionBatch& b, float scale) {
   PagedAttentionArgs a;
   a.num_tokens = q.dim(0);

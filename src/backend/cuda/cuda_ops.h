@@ -32,6 +32,8 @@ class CudaOps final : public Ops {
                 const int32_t* slot_mapping) override;
   void rope_store_kv(Tensor q, Tensor k, const Tensor& v, const int32_t* positions, const RopeParams& rope,
                      Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) override;
+  void qkv_rope_store(const Tensor& qkv, Tensor q, const int32_t* positions, const RopeParams& rope, Tensor k_cache,
+                      Tensor v_cache, const int32_t* slot_mapping) override;
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                  float scale, Tensor out) override;
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override;

@@ -54,6 +54,11 @@ class ProfiledOps final : public Ops {
     auto s = p_.span("rope_store_kv", q.dim(0));
     in_.rope_store_kv(q, k, v, positions, rope, k_cache, v_cache, slot_mapping);
   }
+  void qkv_rope_store(const Tensor& qkv, Tensor q, const int32_t* positions, const RopeParams& rope, Tensor k_cache,
+                      Tensor v_cache, const int32_t* slot_mapping) override {
+    auto s = p_.span("qkv_rope_store", qkv.dim(0));
+    in_.qkv_rope_store(qkv, q, positions, rope, k_cache, v_cache, slot_mapping);
+  }
   // Decode batches (one query row per sequence) apart from prefill and mixed ones.
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                  float scale, Tensor out) override {

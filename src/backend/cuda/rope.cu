@@ -58,19 +58,21 @@ __device__ __forceinline__ uint4 pack8(const float* f) {
   return w;
 }
 
-// One block per token: q rotated in place; k rotated into its cache slot, v copied to its slot.
-// kWords (head_dim % 16 == 0, 16-byte aligned q, k, v and caches): in 16-byte words, a thread taking
+// One block per token: q rotated from q_in into q_out (the same rows, or the q columns of a fused
+// q|k|v row and a q buffer); k rotated into its cache slot, v copied to its slot. Row t of q_in
+// starts at t * q_stride, of k and v at t * kv_stride (in elements); q_out rows are q_heads * d.
+// kWords (head_dim % 16 == 0, 16-byte aligned rows and caches): in 16-byte words, a thread taking
 // 8 pairs of one q or k head (two words) or one word of v, q, k and v in one index range, so at
 // T = 1 every load of the token is issued at once; otherwise (2-byte elements) q, then k, then v,
 // several dependent round trips per thread. Same arithmetic per element (rope_pair), so the same
 // numbers bit for bit. The angles need only the step's positions (copied in before the forward,
 // ahead of every kernel of it) and inv_freq: computed before waiting for the q/k/v matmul.
 template <bool kWords>
-__global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const bf16* __restrict__ v,
-                                     int64_t q_heads, int64_t k_heads, int64_t d,
-                                     const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
-                                     bf16* k_cache, bf16* v_cache, const int32_t* __restrict__ slot_mapping,
-                                     int64_t num_slots) {
+__global__ void rope_store_kv_kernel(const bf16* q_in, bf16* q_out, const bf16* __restrict__ k,
+                                     const bf16* __restrict__ v, int64_t q_stride, int64_t kv_stride, int64_t q_heads,
+                                     int64_t k_heads, int64_t d, const int32_t* __restrict__ positions,
+                                     const float* __restrict__ inv_freq, bf16* k_cache, bf16* v_cache,
+                                     const int32_t* __restrict__ slot_mapping, int64_t num_slots) {
   extern __shared__ float sc[];  // [d/2] sin, then [d/2] cos
   const int64_t t = blockIdx.x, row = k_heads * d;
   token_angles(float(positions[t]), inv_freq, d / 2, sc);
@@ -79,7 +81,10 @@ __global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const 
   pdl_wait();
   pdl_trigger();
   __syncthreads();
-  bf16* qt = q + t * q_heads * d;
+  const bf16* qi = q_in + t * q_stride;
+  bf16* qo = q_out + t * q_heads * d;
+  const bf16* kt = k + t * kv_stride;
+  const bf16* vt = v + t * kv_stride;
   if constexpr (kWords) {
     const int64_t half = d / 2, hw = half / 8;  // hw: words per half head
     const int64_t q_items = q_heads * hw, k_items = store ? k_heads * hw : 0, v_items = store ? row / 8 : 0;
@@ -87,8 +92,8 @@ __global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const 
       if (p < q_items + k_items) {
         const bool is_q = p < q_items;
         const int64_t e = is_q ? p : p - q_items, i0 = (e % hw) * 8, o = (e / hw) * d + i0;
-        const bf16* src = is_q ? qt : k + t * row;
-        bf16* dst = is_q ? qt : k_cache + slot * row;
+        const bf16* src = is_q ? qi : kt;
+        bf16* dst = is_q ? qo : k_cache + slot * row;
         float x1[8], x2[8], r1[8], r2[8];
         unpack8(*reinterpret_cast<const uint4*>(src + o), x1);
         unpack8(*reinterpret_cast<const uint4*>(src + o + half), x2);
@@ -98,17 +103,31 @@ __global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const 
         *reinterpret_cast<uint4*>(dst + o + half) = pack8(r2);
       } else {
         const int64_t e = (p - q_items - k_items) * 8;
-        *reinterpret_cast<uint4*>(v_cache + slot * row + e) = *reinterpret_cast<const uint4*>(v + t * row + e);
+        *reinterpret_cast<uint4*>(v_cache + slot * row + e) = *reinterpret_cast<const uint4*>(vt + e);
       }
     }
   } else {
-    rotate_heads(qt, qt, q_heads, d, sc);
+    rotate_heads(qi, qo, q_heads, d, sc);
     if (!store) return;
-    rotate_heads(k + t * row, k_cache + slot * row, k_heads, d, sc);
-    const bf16* vt = v + t * row;
+    rotate_heads(kt, k_cache + slot * row, k_heads, d, sc);
     bf16* vc = v_cache + slot * row;
     for (int64_t i = threadIdx.x; i < row; i += blockDim.x) vc[i] = vt[i];
   }
+}
+
+void launch_rope_store(const bf16* q_in, bf16* q_out, const bf16* k, const bf16* v, int64_t q_stride,
+                       int64_t kv_stride, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
+                       const int32_t* positions, const float* inv_freq, bf16* k_cache, bf16* v_cache,
+                       const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream) {
+  if (t == 0) return;
+  const size_t smem = size_t(head_dim) * sizeof(float);  // d/2 sines + d/2 cosines
+  const uintptr_t ptrs = reinterpret_cast<uintptr_t>(q_in) | reinterpret_cast<uintptr_t>(q_out) |
+                         reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v) |
+                         reinterpret_cast<uintptr_t>(k_cache) | reinterpret_cast<uintptr_t>(v_cache);
+  const bool vec = head_dim % 16 == 0 && ptrs % 16 == 0 && q_stride % 8 == 0 && kv_stride % 8 == 0;
+  launch_pdl(vec ? rope_store_kv_kernel<true> : rope_store_kv_kernel<false>, dim3(unsigned(t)), dim3(512), smem, stream,
+             q_in, q_out, k, v, q_stride, kv_stride, q_heads, k_heads, head_dim, positions, inv_freq, k_cache, v_cache,
+             slot_mapping, num_slots);
 }
 
 }  // namespace
@@ -116,14 +135,16 @@ __global__ void rope_store_kv_kernel(bf16* q, const bf16* __restrict__ k, const 
 void launch_rope_store_kv(bf16* q, const bf16* k, const bf16* v, int64_t t, int64_t q_heads, int64_t k_heads,
                           int64_t head_dim, const int32_t* positions, const float* inv_freq, bf16* k_cache,
                           bf16* v_cache, const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream) {
-  if (t == 0) return;
-  const size_t smem = size_t(head_dim) * sizeof(float);  // d/2 sines + d/2 cosines
-  const uintptr_t ptrs = reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) |
-                         reinterpret_cast<uintptr_t>(v) | reinterpret_cast<uintptr_t>(k_cache) |
-                         reinterpret_cast<uintptr_t>(v_cache);
-  const bool vec = head_dim % 16 == 0 && ptrs % 16 == 0;
-  launch_pdl(vec ? rope_store_kv_kernel<true> : rope_store_kv_kernel<false>, dim3(unsigned(t)), dim3(512), smem, stream,
-             q, k, v, q_heads, k_heads, head_dim, positions, inv_freq, k_cache, v_cache, slot_mapping, num_slots);
+  launch_rope_store(q, q, k, v, q_heads * head_dim, k_heads * head_dim, t, q_heads, k_heads, head_dim, positions,
+                    inv_freq, k_cache, v_cache, slot_mapping, num_slots, stream);
+}
+
+void launch_qkv_rope_store(const bf16* qkv, bf16* q, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
+                           const int32_t* positions, const float* inv_freq, bf16* k_cache, bf16* v_cache,
+                           const int32_t* slot_mapping, int64_t num_slots, cudaStream_t stream) {
+  const int64_t qs = q_heads * head_dim, ks = k_heads * head_dim;
+  launch_rope_store(qkv, q, qkv + qs, qkv + qs + ks, qs + 2 * ks, qs + 2 * ks, t, q_heads, k_heads, head_dim,
+                    positions, inv_freq, k_cache, v_cache, slot_mapping, num_slots, stream);
 }
 
 void launch_rope(bf16* q, bf16* k, int64_t t, int64_t q_heads, int64_t k_heads, int64_t head_dim,
