@@ -46,10 +46,6 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     const char* no_qkv = std::getenv("DS_NO_BATCH_QKV");
     batch_qkv_ = !(no_qkv && *no_qkv && *no_qkv != '0');
     for (const FusedLayer& f : fused_) batch_qkv_ = batch_qkv_ && f.qkv.defined();
-    // DS_BATCH_RESIDUAL_GEMM=1 (experiment): several tokens' o_proj and down_proj add into the
-    // residual stream in the matmul (matmul_add), followed by rmsnorm instead of add_rmsnorm.
-    const char* res = std::getenv("DS_BATCH_RESIDUAL_GEMM");
-    batch_residual_ = res && *res && *res != '0';
   }
   const int64_t h = cfg.hidden_size, i = cfg.intermediate_size;
   const int64_t cols[kNumActs] = {h, h, cfg.q_size(), cfg.kv_size(), cfg.kv_size(), cfg.q_size(), h, i, i, h, h,
@@ -133,13 +129,8 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   }
   ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
   const Tensor residual = act(kResidual, t, h);
-  if (batch_residual_) {
-    ops_.matmul_add(attn, lw.o_proj, out, residual);
-    ops_.rmsnorm(residual, lw.post_attention_layernorm, eps, normed);
-  } else {
-    ops_.matmul(attn, lw.o_proj, Tensor(), out);
-    ops_.add_rmsnorm(out, residual, lw.post_attention_layernorm, eps, normed);
-  }
+  ops_.matmul(attn, lw.o_proj, Tensor(), out);
+  ops_.add_rmsnorm(out, residual, lw.post_attention_layernorm, eps, normed);
   Tensor gate = act(kGate, t, i), mlp = act(kMlp, t, h);
   if (batch_gate_up_ || (f && f->gate_up.defined())) {
     ops_.gate_up_silu(normed, fused_[size_t(l)].gate_up, act(kGateUp, t, 2 * i), gate);
@@ -150,13 +141,8 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
     ops_.silu_mul(gate, up, gate);
   }
   const Tensor& next_norm = (l + 1 < cfg_.num_hidden_layers) ? w_.layers[size_t(l + 1)].input_layernorm : w_.norm;
-  if (batch_residual_) {
-    ops_.matmul_add(gate, lw.down_proj, mlp, residual);
-    ops_.rmsnorm(residual, next_norm, eps, normed);
-  } else {
-    ops_.matmul(gate, lw.down_proj, Tensor(), mlp);
-    ops_.add_rmsnorm(mlp, residual, next_norm, eps, normed);
-  }
+  ops_.matmul(gate, lw.down_proj, Tensor(), mlp);
+  ops_.add_rmsnorm(mlp, residual, next_norm, eps, normed);
 }
 
 void Decoder::layer_row(int64_t l, const AttentionBatch& ab, KvCache& kv) {

@@ -98,7 +98,6 @@ class Decoder {
   // Every layer has a fused q|k|v: forwards of any length run it as one matmul and qkv_rope_store
   // (kQkv has max_tokens rows, kK and kV one).
   bool batch_qkv_ = false;
-  bool batch_residual_ = false;  // layer(): matmul_add + rmsnorm at the residual adds (experiment)
 
   const ModelConfig& cfg_;
   const ModelWeights& w_;

@@ -5,7 +5,9 @@
 // sets pointers and the row count. Row counts are bucketed (exact up to 64, then 8 buckets per
 // doubling, the plan made for the bucket's largest count): a continuous-batching step has a new
 // token count almost every time, and a heuristic query per new count was host time the device
-// waited for, with a plan map that grew without bound. CPU reference: cpu::matmul.
+// waited for, with a plan map that grew without bound. Prefill-sized plans are tuned on first use
+// (the heuristic's first choice is not always its fastest; see the constructor). CPU reference:
+// cpu::matmul.
 // Not batch-invariant yet: the heuristic may pick different kernels (split-K) for different T.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -21,10 +23,11 @@ namespace ds::cuda {
 
 class CublasLtMatmul {
  public:
-  // tune (DS_MATMUL_TUNE=1, an experiment): a new plan of >= kTuneMinRows rows times the heuristic's
-  // first kTuneCandidates algorithms on its first call's operands and keeps the fastest, logging
-  // both times to stderr.
-  CublasLtMatmul(void* workspace, size_t workspace_bytes, bool tune = false);
+  // tune: a new plan of >= kTuneMinRows rows (prefill-sized) times the heuristic's first
+  // kTuneCandidates algorithms on its first call's operands and keeps the fastest (H200,
+  // bench/results/cuda_h200_session8.md: 3-9% faster q|k|v, o_proj and gate|up matmuls at 16,384 rows).
+  // verbose: one stderr line per tuned plan (both times).
+  CublasLtMatmul(void* workspace, size_t workspace_bytes, bool tune = true, bool verbose = false);
   ~CublasLtMatmul();
   CublasLtMatmul(const CublasLtMatmul&) = delete;
   CublasLtMatmul& operator=(const CublasLtMatmul&) = delete;
@@ -50,7 +53,7 @@ class CublasLtMatmul {
   void* workspace_;
   size_t workspace_bytes_;
   std::map<Key, Plan> plans_;
-  bool tune_ = false;
+  bool tune_ = true, verbose_ = false;
 };
 
 }  // namespace ds::cuda

@@ -67,9 +67,10 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaSetDevice(o.device));
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     workspace_ = std::make_unique<CudaBuffer>(o.matmul_workspace_bytes, stream_);
+    // DS_MATMUL_TUNE=0: the heuristic's first choice for every plan (A/B); =1: log each tuned plan.
     const char* tune = std::getenv("DS_MATMUL_TUNE");
     matmul_ = std::make_unique<cuda::CublasLtMatmul>(workspace_->data(), workspace_->size(),
-                                                     tune && *tune && *tune != '0');
+                                                     !(tune && *tune == '0'), tune && *tune == '1');
     int num_sms = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, o.device));
     ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms, o.batch_invariant);
