@@ -82,6 +82,19 @@ TEST(GpuOps, StoreKv) {
 
 // The fused op against the CPU reference's rope followed by store_kv: q rotated in place, rotated k
 // and v in their slots (padding slots -1 skipped), every other cache row untouched.
+// t tokens' positions (anywhere below 32,768) and cache slots (distinct, shuffled; every fourth -1,
+// a padding token that stores nothing).
+std::pair<std::vector<int32_t>, std::vector<int32_t>> token_places(std::mt19937_64& rng, int64_t t, int64_t slots) {
+  std::vector<int32_t> pos(static_cast<size_t>(t));
+  for (auto& p : pos) p = int32_t(rng() % 32768);
+  std::vector<int32_t> perm(static_cast<size_t>(slots));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  std::vector<int32_t> slot(perm.begin(), perm.begin() + t);
+  for (size_t i = 1; i < slot.size(); i += 4) slot[i] = -1;
+  return {pos, slot};
+}
+
 TEST(GpuOps, RopeStoreKv) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -98,13 +111,7 @@ TEST(GpuOps, RopeStoreKv) {
     std::vector<float> q = random_bf16_values(rng, size_t(c.t * c.hq * c.d));
     std::vector<float> k = random_bf16_values(rng, size_t(c.t * row)), v = random_bf16_values(rng, size_t(c.t * row));
     std::vector<float> kc = random_bf16_values(rng, size_t(slots * row)), vc = random_bf16_values(rng, size_t(slots * row));
-    std::vector<int32_t> pos(static_cast<size_t>(c.t));
-    for (auto& p : pos) p = int32_t(rng() % 32768);
-    std::vector<int32_t> perm(static_cast<size_t>(slots));
-    std::iota(perm.begin(), perm.end(), 0);
-    std::shuffle(perm.begin(), perm.end(), rng);
-    std::vector<int32_t> slot(perm.begin(), perm.begin() + c.t);
-    for (size_t i = 1; i < slot.size(); i += 4) slot[i] = -1;
+    const auto [pos, slot] = token_places(rng, c.t, slots);
     std::vector<float> inv = make_inv_freq(c.d, c.llama3);
     DevTensor dq = upload_bf16(q, {c.t, c.hq * c.d}), dk = upload_bf16(k, {c.t, row}), dv = upload_bf16(v, {c.t, row});
     DevTensor dkc = upload_bf16(kc, {num_blocks, block_size, c.hk, c.d}), dvc = upload_bf16(vc, {num_blocks, block_size, c.hk, c.d});
@@ -149,13 +156,7 @@ TEST(GpuOps, QkvRopeStore) {
     const int64_t qs = c.hq * c.d, ks = c.hk * c.d, n = qs + 2 * ks;
     std::vector<float> qkv = random_bf16_values(rng, size_t(c.t * n));
     std::vector<float> kc = random_bf16_values(rng, size_t(slots * ks)), vc = random_bf16_values(rng, size_t(slots * ks));
-    std::vector<int32_t> pos(static_cast<size_t>(c.t));
-    for (auto& p : pos) p = int32_t(rng() % 32768);
-    std::vector<int32_t> perm(static_cast<size_t>(slots));
-    std::iota(perm.begin(), perm.end(), 0);
-    std::shuffle(perm.begin(), perm.end(), rng);
-    std::vector<int32_t> slot(perm.begin(), perm.begin() + c.t);
-    for (size_t i = 1; i < slot.size(); i += 4) slot[i] = -1;
+    const auto [pos, slot] = token_places(rng, c.t, slots);
     std::vector<float> inv = make_inv_freq(c.d, false);
     DevTensor dqkv = upload_bf16(qkv, {c.t, n}), dq = poisoned(DType::kBF16, {c.t, qs});
     DevTensor dkc = upload_bf16(kc, {num_blocks, block_size, c.hk, c.d}), dvc = upload_bf16(vc, {num_blocks, block_size, c.hk, c.d});

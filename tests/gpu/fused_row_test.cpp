@@ -64,8 +64,8 @@ TEST(GpuOps, MatmulAdd) {
   }
 }
 
-// Several rows (prefill, batched decode; DS_BATCH_RESIDUAL_GEMM=1's layer boundaries): cuBLASLt
-// with the residual as C and D (beta = 1), against the CPU reference's residual + product.
+// Several rows: cuBLASLt with the residual as C and D (beta = 1), against the CPU reference's
+// residual + product.
 TEST(GpuOps, MatmulAddRows) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
