@@ -132,8 +132,8 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   ops_.matmul(attn, lw.o_proj, Tensor(), out);
   ops_.add_rmsnorm(out, residual, lw.post_attention_layernorm, eps, normed);
   Tensor gate = act(kGate, t, i), mlp = act(kMlp, t, h);
-  if (batch_gate_up_ || (f && f->gate_up.defined())) {
-    ops_.gate_up_silu(normed, fused_[size_t(l)].gate_up, act(kGateUp, t, 2 * i), gate);
+  if (f && f->gate_up.defined() && (t == 1 || batch_gate_up_)) {  // one matmul into [T, gate|up]
+    ops_.gate_up_silu(normed, f->gate_up, act(kGateUp, t, 2 * i), gate);
   } else {
     const Tensor up = act(kUp, t, i);
     ops_.matmul(normed, lw.gate_proj, Tensor(), gate);
