@@ -58,7 +58,7 @@ TEST(GpuOps, MatmulAdd) {
       ref_delta[j] = ref[j] - res[j];
     }
     EXPECT_LT(rel_error(got_delta, ref_delta), kBf16Tol);
-    if (c.k % 8 == 0) {  // the skinny kernel's epilogue; K % 8 != 0 takes cuBLASLt with the residual as bias
+    if (c.k % 8 == 0) {  // the skinny kernel's epilogue; K % 8 != 0 takes cuBLASLt with beta = 1
       EXPECT_EQ(bit_differences(got, unfused), 0) << "matmul_add differs from matmul + add_rmsnorm's add";
     }
   }
