@@ -173,7 +173,8 @@ int run_serve(ServeArgs& a) {
   server::ServerContext ctx(a.server);
   server::HttpServer http(ctx);
   if (Status s = http.bind(); !s.is_ok()) return fail(s);
-  std::thread http_thread([&] { http.run(); });
+  Status served;
+  std::thread http_thread([&] { served = http.run(); });
   std::thread signal_thread([&] {
     for (;;) {
       int sig = 0;
@@ -201,6 +202,7 @@ int run_serve(ServeArgs& a) {
                          rt.engine->num_kv_blocks(), ctx.protocol.reasoning ? "deepseek_r1" : "off",
                          ctx.auth.enabled() ? "on" : "off"));
   http_thread.join();
+  if (!served.is_ok()) return fail(served);
   log.info("stopped");
   return 0;
 }

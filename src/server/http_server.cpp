@@ -1,7 +1,5 @@
 #include "server/http_server.h"
 
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <thread>
@@ -9,21 +7,11 @@
 #include <httplib.h>
 
 #include "server/handlers.h"
+#include "server/listener.h"
 
 namespace ds::server {
 namespace {
 using Clock = std::chrono::steady_clock;
-
-// httplib 0.11 listens with a backlog of 5 (compiled into the shared library); a burst of
-// hundreds of connects would then see SYN retries of a second or more. Linux lets a listening
-// socket's backlog be raised by calling listen() again, which needs the protected socket.
-class Listener : public httplib::Server {
- public:
-  void raise_backlog(int backlog) {
-    const socket_t s = svr_sock_;
-    if (s != INVALID_SOCKET) ::listen(s, backlog);
-  }
-};
 
 int default_threads(const ServerConfig& c) {
   if (c.http_threads > 0) return c.http_threads;
@@ -82,9 +70,7 @@ void handle_preflight(const ServerContext& ctx, const httplib::Request& req, htt
 
 class HttpServer::Impl {
  public:
-  explicit Impl(ServerContext& ctx) : ctx_(ctx) {
-    const int threads = default_threads(ctx.cfg);
-    svr_.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
+  explicit Impl(ServerContext& ctx) : ctx_(ctx), svr_(default_threads(ctx.cfg)) {
     svr_.set_payload_max_length(ctx.cfg.max_request_bytes);
     // httplib uses the keep-alive timeout also as the wait for a new connection's first request.
     // A client's event loop under load (1,000 streams on 2 busy cores) can connect and then write
@@ -100,12 +86,14 @@ class HttpServer::Impl {
   }
 
   Status bind() {
-    if (!svr_.bind_to_port(ctx_.cfg.host, ctx_.cfg.port))
+    if (!svr_.bind(ctx_.cfg.host, ctx_.cfg.port, 4096))
       return io_error("cannot listen on " + ctx_.cfg.host + ":" + std::to_string(ctx_.cfg.port) + " (address in use or not local?)");
-    svr_.raise_backlog(4096);
     return Status::ok();
   }
-  void run() { svr_.listen_after_bind(); }
+  Status run() {
+    const bool ok = svr_.run([](const std::string& m) { std::fprintf(stderr, "dsserve: %s\n", m.c_str()); });
+    return ok ? Status::ok() : io_error("stopped listening on " + ctx_.cfg.host + ":" + std::to_string(ctx_.cfg.port));
+  }
 
   void drain_and_stop() {
     ctx_.draining = true;
@@ -184,7 +172,7 @@ class HttpServer::Impl {
 HttpServer::HttpServer(ServerContext& ctx) : impl_(std::make_unique<Impl>(ctx)) {}
 HttpServer::~HttpServer() = default;
 Status HttpServer::bind() { return impl_->bind(); }
-void HttpServer::run() { impl_->run(); }
+Status HttpServer::run() { return impl_->run(); }
 void HttpServer::drain_and_stop() { impl_->drain_and_stop(); }
 
 }  // namespace ds::server

@@ -15,8 +15,9 @@ class HttpServer {
   ~HttpServer();
   // Binds host:port (error if taken). Requests are answered (503 until ctx.ready) once run() runs.
   Status bind();
-  // Blocks serving until drain_and_stop(); returns after every worker has finished.
-  void run();
+  // Blocks serving until drain_and_stop(); returns after every worker has finished. An accept()
+  // error does not end it (see Listener); an error only if the port could not be bound again.
+  Status run();
   // Stops taking new generation requests (503), waits up to --shutdown-timeout for in-flight ones,
   // aborts what is left (clients get a finish_reason "abort" event), then stops the listener.
   void drain_and_stop();

@@ -82,7 +82,13 @@ export function metric(text, name, labelFilter = '') {
 }
 
 export async function metrics(server, headers = {}) {
-  const r = await fetch(`${server.url}/metrics`, { headers });
+  let r;
+  try {
+    r = await fetch(`${server.url}/metrics`, { headers });
+  } catch (e) {  // name the socket error and show what the server said last
+    const why = e.cause?.code ?? e.cause?.message ?? e.message;
+    throw new Error(`GET /metrics failed (${why}); exit code ${server.proc.exitCode}; server log:\n${server.log().slice(-1500)}`);
+  }
   return r.text();
 }
 

@@ -1,0 +1,82 @@
+#include "server/listener.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+namespace ds::server {
+
+// The TaskQueue httplib makes for each listen() call: it hands connections to the long-lived pool
+// and does not shut the pool down when listen() returns (run() does, once it stops listening).
+class Listener::PoolHandle : public httplib::TaskQueue {
+ public:
+  explicit PoolHandle(httplib::ThreadPool& pool) : pool_(pool) {}
+  void enqueue(std::function<void()> fn) override { pool_.enqueue(std::move(fn)); }
+  void shutdown() override {}
+
+ private:
+  httplib::ThreadPool& pool_;
+};
+
+Listener::Listener(int threads) : pool_(std::make_unique<httplib::ThreadPool>(size_t(threads))) {
+  new_task_queue = [this] { return new PoolHandle(*pool_); };
+}
+
+Listener::~Listener() {
+  stop();
+  if (!loop_done_) pool_->shutdown();  // run() never ran: its workers still wait for jobs
+}
+
+bool Listener::bind(const std::string& host, int port, int backlog) {
+  host_ = host;
+  backlog_ = backlog;
+  if (port == 0) {  // any free port (tests); listening again reuses the one it got
+    port = bind_to_any_port(host);
+    if (port < 0) return false;
+  } else if (!bind_to_port(host, port)) {
+    return false;
+  }
+  port_ = port;
+  if (const socket_t s = svr_sock_; s != INVALID_SOCKET) ::listen(s, backlog);  // Linux raises it in place
+  return true;
+}
+
+bool Listener::run(const std::function<void(const std::string&)>& warn) {
+  run_started_ = true;
+  bool ok = true;
+  bool fresh = false;  // bound again, not listened on yet
+  while (!stopping_) {
+    fresh = false;
+    errno = 0;
+    listen_after_bind();  // returns on stop() or after an accept() error closed the socket
+    const int err = errno;  // httplib leaves the failed accept()'s errno (close() succeeds)
+    if (stopping_) break;
+    relistens_++;
+    warn(std::string("accept() failed (") + (err ? std::strerror(err) : "unknown error") + "); listening again on " +
+         host_ + ":" + std::to_string(port_));
+    if (!bind(host_, port_, backlog_)) {
+      warn("cannot listen on " + host_ + ":" + std::to_string(port_) + " again; no new connections are taken");
+      ok = false;
+      break;
+    }
+    fresh = true;
+  }
+  if (fresh) ::close(svr_sock_.exchange(INVALID_SOCKET));  // stop() came between bind and listen
+  loop_done_ = true;
+  pool_->shutdown();  // waits for each open connection's worker
+  return ok;
+}
+
+void Listener::stop() {
+  stopping_ = true;
+  // httplib's stop() acts only while listen() runs; run() may be between two listen() calls.
+  while (run_started_ && !loop_done_) {
+    if (is_running() && svr_sock_ != INVALID_SOCKET) httplib::Server::stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace ds::server

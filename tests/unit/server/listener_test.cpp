@@ -1,0 +1,93 @@
+// Listener: an accept() error (made here by shutting the listening socket down, which makes
+// accept() fail with EINVAL) does not end serving: run() binds the port again, a request in flight
+// at that moment still gets its answer, and new connections are taken afterwards.
+#include "server/listener.h"
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace ds::server {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Served {
+  Listener listener{4};
+  std::mutex mu;
+  std::vector<std::string> warnings;
+  std::thread thread;
+  bool result = false;
+
+  Served() {
+    listener.Get("/ping", [](const httplib::Request&, httplib::Response& r) { r.set_content("pong", "text/plain"); });
+    listener.Get("/slow", [](const httplib::Request&, httplib::Response& r) {
+      std::this_thread::sleep_for(400ms);
+      r.set_content("late", "text/plain");
+    });
+    EXPECT_TRUE(listener.bind("127.0.0.1", 0, 64));
+    thread = std::thread([this] {
+      result = listener.run([this](const std::string& m) {
+        std::lock_guard<std::mutex> lock(mu);
+        warnings.push_back(m);
+      });
+    });
+  }
+  ~Served() {
+    listener.stop();
+    if (thread.joinable()) thread.join();
+  }
+  std::string get(const std::string& path) {
+    httplib::Client c("127.0.0.1", listener.port());
+    c.set_connection_timeout(5, 0);
+    auto r = c.Get(path.c_str());
+    if (!r) return "error " + httplib::to_string(r.error());
+    return std::to_string(r->status) + " " + r->body;
+  }
+};
+
+TEST(Listener, AcceptErrorListensAgainAndKeepsInFlightRequests) {
+  Served s;
+  ASSERT_EQ(s.get("/ping"), "200 pong");
+  auto slow = std::async(std::launch::async, [&] { return s.get("/slow"); });
+  std::this_thread::sleep_for(150ms);  // /slow is being handled now
+  ASSERT_EQ(::shutdown(s.listener.listening_socket(), SHUT_RDWR), 0);
+  for (int i = 0; i < 400 && s.listener.relistens() == 0; i++) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(s.listener.relistens(), 1);
+  EXPECT_EQ(s.get("/ping"), "200 pong");
+  EXPECT_EQ(slow.get(), "200 late");
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    ASSERT_EQ(s.warnings.size(), 1u);
+    EXPECT_NE(s.warnings[0].find("accept() failed (Invalid argument)"), std::string::npos) << s.warnings[0];
+  }
+  s.listener.stop();
+  s.thread.join();
+  EXPECT_TRUE(s.result);
+}
+
+TEST(Listener, StopEndsRunAndRefusesConnections) {
+  Served s;
+  ASSERT_EQ(s.get("/ping"), "200 pong");
+  s.listener.stop();
+  s.thread.join();
+  EXPECT_TRUE(s.result);
+  EXPECT_EQ(s.listener.relistens(), 0);
+  EXPECT_EQ(s.get("/ping").rfind("error", 0), 0u);
+}
+
+TEST(Listener, StopBeforeRunMakesRunReturn) {
+  Listener l(2);
+  ASSERT_TRUE(l.bind("127.0.0.1", 0, 8));
+  l.stop();
+  EXPECT_TRUE(l.run([](const std::string&) {}));
+}
+
+}  // namespace
+}  // namespace ds::server
