@@ -1,9 +1,13 @@
 #include "server/listener.h"
 
+#include <dirent.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -77,6 +81,33 @@ void Listener::stop() {
     if (is_running() && svr_sock_ != INVALID_SOCKET) httplib::Server::stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  if (run_started_) end_reading_connections();
+}
+
+// httplib's keep-alive wait polls an idle connection until its timeout (20 s) and does not look at
+// stop(), so one idle connection (nginx keeps a pool of them) held the exit back for 20 s. It
+// keeps no list of its connections; they are the sockets of this process whose local port is the
+// one listened on and that have a peer. shutdown(SHUT_RD) makes each wait see end-of-file: an idle
+// connection closes at once, one that is answering finishes its response first.
+void Listener::end_reading_connections() const {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return;
+  while (const dirent* e = ::readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == ::dirfd(dir)) continue;
+    struct stat st {};
+    if (::fstat(int(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t n = sizeof(local), m = sizeof(peer);
+    if (::getsockname(int(fd), reinterpret_cast<sockaddr*>(&local), &n) != 0) continue;
+    int port = -1;
+    if (local.ss_family == AF_INET) port = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
+    if (local.ss_family == AF_INET6) port = ntohs(reinterpret_cast<const sockaddr_in6&>(local).sin6_port);
+    if (port != port_ || ::getpeername(int(fd), reinterpret_cast<sockaddr*>(&peer), &m) != 0) continue;
+    ::shutdown(int(fd), SHUT_RD);
+  }
+  ::closedir(dir);
 }
 
 }  // namespace ds::server

@@ -28,7 +28,9 @@ class Listener : public httplib::Server {
   // the socket is bound again. Returns false only when that bind failed (the port was taken in
   // between); every open connection has finished when it returns.
   bool run(const std::function<void(const std::string&)>& warn);
-  // Ends run()'s accept loop (returns at once if run() has not started; run() then returns at once).
+  // Ends run()'s accept loop and stops reading from open connections: idle keep-alive ones close
+  // at once, busy ones after their response. Returns at once if run() has not started (run()
+  // then returns at once).
   void stop();
 
   int port() const { return port_; }
@@ -38,6 +40,7 @@ class Listener : public httplib::Server {
 
  private:
   class PoolHandle;
+  void end_reading_connections() const;
   std::unique_ptr<httplib::ThreadPool> pool_;
   std::string host_;
   int port_ = 0;

@@ -3,7 +3,9 @@
 // at that moment still gets its answer, and new connections are taken afterwards.
 #include "server/listener.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <future>
@@ -25,7 +27,8 @@ struct Served {
   std::thread thread;
   bool result = false;
 
-  Served() {
+  explicit Served(time_t keep_alive_s = 5) {
+    listener.set_keep_alive_timeout(keep_alive_s);
     listener.Get("/ping", [](const httplib::Request&, httplib::Response& r) { r.set_content("pong", "text/plain"); });
     listener.Get("/slow", [](const httplib::Request&, httplib::Response& r) {
       std::this_thread::sleep_for(400ms);
@@ -80,6 +83,35 @@ TEST(Listener, StopEndsRunAndRefusesConnections) {
   EXPECT_TRUE(s.result);
   EXPECT_EQ(s.listener.relistens(), 0);
   EXPECT_EQ(s.get("/ping").rfind("error", 0), 0u);
+}
+
+// httplib waits out the keep-alive timeout of an idle connection; stop() makes it end at once.
+TEST(Listener, StopClosesIdleKeepAliveConnections) {
+  Served s(30);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(s.listener.port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  const std::string req = "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), ssize_t(req.size()));
+  std::string got;
+  char buf[512];
+  while (got.find("pong") == std::string::npos) {
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0);
+    got.append(buf, size_t(n));
+  }
+  ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  // The connection is open and idle now.
+  const auto t0 = std::chrono::steady_clock::now();
+  s.listener.stop();
+  s.thread.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);  // not the 30 s keep-alive wait
+  EXPECT_TRUE(s.result);
+  EXPECT_EQ(::recv(fd, buf, sizeof(buf), 0), 0);  // the server closed it
+  ::close(fd);
 }
 
 TEST(Listener, StopBeforeRunMakesRunReturn) {
