@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -52,12 +53,18 @@ bool Listener::run(const std::function<void(const std::string&)>& warn) {
   run_started_ = true;
   bool ok = true;
   bool fresh = false;  // bound again, not listened on yet
+  auto pause = std::chrono::milliseconds(0);  // grows while accept() keeps failing at once
   while (!stopping_) {
+    if (pause.count() > 0) std::this_thread::sleep_for(pause);  // connections queue in the backlog meanwhile
     fresh = false;
     errno = 0;
+    const auto started = std::chrono::steady_clock::now();
     listen_after_bind();  // returns on stop() or after an accept() error closed the socket
     const int err = errno;  // httplib leaves the failed accept()'s errno (close() succeeds)
     if (stopping_) break;
+    const bool at_once = std::chrono::steady_clock::now() - started < std::chrono::seconds(1);
+    pause = at_once ? std::clamp(pause * 2, std::chrono::milliseconds(1), std::chrono::milliseconds(1000))
+                    : std::chrono::milliseconds(0);
     relistens_++;
     warn(std::string("accept() failed (") + (err ? std::strerror(err) : "unknown error") + "); listening again on " +
          host_ + ":" + std::to_string(port_));

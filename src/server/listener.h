@@ -25,7 +25,8 @@ class Listener : public httplib::Server {
   // hundreds of connects would see SYN retries of a second or more). False if it cannot listen.
   bool bind(const std::string& host, int port, int backlog);
   // Serves until stop(). When an accept() error ends httplib's loop, `warn` is told the error and
-  // the socket is bound again. Returns false only when that bind failed (the port was taken in
+  // the socket is bound again (accepting resumes after a pause that doubles, 1 ms to 1 s, while
+  // errors come less than a second apart, so a lasting error does not spin). Returns false only when that bind failed (the port was taken in
   // between); every open connection has finished when it returns.
   bool run(const std::function<void(const std::string&)>& warn);
   // Ends run()'s accept loop and stops reading from open connections: idle keep-alive ones close
