@@ -1,6 +1,7 @@
 // Listener: an accept() error (made here by shutting the listening socket down, which makes
 // accept() fail with EINVAL) does not end serving: run() binds the port again, a request in flight
-// at that moment still gets its answer, and new connections are taken afterwards.
+// at that moment still gets its answer, and new connections are taken afterwards. stop() ends
+// run() without waiting out the keep-alive timeout of an idle connection.
 #include "server/listener.h"
 
 #include <netinet/in.h>
@@ -26,12 +27,16 @@ struct Served {
   std::vector<std::string> warnings;
   std::thread thread;
   bool result = false;
+  std::promise<void> slow_entered, slow_release;  // /slow is answered once released (one call)
+  std::once_flag released;
+  void release_slow() { std::call_once(released, [this] { slow_release.set_value(); }); }
 
   explicit Served(time_t keep_alive_s = 5) {
     listener.set_keep_alive_timeout(keep_alive_s);
     listener.Get("/ping", [](const httplib::Request&, httplib::Response& r) { r.set_content("pong", "text/plain"); });
-    listener.Get("/slow", [](const httplib::Request&, httplib::Response& r) {
-      std::this_thread::sleep_for(400ms);
+    listener.Get("/slow", [this](const httplib::Request&, httplib::Response& r) {
+      slow_entered.set_value();
+      slow_release.get_future().wait();
       r.set_content("late", "text/plain");
     });
     EXPECT_TRUE(listener.bind("127.0.0.1", 0, 64));
@@ -43,6 +48,7 @@ struct Served {
     });
   }
   ~Served() {
+    release_slow();  // a failed check must not leave /slow's worker waiting
     listener.stop();
     if (thread.joinable()) thread.join();
   }
@@ -59,11 +65,12 @@ TEST(Listener, AcceptErrorListensAgainAndKeepsInFlightRequests) {
   Served s;
   ASSERT_EQ(s.get("/ping"), "200 pong");
   auto slow = std::async(std::launch::async, [&] { return s.get("/slow"); });
-  std::this_thread::sleep_for(150ms);  // /slow is being handled now
+  s.slow_entered.get_future().wait();  // /slow is being handled now
   ASSERT_EQ(::shutdown(s.listener.listening_socket(), SHUT_RDWR), 0);
-  for (int i = 0; i < 400 && s.listener.relistens() == 0; i++) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 1000 && s.listener.relistens() == 0; i++) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(s.listener.relistens(), 1);
   EXPECT_EQ(s.get("/ping"), "200 pong");
+  s.release_slow();
   EXPECT_EQ(slow.get(), "200 late");
   {
     std::lock_guard<std::mutex> lock(s.mu);
