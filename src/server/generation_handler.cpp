@@ -1,6 +1,7 @@
 // POST /v1/completions and /v1/chat/completions: parse, submit one engine request per prompt,
-// then either wait for all of them (non-streaming) or stream SSE chunks from a content provider.
-// A client that goes away mid-stream aborts its engine requests (blocks freed within one step).
+// then stream SSE chunks from a content provider, or (non-streaming) send the whole JSON body from
+// one once complete. A client that goes away before its response is complete aborts its engine
+// requests (blocks freed within one step), streaming or not.
 #include <chrono>
 #include <cstdio>
 
@@ -132,6 +133,13 @@ nlohmann::json timeout_error(const ServerContext& ctx) {
           {"type", "timeout_error"}, {"param", nullptr}, {"code", "request_timeout"}};
 }
 
+std::string whole_body(ServerContext& ctx, GenerationJob& job) {
+  nlohmann::json body = job.builder->final_body();
+  if (job.timed_out) body["error"] = timeout_error(ctx);
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Non-streaming for HTTP/1.0 clients (no chunked encoding): wait, then answer with Content-Length.
 void respond_whole(ServerContext& ctx, GenerationJob& job, httplib::Response& res) {
   int32_t p = 0;
   StreamEvent e;
@@ -139,10 +147,43 @@ void respond_whole(ServerContext& ctx, GenerationJob& job, httplib::Response& re
     if (job.next(p, e, std::chrono::milliseconds(100))) job.builder->on_event(p, e);
     check_timeout(ctx, job);
   }
-  nlohmann::json body = job.builder->final_body();
-  if (job.timed_out) body["error"] = timeout_error(ctx);
-  send_json(res, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  send_json(res, whole_body(ctx, job));
   finish_job(ctx, job, 200);
+}
+
+// Non-streaming for HTTP/1.1: the one JSON body is sent chunked once complete, so that the wait
+// can look at the connection (every 100 ms, through httplib's sink) and abort the requests of a
+// client that went away, as vLLM does; before, they ran to max_tokens for nobody.
+bool pump_whole(ServerContext& ctx, GenerationJob& job, httplib::DataSink& sink) {
+  constexpr auto kLook = std::chrono::milliseconds(100);
+  int32_t p = 0;
+  StreamEvent e;
+  auto next_look = Clock::now() + kLook;
+  while (!job.all_done()) {
+    check_timeout(ctx, job);
+    if (job.next(p, e, kLook)) job.builder->on_event(p, e);
+    if (Clock::now() < next_look) continue;
+    if (!sink.is_writable()) return false;
+    next_look = Clock::now() + kLook;
+  }
+  const std::string body = whole_body(ctx, job);
+  if (!sink.write(body.data(), body.size())) return false;
+  sink.done();
+  finish_job(ctx, job, 200);
+  return true;
+}
+
+// A client gone before its response was complete: abort what still runs, then drain the streams
+// so usage and timings are complete (each ends within one engine step).
+void abandon_job(ServerContext& ctx, GenerationJob& job) {
+  if (job.finished) return;
+  ctx.counters.client_disconnects++;
+  job.abort_all(*ctx.engine);
+  int32_t p = 0;
+  StreamEvent e;
+  while (!job.all_done())
+    if (job.next(p, e, std::chrono::milliseconds(100))) job.builder->on_event(p, e);
+  finish_job(ctx, job, 499);
 }
 
 // One provider call: sends whatever is ready (at least one chunk unless the client is gone).
@@ -189,24 +230,19 @@ void handle_generation(ServerContext& ctx, Endpoint ep, const httplib::Request& 
   job->builder = std::make_unique<ResponseBuilder>(job->req, ctx.protocol.tokenizer, id, ctx.model_name());
   if (ctx.cfg.request_timeout_s > 0)
     job->deadline = Clock::now() + std::chrono::milliseconds(int64_t(ctx.cfg.request_timeout_s * 1000));
-  if (!job->req.stream) return respond_whole(ctx, *job, res);
-
+  ServerContext* c = &ctx;
+  if (!job->req.stream) {
+    if (req.version == "HTTP/1.0") return respond_whole(ctx, *job, res);
+    res.set_chunked_content_provider(
+        "application/json", [job, c](size_t, httplib::DataSink& sink) { return pump_whole(*c, *job, sink); },
+        [job, c](bool) { abandon_job(*c, *job); });
+    return;
+  }
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");  // nginx: do not buffer SSE
-  ServerContext* c = &ctx;
   res.set_chunked_content_provider(
       "text/event-stream", [job, c](size_t, httplib::DataSink& sink) { return pump_stream(*c, *job, sink); },
-      [job, c](bool) {
-        if (job->finished) return;
-        c->counters.client_disconnects++;
-        job->abort_all(*c->engine);
-        // Drain the aborted streams so usage and timings are complete (each ends within one step).
-        int32_t p = 0;
-        StreamEvent e;
-        while (!job->all_done())
-          if (job->next(p, e, std::chrono::milliseconds(100))) job->builder->on_event(p, e);
-        finish_job(*c, *job, 499);
-      });
+      [job, c](bool) { abandon_job(*c, *job); });
 }
 
 }  // namespace ds::server

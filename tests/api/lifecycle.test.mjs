@@ -1,8 +1,10 @@
 // Lifecycle and limits: --request-timeout (clear finish, blocks freed), --max-waiting-requests
-// (503 + Retry-After, nothing accepted is lost), CORS per --allowed-origins (preflight + headers).
+// (503 + Retry-After, nothing accepted is lost), CORS per --allowed-origins (preflight + headers),
+// non-streaming clients that go away (their requests are aborted), HTTP/1.0 clients.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, STORIES, metric, waitIdle } from './helpers.mjs';
+import net from 'node:net';
+import { startServer, STORIES, metric, metrics, waitIdle, sleep } from './helpers.mjs';
 
 const PROMPT = 'Once upon a time';
 const post = (server, p, body, headers = {}) => fetch(`${server.url}${p}`, { method: 'POST',
@@ -163,4 +165,52 @@ test('CORS: responses (also errors) carry the origin only for allowed origins; t
   const none = await fetch(`${queueServer.url}/v1/models`, { headers: { Origin: 'https://app.example' } });
   assert.equal(none.headers.get('access-control-allow-origin'), null);
   await none.arrayBuffer();
+});
+
+// Sends one raw HTTP request; resolves with the socket (left open) and a promise of all it reads.
+function rawRequest(server, head, body) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(server.port, '127.0.0.1', () => {
+      sock.write(`${head}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      let got = '';
+      sock.on('data', (d) => (got += d));
+      resolve({ sock, all: new Promise((res) => sock.on('close', () => res(got))) });
+    });
+    sock.on('error', reject);
+  });
+}
+
+test('non-streaming clients that disconnect get their requests aborted (not run to max_tokens); HTTP/1.0 gets Content-Length', async () => {
+  const server = await startServer([STORIES, '--served-model-name', 'stories', '--num-kv-blocks', '1024', '--threads', '1',
+    '--max-num-seqs', '4']);
+  try {
+    // 8 requests x 16 choices x 480 tokens, 4 sequences at a time: seconds of work on any machine.
+    const body = JSON.stringify({ model: 'stories', prompt: PROMPT, n: 16, max_tokens: 480, temperature: 0.8, ignore_eos: true });
+    const m0 = await metrics(server);
+    const tokens0 = metric(m0, 'vllm:generation_tokens_total') ?? 0;
+    const aborts0 = metric(m0, 'vllm:request_success_total', 'finished_reason="abort"') ?? 0;
+    const clients = await Promise.all(Array.from({ length: 8 }, () => rawRequest(server, 'POST /v1/completions HTTP/1.1', body)));
+    for (let i = 0; i < 500 && !(metric(await metrics(server), 'vllm:num_requests_running') > 0); i++) await sleep(10);
+    for (const c of clients) c.sock.destroy();
+    const m = await waitIdle(server);
+    assert.equal(metric(m, 'vllm:num_requests_running'), 0);
+    assert.equal(metric(m, 'vllm:num_requests_waiting'), 0);
+    assert.equal(metric(m, 'vllm:kv_cache_usage_perc'), 0);
+    const generated = metric(m, 'vllm:generation_tokens_total') - tokens0;
+    assert.ok(generated < (8 * 16 * 480) / 2, `${generated} tokens generated for clients that were gone`);
+    assert.ok(metric(m, 'vllm:request_success_total', 'finished_reason="abort"') - aborts0 >= 8 * 16 / 2);
+
+    // HTTP/1.0 has no chunked encoding: the whole body with Content-Length, then the server closes.
+    const small = JSON.stringify({ model: 'stories', prompt: PROMPT, max_tokens: 4, temperature: 0 });
+    const old = await rawRequest(server, 'POST /v1/completions HTTP/1.0', small);
+    const text = await old.all;
+    const [head, payload] = text.split('\r\n\r\n');
+    assert.match(head, /^HTTP\/1\.[01] 200/);
+    assert.match(head, /\r\nContent-Length: \d+/i);
+    assert.doesNotMatch(head, /Transfer-Encoding/i);
+    assert.equal(JSON.parse(payload).choices[0].finish_reason, 'length');
+  } finally {
+    const { code } = await server.stop();
+    assert.equal(code, 0, server.log().slice(-2000));
+  }
 });

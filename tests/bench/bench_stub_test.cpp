@@ -106,12 +106,16 @@ TEST(Datasets, ShareGpt) {
 }
 
 // Timing checks on a shared 2-core machine: one descheduled request can move a P99 by 30 ms, so a
-// run that misses is repeated (up to 5 runs); every check must hold within 5% in one run.
-bool within(double got, double want, std::string& why, const char* what) {
-  if (std::fabs(got - want) <= want * 0.05) return true;
+// run that misses is repeated (up to 5 runs); every check must hold in one run. Means and medians
+// must be within 5%; a tail percentile (P90, P99: the slowest of 8 samples) only within 5% below
+// and 50% above, since the stub's timings can come late on a busy machine but never early (a
+// measurement from the wrong point would move the median too).
+bool within(double got, double want, std::string& why, const char* what, double above = 0.05) {
+  if (got >= want * 0.95 && got <= want * (1 + above)) return true;
   why += std::string(what) + " = " + std::to_string(got) + " (want " + std::to_string(want) + "); ";
   return false;
 }
+bool within_tail(double got, double want, std::string& why, const char* what) { return within(got, want, why, what, 0.5); }
 
 TEST(BenchServe, KnownTimingsSequential) {
   StubServer stub({});
@@ -136,10 +140,13 @@ TEST(BenchServe, KnownTimingsSequential) {
               within(m.tpot.mean, 20, why, "mean TPOT") & within(m.tpot.median, 20, why, "median TPOT") &
               within(m.itl.mean, 20, why, "mean ITL") & within(m.itl.median, 20, why, "median ITL") &
               within(m.e2el.mean, 350, why, "mean E2EL") & within(m.e2el.median, 350, why, "median E2EL");
-    for (auto& [p, v] : m.e2el.percentiles) ok &= within(v, 350, why, "E2EL percentile");
-    for (auto& [p, v] : m.ttft.percentiles) ok &= within(v, 50, why, "TTFT percentile");
-    for (auto& [p, v] : m.tpot.percentiles) ok &= within(v, 20, why, "TPOT percentile");
-    for (auto& [p, v] : m.itl.percentiles) ok &= within(v, 20, why, "ITL percentile");
+    const auto pct = [&why](const auto& percentiles, double want, const char* what) {
+      bool all = true;
+      for (auto& [p, v] : percentiles) all &= p > 50 ? within_tail(v, want, why, what) : within(v, want, why, what);
+      return all;
+    };
+    ok &= pct(m.e2el.percentiles, 350, "E2EL percentile") & pct(m.ttft.percentiles, 50, "TTFT percentile") &
+          pct(m.tpot.percentiles, 20, "TPOT percentile") & pct(m.itl.percentiles, 20, "ITL percentile");
     // Sequential: 8 requests of 350 ms each.
     ok &= within(m.duration, 8 * 0.350, why, "duration") & within(m.request_throughput, 1 / 0.350, why, "req/s") &
           within(m.output_throughput, 16 / 0.350, why, "output tok/s") &
