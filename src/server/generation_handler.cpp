@@ -119,11 +119,15 @@ void finish_job(ServerContext& ctx, GenerationJob& job, int status) {
 // --request-timeout: past the deadline every unfinished choice is aborted (finish_reason "abort",
 // blocks freed within one engine step); the response then says why (see timeout_error()).
 void check_timeout(ServerContext& ctx, GenerationJob& job) {
-  if (job.aborted || Clock::now() <= job.deadline) return;
+  if (job.aborted || job.all_done() || Clock::now() <= job.deadline) return;
   job.timed_out = true;
   ctx.counters.request_timeouts++;
   job.abort_all(*ctx.engine);
 }
+
+// The deadline passed and a choice was cut. A request whose last event was already on its way
+// when the deadline passed ends normally (its abort found nothing to stop) and gets no error.
+bool cut_by_timeout(const GenerationJob& job) { return job.timed_out && job.builder->any_aborted(); }
 
 nlohmann::json timeout_error(const ServerContext& ctx) {
   char secs[32];
@@ -135,7 +139,7 @@ nlohmann::json timeout_error(const ServerContext& ctx) {
 
 std::string whole_body(ServerContext& ctx, GenerationJob& job) {
   nlohmann::json body = job.builder->final_body();
-  if (job.timed_out) body["error"] = timeout_error(ctx);
+  if (cut_by_timeout(job)) body["error"] = timeout_error(ctx);
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -205,7 +209,7 @@ bool pump_stream(ServerContext& ctx, GenerationJob& job, httplib::DataSink& sink
   }
   if (job.all_done()) {
     // A timed-out stream says why in an error event (vLLM's in-stream error shape) before [DONE].
-    if (job.timed_out) out += "data: " + nlohmann::json{{"error", timeout_error(ctx)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+    if (cut_by_timeout(job)) out += "data: " + nlohmann::json{{"error", timeout_error(ctx)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
     out += job.builder->stream_end();
   }
   if (!out.empty() && !sink.write(out.data(), out.size())) return false;

@@ -188,6 +188,12 @@ json ResponseBuilder::final_body() const {
   return j;
 }
 
+bool ResponseBuilder::any_aborted() const {
+  for (const Choice& c : choices_)
+    if (c.finish_reason == "abort") return true;
+  return false;
+}
+
 std::string ResponseBuilder::finish_reasons() const {
   std::string s;
   for (const Choice& c : choices_) s += (s.empty() ? "" : ",") + c.finish_reason;

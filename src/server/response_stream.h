@@ -31,6 +31,7 @@ class ResponseBuilder {
   int64_t prompt_tokens() const { return prompt_tokens_; }
   int64_t completion_tokens() const { return completion_tokens_; }
   std::string finish_reasons() const;  // comma-separated, for logs
+  bool any_aborted() const;            // some choice has finish_reason "abort"
 
  private:
   struct Choice {
