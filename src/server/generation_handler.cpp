@@ -171,9 +171,12 @@ bool pump_whole(ServerContext& ctx, GenerationJob& job, httplib::DataSink& sink)
     next_look = Clock::now() + kLook;
   }
   const std::string body = whole_body(ctx, job);
+  // Recorded (metrics, audit line) before the client can see the end of the body, as the
+  // Content-Length path does: a client that got its answer finds it counted. (A write that fails
+  // now leaves it recorded as 200: the whole answer was ready.)
+  finish_job(ctx, job, 200);
   if (!sink.write(body.data(), body.size())) return false;
   sink.done();
-  finish_job(ctx, job, 200);
   return true;
 }
 
@@ -212,11 +215,9 @@ bool pump_stream(ServerContext& ctx, GenerationJob& job, httplib::DataSink& sink
     if (cut_by_timeout(job)) out += "data: " + nlohmann::json{{"error", timeout_error(ctx)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
     out += job.builder->stream_end();
   }
+  if (job.all_done()) finish_job(ctx, job, 200);  // before [DONE] goes out (see pump_whole)
   if (!out.empty() && !sink.write(out.data(), out.size())) return false;
-  if (job.all_done()) {
-    sink.done();
-    finish_job(ctx, job, 200);
-  }
+  if (job.all_done()) sink.done();
   return true;
 }
 
