@@ -6,7 +6,6 @@
 // and 7B layers, the largest hidden size (8192), the unroll tail, odd N, and K % 8 != 0 (the
 // default path).
 #include <cmath>
-#include <cstring>
 
 #include "gpu_test_util.h"
 
@@ -19,13 +18,6 @@ std::vector<float> residual_row(std::mt19937_64& rng, int64_t h) {
   std::vector<float> v(static_cast<size_t>(h));
   for (float& x : v) x = d(rng);
   return v;
-}
-
-int64_t bit_differences(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return -1;
-  int64_t n = 0;
-  for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
-  return n;
 }
 
 TEST(GpuOps, MatmulAdd) {

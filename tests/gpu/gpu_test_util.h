@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
@@ -99,6 +100,14 @@ inline double rel_error(const std::vector<float>& out, const std::vector<float>&
     den += double(ref[i]) * double(ref[i]);
   }
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// Elements whose bits differ (-1 if the sizes differ): for checks that two paths agree bit for bit.
+inline int64_t bit_differences(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return -1;
+  int64_t n = 0;
+  for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+  return n;
 }
 
 inline Tensor host_f32(std::vector<float>& v, std::initializer_list<int64_t> dims) {

@@ -61,9 +61,7 @@ TEST(GpuOps, GateUpSilu) {
     const std::vector<float> ref = gate_up_silu_reference(x, to_bf16(w), c.k, c.i);
     EXPECT_LT(rel_error(got, ref), kBf16Tol);
     ASSERT_EQ(got.size(), unfused.size());
-    int64_t differ = 0;
-    for (size_t j = 0; j < got.size(); ++j) differ += !(got[j] == unfused[j] || (got[j] != got[j] && unfused[j] != unfused[j]));
-    EXPECT_EQ(differ, 0) << "fused kernel differs from matmul + silu_mul";
+    EXPECT_EQ(bit_differences(got, unfused), 0) << "fused kernel differs from matmul + silu_mul";
   }
 }
 
@@ -93,10 +91,7 @@ TEST(GpuOps, GateUpSiluRows) {
       ref.insert(ref.end(), o.begin(), o.end());
     }
     EXPECT_LT(rel_error(got, ref), kBf16Tol);
-    ASSERT_EQ(got.size(), by_row.size());
-    int64_t differ = 0;
-    for (size_t j = 0; j < got.size(); ++j) differ += !(got[j] == by_row[j] || (got[j] != got[j] && by_row[j] != by_row[j]));
-    EXPECT_EQ(differ, 0) << "one pass over the halves differs from silu_mul per row";
+    EXPECT_EQ(bit_differences(got, by_row), 0) << "one pass over the halves differs from silu_mul per row";
   }
 }
 
