@@ -117,10 +117,10 @@ int run_throughput(EngineBenchArgs& a) {
   if (st.sample_call_ns_total > 0) {  // device sampling: where the steps' wall time went on the host
     const auto sec = [](const std::atomic<int64_t>& ns) { return double(ns.load()) / 1e9; };
     std::printf("Engine steps: %lld, %.3f s: schedule %.3f, forward call %.3f, update %.3f, device sampler call "
-                "(waits for the device) %.3f, events %.3f\n",
+                "(waits for the device) %.3f, applying ids %.3f, text and events %.3f\n",
                 (long long)st.steps_total.load(), sec(st.step_ns_total), sec(st.schedule_ns_total),
                 sec(st.forward_call_ns_total), sec(st.update_ns_total), sec(st.sample_call_ns_total),
-                sec(st.emit_ns_total));
+                sec(st.apply_ns_total), sec(st.emit_ns_total));
   }
   write_json(a.output_json, {{"elapsed_time", bt->total}, {"num_requests", a.num_prompts},
                              {"total_num_tokens", in_tok + double(bt->out_tokens)},

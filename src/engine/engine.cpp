@@ -166,7 +166,11 @@ Engine::Engine(const EngineConfig& cfg, const LoadedModel& model, Backend& backe
           }(),
           blocks_),
       seed_rng_(cfg.seed),
-      device_sampler_(sampler_of(backend)) {
+      device_sampler_(sampler_of(backend)),
+      defer_text_([] {
+        const char* v = std::getenv("DS_NO_DEFER_TEXT");
+        return !(v && *v && *v != '0');
+      }()) {
   // Graphs are recorded against the final KV cache, with block tables as wide as max_model_len.
   const GraphMode mode = effective_graph_mode(cfg, backend);
   if (mode != GraphMode::kOff) {
@@ -223,6 +227,7 @@ void Engine::loop() {
   }
   // Shutting down: every request still known (or still queued) gets a final abort event, so no
   // accepted request is left without an answer.
+  flush_outputs();
   while (auto cmd = inbox_.try_pop()) handle(std::move(*cmd));
   std::vector<std::string> ids;
   for (const auto& [id, seqs] : requests_) ids.push_back(id);
@@ -236,7 +241,10 @@ void Engine::handle(Command cmd) {
 }
 
 // The engine step: schedule, move KV for swaps, forward, update, sample (where the logits are:
-// on the device when the backend has a sampler), publish stats, emit.
+// on the device when the backend has a sampler), publish stats, emit. On the device path the
+// previous step's text and events are done after this step's forward is launched, so the device
+// does not wait for them; sampled ids are applied at once (stop ids and lengths decide the next
+// schedule; stop strings are checked at once too).
 bool Engine::step() {
   using Clock = std::chrono::steady_clock;
   auto t = Clock::now();
@@ -248,7 +256,7 @@ bool Engine::step() {
   };
   SchedulerOutput out = scheduler_.schedule();
   if (out.empty()) {
-    publish_stats();
+    flush_outputs();
     return false;
   }
   move_kv(out);
@@ -256,19 +264,24 @@ bool Engine::step() {
   if (device_sampler_) {
     const Tensor logits = runner_.execute_on_device(out);
     lap(stats_.forward_call_ns_total);
+    flush_outputs();
+    lap(stats_.emit_ns_total);
     const std::vector<ToSample> todo = update(out);
     lap(stats_.update_ns_total);
     sample_on_device(todo, logits);
     lap(stats_.sample_call_ns_total);
+    for (size_t i = 0; i < todo.size(); ++i) apply_token(*todo[i].seq, to_sampled_token(sample_results_[i]));
+    lap(stats_.apply_ns_total);
   } else {
     const std::vector<float>& logits = runner_.execute(out);
     sample_on_host(update(out), logits);
   }
   stats_.steps_total++;
   stats_.batched_tokens_total += out.num_batched_tokens;
-  publish_stats();  // before the events: a client that saw its last event sees counters including it
-  emit_touched();
-  lap(stats_.emit_ns_total);
+  if (!device_sampler_ || !defer_text_) {
+    flush_outputs();  // before the next schedule
+    lap(stats_.emit_ns_total);
+  }
   t = t0;
   lap(stats_.step_ns_total);
   return true;

@@ -48,10 +48,11 @@ struct EngineStats {
   std::atomic<int64_t> steps_total{0}, batched_tokens_total{0};
   // Wall time of the engine's steps and of their parts (device-sampler path): scheduling (with KV
   // moves), the forward's call (batch preparation and launches; a device forward runs on after it
-  // returns), update, the device sampler's call (waits for the forward and the sampling), events.
-  // The host parts the device does not overlap are everything but the sampler's call.
+  // returns), the previous step's text and events (while this step's forward runs), update, the
+  // device sampler's call (waits for the forward and the sampling), applying the sampled ids.
+  // The device idles during scheduling, the forward call's preparation and applying the ids.
   std::atomic<int64_t> step_ns_total{0}, schedule_ns_total{0}, forward_call_ns_total{0}, update_ns_total{0},
-      sample_call_ns_total{0}, emit_ns_total{0};
+      sample_call_ns_total{0}, apply_ns_total{0}, emit_ns_total{0};
   std::atomic<int64_t> finished_stop{0}, finished_length{0}, finished_abort{0};
 };
 
@@ -98,6 +99,19 @@ class Engine {
   void sample_on_host(const std::vector<ToSample>& todo, const std::vector<float>& logits);
   void sample_on_device(const std::vector<ToSample>& todo, const Tensor& logits);
   void apply_token(Sequence& seq, const SampledToken& tok);
+  // The text part of apply_token for a sequence without stop strings (its text cannot end it):
+  // done by flush_outputs, on the device path while the next step's forward runs.
+  struct TextWork {
+    Sequence* seq;
+    int32_t token;
+    bool past_min;   // stop checks apply (min_tokens reached)
+    bool stop_id;    // ended by this token: eos or a stop_token_id (its text only with include_stop_str)
+    bool finished;   // ended: flush the detokenizer
+  };
+  void apply_text(const TextWork& w);
+  // Pending text, then stats, then events of the sequences touched since the last flush. Runs before
+  // anything can destroy a touched sequence (an abort) and whenever the engine goes idle.
+  void flush_outputs();
   void emit(Sequence& seq);
   void emit_touched();               // the step's events, after its stats are published
   void publish_stats();
@@ -116,9 +130,11 @@ class Engine {
   uint64_t next_arrival_ = 0;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Sequence>>> requests_;
   std::unordered_map<Sequence*, std::vector<Sequence*>> pending_forks_;  // n > 1 children
-  std::vector<Sequence*> touched_;   // sequences with output to emit this step
+  std::vector<Sequence*> touched_;   // sequences with output to emit at the next flush_outputs
+  std::vector<TextWork> text_work_;  // their deferred text, in order
   std::vector<float> scratch_;       // one logits row for the host sampler
   DeviceSampler* device_sampler_;    // the backend's; nullptr: sample on the host
+  bool defer_text_;                  // false: text at once (DS_NO_DEFER_TEXT=1, A/B runs)
   SampleBatch sample_batch_;         // device sampling: this step's rows
   std::vector<SampleResult> sample_results_;
   EngineStats stats_;

@@ -29,6 +29,7 @@ void Engine::add_request(std::shared_ptr<RequestState> st) {
 }
 
 void Engine::abort_request(const std::string& id) {
+  flush_outputs();  // touched sequences may be this request's: their events go out before they are freed
   auto it = requests_.find(id);
   if (it == requests_.end()) return;
   for (auto& seq : it->second) {
@@ -82,7 +83,8 @@ void Engine::sample_on_host(const std::vector<ToSample>& todo, const std::vector
   }
 }
 
-// One batch for the backend's sampler: only ids and logprobs come back to the host.
+// One batch for the backend's sampler: only ids and logprobs come back to the host
+// (sample_results_, in todo's order).
 void Engine::sample_on_device(const std::vector<ToSample>& todo, const Tensor& logits) {
   sample_batch_.clear();
   for (const ToSample& t : todo) {
@@ -91,7 +93,6 @@ void Engine::sample_on_device(const std::vector<ToSample>& todo, const Tensor& l
                    sample_batch_);
   }
   device_sampler_->sample(logits, sample_batch_, sample_results_);
-  for (size_t i = 0; i < todo.size(); ++i) apply_token(*todo[i].seq, to_sampled_token(sample_results_[i]));
 }
 
 void Engine::emit_touched() {
@@ -125,7 +126,8 @@ std::vector<Sequence*> Engine::fork_children(Sequence& parent) {
   return forked;
 }
 
-// The sampled token's bookkeeping, whoever sampled it: append, stop checks, finish.
+// The sampled token's bookkeeping, whoever sampled it: append, stop checks, finish. The text is
+// deferred to flush_outputs unless stop strings need it now.
 void Engine::apply_token(Sequence& seq, const SampledToken& tok) {
   const SamplingParams& p = seq.params();
   seq.append_token(tok);
@@ -134,26 +136,55 @@ void Engine::apply_token(Sequence& seq, const SampledToken& tok) {
   touched_.push_back(&seq);
   const bool is_eos = !p.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), tok.id) != eos_ids_.end();
   const bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok.id) != p.stop_token_ids.end();
-  bool stopped = false;
-  std::string matched;
-  const bool past_min = seq.num_output_tokens() >= p.min_tokens;  // vLLM: no stop checks before min_tokens
+  TextWork w{&seq, tok.id, seq.num_output_tokens() >= p.min_tokens, false, false};  // vLLM: no stop checks before min_tokens
   if ((is_eos || is_stop_id) && seq.num_output_tokens() > p.min_tokens - 1) {
-    // The stop token's own text is shown only for stop_token_ids with include_stop_str_in_output.
-    if (is_stop_id && p.include_stop_str_in_output) seq.pending().text += seq.text_delta(tok.id, false, &stopped, &matched);
-    seq.pending().text += seq.text_flush();
+    w.stop_id = w.finished = true;
     scheduler_.remove(&seq);
     seq.finish(FinishReason::kStop, is_stop_id ? std::to_string(tok.id) : "");
-    return;
-  }
-  seq.pending().text += seq.text_delta(tok.id, past_min, &stopped, &matched);
-  if (stopped) {
-    scheduler_.remove(&seq);
-    seq.finish(FinishReason::kStop, matched);
-  } else if (seq.num_output_tokens() >= p.max_tokens || seq.num_tokens() >= max_model_len_) {
+  } else if (!p.stop.empty() || !defer_text_) {
+    // Stop strings: the text decides now whether the sequence goes on.
+    bool stopped = false;
+    std::string matched;
+    seq.pending().text += seq.text_delta(tok.id, w.past_min, &stopped, &matched);
+    if (stopped) {
+      scheduler_.remove(&seq);
+      seq.finish(FinishReason::kStop, matched);
+      return;
+    }
+    if (seq.num_output_tokens() < p.max_tokens && seq.num_tokens() < max_model_len_) return;
     seq.pending().text += seq.text_flush();
     scheduler_.remove(&seq);
     seq.finish(FinishReason::kLength);
+    return;
+  } else if (seq.num_output_tokens() >= p.max_tokens || seq.num_tokens() >= max_model_len_) {
+    w.finished = true;
+    scheduler_.remove(&seq);
+    seq.finish(FinishReason::kLength);
   }
+  if (defer_text_) text_work_.push_back(w);
+  else apply_text(w);
+}
+
+void Engine::apply_text(const TextWork& w) {
+  Sequence& seq = *w.seq;
+  bool stopped = false;
+  std::string matched;
+  if (w.stop_id) {
+    // The stop token's own text is shown only for stop_token_ids with include_stop_str_in_output.
+    const SamplingParams& p = seq.params();
+    const bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), w.token) != p.stop_token_ids.end();
+    if (is_stop_id && p.include_stop_str_in_output) seq.pending().text += seq.text_delta(w.token, false, &stopped, &matched);
+  } else {
+    seq.pending().text += seq.text_delta(w.token, w.past_min, &stopped, &matched);  // no stop strings: not stopped
+  }
+  if (w.finished) seq.pending().text += seq.text_flush();
+}
+
+void Engine::flush_outputs() {
+  for (const TextWork& w : text_work_) apply_text(w);
+  text_work_.clear();
+  publish_stats();  // before the events: a client that saw its last event sees counters including it
+  emit_touched();
 }
 
 // Sends the sequence's pending increment; the request's last event carries done + usage.
