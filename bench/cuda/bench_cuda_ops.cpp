@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <numeric>
+#include <string_view>
 #include <vector>
 
 #include <cuda_runtime.h>
@@ -68,7 +69,12 @@ void row(const char* name, double sec, double bytes, double flops, double bw, do
               100 * bytes / sec / bw, flops / sec / 1e12, 100 * flops / sec / peak_flops);
 }
 
-void run() {
+// Sections to run: all, or those named on the command line (projections, swiglu, layer,
+// elementwise, rope, attention, sampling).
+void run(const std::vector<std::string_view>& only) {
+  const auto want = [&](std::string_view section) {
+    return only.empty() || std::find(only.begin(), only.end(), section) != only.end();
+  };
   auto be = make_cuda_backend({});
   g_be = be.get();
   Ops& ops = be->ops();
@@ -89,289 +95,312 @@ void run() {
   std::printf("%-34s %12s %13s %9s %16s %9s\n", "op", "time", "achieved", "", "", "");
 
   // Projections of one layer (weights rotate over 4 copies so the L2 cannot hold them).
-  struct Proj { const char* name; int64_t n, k; };
-  for (const Proj p : {Proj{"qkv", hq * d + 2 * hk * d, h}, Proj{"o_proj", h, hq * d}, Proj{"gate_up", 2 * inter, h},
-                       Proj{"down", h, inter}, Proj{"lm_head", 152064, h}, Proj{"k or v", hk * d, h},
-                       Proj{"gate or up", inter, h}}) {
-    std::vector<std::unique_ptr<DeviceBuffer>> ws;
-    for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(p.n * p.k), 10 + i));
-    // T <= 2 runs the skinny (decode) kernel; DS_NO_SKINNY_MATMUL=1 gives cuBLASLt's rows to compare.
-    for (int64_t t : {1, 2, 4, 32, 256, 2048}) {
-      if (p.n > 100000 && t > 8) continue;  // lm_head: only the sampled rows of a decode step
-      auto x = random_bf16(size_t(t * p.k), 5), y = be->alloc(size_t(t * p.n) * 2);
-      const Tensor tx(x->data(), DType::kBF16, {t, p.k}), ty(y->data(), DType::kBF16, {t, p.n});
-      const double s = time_op([&](int i) {
-        ops.matmul(tx, Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {p.n, p.k}), Tensor(), ty);
-      });
-      char name[64];
-      std::snprintf(name, sizeof name, "matmul %s T=%ld [%ldx%ld]", p.name, long(t), long(p.n), long(p.k));
-      row(name, s, 2.0 * double(p.n * p.k + t * p.k + t * p.n), 2.0 * double(t * p.n * p.k), bw, peak);
+  if (want("projections")) {
+    struct Proj { const char* name; int64_t n, k; };
+    for (const Proj p : {Proj{"qkv", hq * d + 2 * hk * d, h}, Proj{"o_proj", h, hq * d}, Proj{"gate_up", 2 * inter, h},
+                         Proj{"down", h, inter}, Proj{"lm_head", 152064, h}, Proj{"k or v", hk * d, h},
+                         Proj{"gate or up", inter, h}}) {
+      std::vector<std::unique_ptr<DeviceBuffer>> ws;
+      for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(p.n * p.k), 10 + i));
+      // T <= 2 runs the skinny (decode) kernel; DS_NO_SKINNY_MATMUL=1 gives cuBLASLt's rows to compare.
+      for (int64_t t : {1, 2, 4, 32, 256, 2048}) {
+        if (p.n > 100000 && t > 8) continue;  // lm_head: only the sampled rows of a decode step
+        auto x = random_bf16(size_t(t * p.k), 5), y = be->alloc(size_t(t * p.n) * 2);
+        const Tensor tx(x->data(), DType::kBF16, {t, p.k}), ty(y->data(), DType::kBF16, {t, p.n});
+        const double s = time_op([&](int i) {
+          ops.matmul(tx, Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {p.n, p.k}), Tensor(), ty);
+        });
+        char name[64];
+        std::snprintf(name, sizeof name, "matmul %s T=%ld [%ldx%ld]", p.name, long(t), long(p.n), long(p.k));
+        row(name, s, 2.0 * double(p.n * p.k + t * p.k + t * p.n), 2.0 * double(t * p.n * p.k), bw, peak);
+      }
     }
   }
 
   // The decode row's gate/up projection with SwiGLU: CUDA's one kernel against the op's default
   // (matmul into a [1, 2I] buffer, then silu_mul), same weights (rotating over 4 copies).
-  {
-    std::vector<std::unique_ptr<DeviceBuffer>> ws;
-    for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(2 * inter * h), 30 + i));
-    auto x = random_bf16(size_t(h), 34), gu = be->alloc(size_t(2 * inter) * 2), y = be->alloc(size_t(inter) * 2);
-    const Tensor tx(x->data(), DType::kBF16, {1, h}), tgu(gu->data(), DType::kBF16, {1, 2 * inter}),
-        ty(y->data(), DType::kBF16, {1, inter});
-    auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {2 * inter, h}); };
-    const double bytes = 2.0 * double(2 * inter * h + h + inter);
-    row("gate_up_silu T=1 (one kernel)", time_op([&](int i) { ops.gate_up_silu(tx, w(i), tgu, ty); }), bytes, 0, bw, peak);
-    row("gate_up_silu T=1 (matmul+silu)", time_op([&](int i) { ops.Ops::gate_up_silu(tx, w(i), tgu, ty); }), bytes, 0, bw,
-        peak);
+  if (want("swiglu")) {
+    {
+      std::vector<std::unique_ptr<DeviceBuffer>> ws;
+      for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(2 * inter * h), 30 + i));
+      auto x = random_bf16(size_t(h), 34), gu = be->alloc(size_t(2 * inter) * 2), y = be->alloc(size_t(inter) * 2);
+      const Tensor tx(x->data(), DType::kBF16, {1, h}), tgu(gu->data(), DType::kBF16, {1, 2 * inter}),
+          ty(y->data(), DType::kBF16, {1, inter});
+      auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {2 * inter, h}); };
+      const double bytes = 2.0 * double(2 * inter * h + h + inter);
+      row("gate_up_silu T=1 (one kernel)", time_op([&](int i) { ops.gate_up_silu(tx, w(i), tgu, ty); }), bytes, 0, bw, peak);
+      row("gate_up_silu T=1 (matmul+silu)", time_op([&](int i) { ops.Ops::gate_up_silu(tx, w(i), tgu, ty); }), bytes, 0, bw,
+          peak);
+    }
   }
 
   // A batch's MLP first half: gate_up_silu (one matmul into [T, 2I], one silu_mul pass over the
   // halves) against two matmuls and silu_mul (the unfused decoder, DS_NO_BATCH_GATE_UP=1).
-  {
-    std::vector<std::unique_ptr<DeviceBuffer>> ws;
-    for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(2 * inter * h), 40 + i));
-    for (int64_t t : {256, 2048}) {
-      auto x = random_bf16(size_t(t * h), 44), gu = be->alloc(size_t(t * 2 * inter) * 2), y = be->alloc(size_t(t * inter) * 2);
-      const Tensor tx(x->data(), DType::kBF16, {t, h}), tgu(gu->data(), DType::kBF16, {t, 2 * inter}),
-          ty(y->data(), DType::kBF16, {t, inter}), tup(gu->data(), DType::kBF16, {t, inter});
-      auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {2 * inter, h}); };
-      auto half = [&](int i, int64_t r0) {
-        return Tensor(static_cast<uint16_t*>(ws[size_t(i % 4)]->data()) + r0 * h, DType::kBF16, {inter, h});
-      };
-      const double flops = 2.0 * double(t * 2 * inter * h);
-      char name[64];
-      std::snprintf(name, sizeof name, "gate_up_silu T=%ld (one matmul)", long(t));
-      row(name, time_op([&](int i) { ops.gate_up_silu(tx, w(i), tgu, ty); }, 10, 5), 0, flops, bw, peak);
-      std::snprintf(name, sizeof name, "gate_up_silu T=%ld (two + silu)", long(t));
-      row(name, time_op([&](int i) {
-            ops.matmul(tx, half(i, 0), Tensor(), ty);
-            ops.matmul(tx, half(i, inter), Tensor(), tup);
-            ops.silu_mul(ty, tup, ty);
-          }, 10, 5), 0, flops, bw, peak);
+  if (want("swiglu")) {
+    {
+      std::vector<std::unique_ptr<DeviceBuffer>> ws;
+      for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(2 * inter * h), 40 + i));
+      for (int64_t t : {256, 2048, 16384}) {
+        auto x = random_bf16(size_t(t * h), 44), gu = be->alloc(size_t(t * 2 * inter) * 2), y = be->alloc(size_t(t * inter) * 2);
+        const Tensor tx(x->data(), DType::kBF16, {t, h}), tgu(gu->data(), DType::kBF16, {t, 2 * inter}),
+            ty(y->data(), DType::kBF16, {t, inter}), tup(gu->data(), DType::kBF16, {t, inter});
+        auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {2 * inter, h}); };
+        auto half = [&](int i, int64_t r0) {
+          return Tensor(static_cast<uint16_t*>(ws[size_t(i % 4)]->data()) + r0 * h, DType::kBF16, {inter, h});
+        };
+        const double flops = 2.0 * double(t * 2 * inter * h);
+        char name[64];
+        std::snprintf(name, sizeof name, "gate_up_silu T=%ld (one matmul)", long(t));
+        row(name, time_op([&](int i) { ops.gate_up_silu(tx, w(i), tgu, ty); }, 10, 5), 0, flops, bw, peak);
+        std::snprintf(name, sizeof name, "gate_up_silu T=%ld (two + silu)", long(t));
+        row(name, time_op([&](int i) {
+              ops.matmul(tx, half(i, 0), Tensor(), ty);
+              ops.matmul(tx, half(i, inter), Tensor(), tup);
+              ops.silu_mul(ty, tup, ty);
+            }, 10, 5), 0, flops, bw, peak);
+      }
     }
   }
 
   // A decode row's fused layer boundaries (decoder.cpp layer_row) against the ops' defaults: the
   // norm inside the q/k/v and gate/up projections, the residual add inside o_proj and down.
-  {
-    std::vector<float> row_host(static_cast<size_t>(h));
-    for (size_t j = 0; j < row_host.size(); ++j) row_host[j] = float(int(j * 7919 % 2001) - 1000) / 500.f;
-    auto res = be->alloc(size_t(h) * 4), scratch = be->alloc(size_t(2 * inter) * 4);
-    be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);
-    auto nw = random_bf16(size_t(h), 40), normed = be->alloc(size_t(h) * 2), y = be->alloc(size_t(2 * inter) * 2);
-    const Tensor tres(res->data(), DType::kF32, {1, h}), tnw(nw->data(), DType::kBF16, {h}),
-        tnormed(normed->data(), DType::kBF16, {1, h});
-    struct Fused { const char* name; int64_t n, k; int kind; };  // 0 norm+matmul, 1 norm+gate_up_silu, 2 matmul_add
-    for (const Fused f : {Fused{"qkv", hq * d + 2 * hk * d, h, 0}, Fused{"gate_up", inter, h, 1},
-                          Fused{"o_proj", h, hq * d, 2}, Fused{"down", h, inter, 2}}) {
-      const int64_t rows = f.kind == 1 ? 2 * f.n : f.n;
-      std::vector<std::unique_ptr<DeviceBuffer>> ws;
-      for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(rows * f.k), 50 + i));
-      auto x = random_bf16(size_t(f.k), 45);
-      const Tensor tx(x->data(), DType::kBF16, {1, f.k}), ty(y->data(), DType::kBF16, {1, f.n}),
-          tgu(y->data(), DType::kBF16, {1, 2 * f.n}), tsc(scratch->data(), DType::kF32, {1, f.n});
-      auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {rows, f.k}); };
-      const double bytes = 2.0 * double(rows * f.k);
-      for (bool fused : {true, false}) {
-        char name[64];
-        std::snprintf(name, sizeof name, "%s T=1 %s", f.name,
-                      f.kind == 2 ? (fused ? "matmul_add" : "matmul+add_rmsnorm") : (fused ? "norm fused" : "rmsnorm+matmul"));
-        double sec = 0;
-        if (f.kind == 0) {
-          sec = time_op([&](int i) {
-            if (fused) ops.rmsnorm_matmul(tres, tnw, 1e-6f, w(i), Tensor(), tnormed, ty);
-            else ops.Ops::rmsnorm_matmul(tres, tnw, 1e-6f, w(i), Tensor(), tnormed, ty);
-          });
-        } else if (f.kind == 1) {
-          const Tensor tgate(y->data(), DType::kBF16, {1, f.n});
-          sec = time_op([&](int i) {
-            if (fused) ops.rmsnorm_gate_up_silu(tres, tnw, 1e-6f, w(i), tnormed, tgu, tgate);
-            else ops.Ops::rmsnorm_gate_up_silu(tres, tnw, 1e-6f, w(i), tnormed, tgu, tgate);
-          });
-        } else {
-          sec = time_op([&](int i) {
-            if (fused) {
-              ops.matmul_add(tx, w(i), tsc, tres);
-            } else {
-              ops.matmul(tx, w(i), Tensor(), tsc);
-              ops.add_rmsnorm(tsc, tres, tnw, 1e-6f, tnormed);
-            }
-          });
-          be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);  // keep the row finite
-        }
-        row(name, sec, bytes, 0, bw, peak);
-      }
-    }
-    // The attention block's start: norm + q/k/v projection + rope + K/V store (rmsnorm_qkv_rope_store:
-    // one kernel, vs rmsnorm_matmul then rope_store_kv); bytes: the q/k/v weights.
+  if (want("layer")) {
     {
-      const int64_t n = hq * d + 2 * hk * d, bs = 16, blocks = 4;
-      std::vector<std::unique_ptr<DeviceBuffer>> ws;
-      for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(n * h), 70 + i));
-      auto kc = be->alloc(size_t(blocks * bs * hk * d) * 2), vc = be->alloc(size_t(blocks * bs * hk * d) * 2);
-      std::vector<float> inv(size_t(d / 2));
-      for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(d)));
-      const std::vector<int32_t> pos{600}, slots{17};
-      auto dinv = upload(inv), dpos = upload(pos), dslots = upload(slots);
-      const RopeParams rp{static_cast<const float*>(dinv->data()), int32_t(d)};
-      const Tensor tqkv(y->data(), DType::kBF16, {1, n}), tkc(kc->data(), DType::kBF16, {blocks, bs, hk, d}),
-          tvc(vc->data(), DType::kBF16, {blocks, bs, hk, d});
-      auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {n, h}); };
-      const auto* p = static_cast<const int32_t*>(dpos->data());
-      const auto* sl = static_cast<const int32_t*>(dslots->data());
-      for (bool fused : {true, false}) {
-        const double sec = time_op([&](int i) {
-          if (fused) ops.rmsnorm_qkv_rope_store(tres, tnw, 1e-6f, w(i), Tensor(), p, rp, tkc, tvc, sl, tnormed, tqkv);
-          else ops.Ops::rmsnorm_qkv_rope_store(tres, tnw, 1e-6f, w(i), Tensor(), p, rp, tkc, tvc, sl, tnormed, tqkv);
-        });
-        row(fused ? "qkv+rope_store T=1 (op)" : "qkv+rope_store T=1 (two ops)", sec, 2.0 * double(n * h), 0, bw, peak);
+      std::vector<float> row_host(static_cast<size_t>(h));
+      for (size_t j = 0; j < row_host.size(); ++j) row_host[j] = float(int(j * 7919 % 2001) - 1000) / 500.f;
+      auto res = be->alloc(size_t(h) * 4), scratch = be->alloc(size_t(2 * inter) * 4);
+      be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);
+      auto nw = random_bf16(size_t(h), 40), normed = be->alloc(size_t(h) * 2), y = be->alloc(size_t(2 * inter) * 2);
+      const Tensor tres(res->data(), DType::kF32, {1, h}), tnw(nw->data(), DType::kBF16, {h}),
+          tnormed(normed->data(), DType::kBF16, {1, h});
+      struct Fused { const char* name; int64_t n, k; int kind; };  // 0 norm+matmul, 1 norm+gate_up_silu, 2 matmul_add
+      for (const Fused f : {Fused{"qkv", hq * d + 2 * hk * d, h, 0}, Fused{"gate_up", inter, h, 1},
+                            Fused{"o_proj", h, hq * d, 2}, Fused{"down", h, inter, 2}}) {
+        const int64_t rows = f.kind == 1 ? 2 * f.n : f.n;
+        std::vector<std::unique_ptr<DeviceBuffer>> ws;
+        for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(rows * f.k), 50 + i));
+        auto x = random_bf16(size_t(f.k), 45);
+        const Tensor tx(x->data(), DType::kBF16, {1, f.k}), ty(y->data(), DType::kBF16, {1, f.n}),
+            tgu(y->data(), DType::kBF16, {1, 2 * f.n}), tsc(scratch->data(), DType::kF32, {1, f.n});
+        auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {rows, f.k}); };
+        const double bytes = 2.0 * double(rows * f.k);
+        for (bool fused : {true, false}) {
+          char name[64];
+          std::snprintf(name, sizeof name, "%s T=1 %s", f.name,
+                        f.kind == 2 ? (fused ? "matmul_add" : "matmul+add_rmsnorm") : (fused ? "norm fused" : "rmsnorm+matmul"));
+          double sec = 0;
+          if (f.kind == 0) {
+            sec = time_op([&](int i) {
+              if (fused) ops.rmsnorm_matmul(tres, tnw, 1e-6f, w(i), Tensor(), tnormed, ty);
+              else ops.Ops::rmsnorm_matmul(tres, tnw, 1e-6f, w(i), Tensor(), tnormed, ty);
+            });
+          } else if (f.kind == 1) {
+            const Tensor tgate(y->data(), DType::kBF16, {1, f.n});
+            sec = time_op([&](int i) {
+              if (fused) ops.rmsnorm_gate_up_silu(tres, tnw, 1e-6f, w(i), tnormed, tgu, tgate);
+              else ops.Ops::rmsnorm_gate_up_silu(tres, tnw, 1e-6f, w(i), tnormed, tgu, tgate);
+            });
+          } else {
+            sec = time_op([&](int i) {
+              if (fused) {
+                ops.matmul_add(tx, w(i), tsc, tres);
+              } else {
+                ops.matmul(tx, w(i), Tensor(), tsc);
+                ops.add_rmsnorm(tsc, tres, tnw, 1e-6f, tnormed);
+              }
+            });
+            be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);  // keep the row finite
+          }
+          row(name, sec, bytes, 0, bw, peak);
+        }
+      }
+      // The attention block's start: norm + q/k/v projection + rope + K/V store (rmsnorm_qkv_rope_store:
+      // one kernel, vs rmsnorm_matmul then rope_store_kv); bytes: the q/k/v weights.
+      {
+        const int64_t n = hq * d + 2 * hk * d, bs = 16, blocks = 4;
+        std::vector<std::unique_ptr<DeviceBuffer>> ws;
+        for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(n * h), 70 + i));
+        auto kc = be->alloc(size_t(blocks * bs * hk * d) * 2), vc = be->alloc(size_t(blocks * bs * hk * d) * 2);
+        std::vector<float> inv(size_t(d / 2));
+        for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(d)));
+        const std::vector<int32_t> pos{600}, slots{17};
+        auto dinv = upload(inv), dpos = upload(pos), dslots = upload(slots);
+        const RopeParams rp{static_cast<const float*>(dinv->data()), int32_t(d)};
+        const Tensor tqkv(y->data(), DType::kBF16, {1, n}), tkc(kc->data(), DType::kBF16, {blocks, bs, hk, d}),
+            tvc(vc->data(), DType::kBF16, {blocks, bs, hk, d});
+        auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {n, h}); };
+        const auto* p = static_cast<const int32_t*>(dpos->data());
+        const auto* sl = static_cast<const int32_t*>(dslots->data());
+        for (bool fused : {true, false}) {
+          const double sec = time_op([&](int i) {
+            if (fused) ops.rmsnorm_qkv_rope_store(tres, tnw, 1e-6f, w(i), Tensor(), p, rp, tkc, tvc, sl, tnormed, tqkv);
+            else ops.Ops::rmsnorm_qkv_rope_store(tres, tnw, 1e-6f, w(i), Tensor(), p, rp, tkc, tvc, sl, tnormed, tqkv);
+          });
+          row(fused ? "qkv+rope_store T=1 (op)" : "qkv+rope_store T=1 (two ops)", sec, 2.0 * double(n * h), 0, bw, peak);
+        }
       }
     }
   }
 
   // Norm and elementwise ops at decode and prefill sizes.
-  for (int64_t t : {1, 256, 2048}) {
-    auto x = random_bf16(size_t(t * inter * 2), 20), res = random_bf16(size_t(t * h), 21), w = random_bf16(size_t(h), 22);
-    auto y = be->alloc(size_t(t * inter) * 2);
-    const Tensor tx(x->data(), DType::kBF16, {t, h}), tr(res->data(), DType::kBF16, {t, h}),
-        tw(w->data(), DType::kBF16, {h}), ty(y->data(), DType::kBF16, {t, h});
-    char name[64];
-    std::snprintf(name, sizeof name, "add_rmsnorm T=%ld bf16", long(t));
-    row(name, time_op([&](int) { ops.add_rmsnorm(tx, tr, tw, 1e-6f, ty); }), 2.0 * double(4 * t * h), 0, bw, peak);
-    // The decoder's form on CUDA: fp32 x (the o_proj / down_proj output) and fp32 residual stream
-    // (x's buffer read as fp32: the upper halves are the random bf16 values, so every x is finite).
-    auto res32 = be->alloc(size_t(t * h) * 4);
-    const Tensor tx32(x->data(), DType::kF32, {t, h}), tr32(res32->data(), DType::kF32, {t, h});
-    std::snprintf(name, sizeof name, "add_rmsnorm T=%ld f32 (decoder)", long(t));
-    row(name, time_op([&](int) { ops.add_rmsnorm(tx32, tr32, tw, 1e-6f, ty); }), double(14 * t * h), 0, bw, peak);
-    const Tensor g(x->data(), DType::kBF16, {t, inter}), u(static_cast<uint16_t*>(x->data()) + t * inter,
-                                                             DType::kBF16, {t, inter});
-    const Tensor o(y->data(), DType::kBF16, {t, inter});
-    std::snprintf(name, sizeof name, "silu_mul T=%ld", long(t));
-    row(name, time_op([&](int) { ops.silu_mul(g, u, o); }), 2.0 * double(3 * t * inter), 0, bw, peak);
+  if (want("elementwise")) {
+    for (int64_t t : {1, 256, 2048, 16384}) {
+      auto x = random_bf16(size_t(t * inter * 2), 20), res = random_bf16(size_t(t * h), 21), w = random_bf16(size_t(h), 22);
+      auto y = be->alloc(size_t(t * inter) * 2);
+      const Tensor tx(x->data(), DType::kBF16, {t, h}), tr(res->data(), DType::kBF16, {t, h}),
+          tw(w->data(), DType::kBF16, {h}), ty(y->data(), DType::kBF16, {t, h});
+      char name[64];
+      std::snprintf(name, sizeof name, "add_rmsnorm T=%ld bf16", long(t));
+      row(name, time_op([&](int) { ops.add_rmsnorm(tx, tr, tw, 1e-6f, ty); }), 2.0 * double(4 * t * h), 0, bw, peak);
+      // The decoder's form on CUDA: fp32 x (the o_proj / down_proj output) and fp32 residual stream
+      // (x's buffer read as fp32: the upper halves are the random bf16 values, so every x is finite).
+      auto res32 = be->alloc(size_t(t * h) * 4);
+      const Tensor tx32(x->data(), DType::kF32, {t, h}), tr32(res32->data(), DType::kF32, {t, h});
+      std::snprintf(name, sizeof name, "add_rmsnorm T=%ld f32 (decoder)", long(t));
+      row(name, time_op([&](int) { ops.add_rmsnorm(tx32, tr32, tw, 1e-6f, ty); }), double(14 * t * h), 0, bw, peak);
+      const Tensor g(x->data(), DType::kBF16, {t, inter}), u(static_cast<uint16_t*>(x->data()) + t * inter,
+                                                               DType::kBF16, {t, inter});
+      const Tensor o(y->data(), DType::kBF16, {t, inter});
+      std::snprintf(name, sizeof name, "silu_mul T=%ld", long(t));
+      row(name, time_op([&](int) { ops.silu_mul(g, u, o); }), 2.0 * double(3 * t * inter), 0, bw, peak);
+      // gate_up_silu's pass: the halves of one [T, 2I] product (x's buffer) into [T, I].
+      std::snprintf(name, sizeof name, "silu_mul halves T=%ld", long(t));
+      row(name, time_op([&](int) {
+            cuda::launch_silu_mul_halves(static_cast<const cuda::bf16*>(x->data()), static_cast<cuda::bf16*>(y->data()),
+                                         t, inter, nullptr);
+          }, 20, 7, [] { cudaDeviceSynchronize(); }), 2.0 * double(3 * t * inter), 0, bw, peak);
+    }
   }
 
   // rope + K/V store (rope_store_kv, the decoder's step before attention) with the 7B's heads, at
   // decode and prefill sizes; bytes: q, k, v read, q rotated back, k and v into the cache.
-  for (int64_t t : {1, 2048}) {
-    const int64_t bs = 16, blocks = (t + bs - 1) / bs;
-    auto q = random_bf16(size_t(t * hq * d), 60), k = random_bf16(size_t(t * hk * d), 61), v = random_bf16(size_t(t * hk * d), 62);
-    auto kc = be->alloc(size_t(blocks * bs * hk * d) * 2), vc = be->alloc(size_t(blocks * bs * hk * d) * 2);
-    std::vector<float> inv(size_t(d / 2));
-    for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(d)));
-    std::vector<int32_t> pos(static_cast<size_t>(t)), slots(static_cast<size_t>(t));
-    for (int64_t i = 0; i < t; ++i) pos[size_t(i)] = int32_t(600 + i), slots[size_t(i)] = int32_t(i);
-    auto dinv = upload(inv), dpos = upload(pos), dslots = upload(slots);
-    const RopeParams rp{static_cast<const float*>(dinv->data()), int32_t(d)};
-    const Tensor tq(q->data(), DType::kBF16, {t, hq * d}), tk(k->data(), DType::kBF16, {t, hk * d}),
-        tv(v->data(), DType::kBF16, {t, hk * d}), tkc(kc->data(), DType::kBF16, {blocks, bs, hk, d}),
-        tvc(vc->data(), DType::kBF16, {blocks, bs, hk, d});
-    char name[64];
-    std::snprintf(name, sizeof name, "rope_store_kv T=%ld", long(t));
-    row(name,
-        time_op([&](int) {
-          ops.rope_store_kv(tq, tk, tv, static_cast<const int32_t*>(dpos->data()), rp, tkc, tvc,
-                            static_cast<const int32_t*>(dslots->data()));
-        }),
-        4.0 * double(t * (hq + 2 * hk) * d), 0, bw, peak);
+  if (want("rope")) {
+    for (int64_t t : {1, 2048}) {
+      const int64_t bs = 16, blocks = (t + bs - 1) / bs;
+      auto q = random_bf16(size_t(t * hq * d), 60), k = random_bf16(size_t(t * hk * d), 61), v = random_bf16(size_t(t * hk * d), 62);
+      auto kc = be->alloc(size_t(blocks * bs * hk * d) * 2), vc = be->alloc(size_t(blocks * bs * hk * d) * 2);
+      std::vector<float> inv(size_t(d / 2));
+      for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(d)));
+      std::vector<int32_t> pos(static_cast<size_t>(t)), slots(static_cast<size_t>(t));
+      for (int64_t i = 0; i < t; ++i) pos[size_t(i)] = int32_t(600 + i), slots[size_t(i)] = int32_t(i);
+      auto dinv = upload(inv), dpos = upload(pos), dslots = upload(slots);
+      const RopeParams rp{static_cast<const float*>(dinv->data()), int32_t(d)};
+      const Tensor tq(q->data(), DType::kBF16, {t, hq * d}), tk(k->data(), DType::kBF16, {t, hk * d}),
+          tv(v->data(), DType::kBF16, {t, hk * d}), tkc(kc->data(), DType::kBF16, {blocks, bs, hk, d}),
+          tvc(vc->data(), DType::kBF16, {blocks, bs, hk, d});
+      char name[64];
+      std::snprintf(name, sizeof name, "rope_store_kv T=%ld", long(t));
+      row(name,
+          time_op([&](int) {
+            ops.rope_store_kv(tq, tk, tv, static_cast<const int32_t*>(dpos->data()), rp, tkc, tvc,
+                              static_cast<const int32_t*>(dslots->data()));
+          }),
+          4.0 * double(t * (hq + 2 * hk) * d), 0, bw, peak);
+    }
   }
 
   // Paged attention, old (kSimple) and new (kAuto: the tensor-core decode / prefill kernels) on the
   // same inputs: decode at batch 1/32/256 x context 1k/8k (limit: copy bandwidth over the K/V bytes
   // read) and a 2048-token causal prefill (limit: the GEMM rate over the attention FLOPs).
-  std::printf("\n");
-  int dev = 0, num_sms = 0;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, dev);
-  const int32_t bs = 16;
-  // stride: block-table row length (CUDA graphs fix it at max_model_len / block_size); 0 = just enough.
-  struct AttnCase { int32_t seqs, q_len, ctx, stride = 0; };
-  for (const AttnCase ac : {AttnCase{1, 1, 1024}, AttnCase{32, 1, 1024}, AttnCase{256, 1, 1024}, AttnCase{1, 1, 8192},
-                            AttnCase{32, 1, 8192}, AttnCase{256, 1, 8192}, AttnCase{1, 2048, 2048},
-                            AttnCase{1, 512, 4096}, AttnCase{4, 512, 512}, AttnCase{32, 1, 1024, 8192}}) {
-    const int32_t used = (ac.ctx + bs - 1) / bs, blocks_per_seq = std::max(used, ac.stride),
-                  num_blocks = ac.seqs * used;
-    std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx),
-        tables(size_t(ac.seqs) * size_t(blocks_per_seq), -1);
-    for (int32_t s = 0; s <= ac.seqs; ++s) qsl[size_t(s)] = s * ac.q_len;
-    for (int32_t s = 0; s < ac.seqs; ++s)
-      for (int32_t b = 0; b < used; ++b) tables[size_t(s) * size_t(blocks_per_seq) + size_t(b)] = s * used + b;
-    const int64_t t = int64_t(ac.seqs) * ac.q_len;
-    auto q = random_bf16(size_t(t * hq * d), 30), out = be->alloc(size_t(t * hq * d) * 2);
-    auto kc = random_bf16(size_t(num_blocks) * bs * hk * d, 31), vc = random_bf16(size_t(num_blocks) * bs * hk * d, 32);
-    auto dq = upload(qsl), dl = upload(lens), dt = upload(tables);
-    const AttentionBatch ab{ac.seqs, static_cast<const int32_t*>(dq->data()), static_cast<const int32_t*>(dl->data()),
-                            static_cast<const int32_t*>(dt->data()), blocks_per_seq, bs};
-    const Tensor tq(q->data(), DType::kBF16, {t, hq * d}), to(out->data(), DType::kBF16, {t, hq * d});
-    const Tensor tk(kc->data(), DType::kBF16, {num_blocks, bs, hk, d}), tv(vc->data(), DType::kBF16, {num_blocks, bs, hk, d});
-    // Bytes: each sequence's K/V once plus q and out; FLOPs: causal QK^T and PV (the queries are
-    // the last q_len of ctx positions: chunked prefill over a cached prefix when q_len < ctx).
-    const double kv_bytes = 2.0 * ac.seqs * ac.ctx * hk * d * 2;
-    const double pairs = double(ac.q_len) * (ac.ctx - ac.q_len) + 0.5 * double(ac.q_len) * (ac.q_len + 1);
-    const double bytes = kv_bytes + 4.0 * double(t * hq * d), flops = 4.0 * ac.seqs * pairs * hq * d;
-    const int inner = ac.q_len > 1 ? 3 : 20;
-    for (const cuda::AttentionKernel k : {cuda::AttentionKernel::kSimple, cuda::AttentionKernel::kAuto}) {
-      cuda::PagedAttentionArgs a;
-      a.num_tokens = t, a.num_seqs = ac.seqs, a.num_q_heads = int32_t(hq), a.num_kv_heads = int32_t(hk);
-      a.head_dim = int32_t(d), a.block_size = bs, a.max_blocks_per_seq = blocks_per_seq;
-      a.query_start_loc = ab.query_start_loc, a.seq_lens = ab.seq_lens, a.block_tables = ab.block_tables;
-      a.scale = 0.088f;
-      cuda::plan_paged_attention(a, num_sms, k);
-      auto ws = be->alloc(std::max<size_t>(16, cuda::paged_attention_workspace_floats(a) * 4));
-      auto counters = be->alloc(std::max<size_t>(16, cuda::paged_attention_counters(a) * 4));
-      cudaMemset(counters->data(), 0, std::max<size_t>(16, cuda::paged_attention_counters(a) * 4));
-      cuda::set_paged_attention_workspace(a, static_cast<float*>(ws->data()), static_cast<int32_t*>(counters->data()));
-      const double sec = time_op(
-          [&](int) {
-            cuda::launch_paged_attention(static_cast<const cuda::bf16*>(q->data()), static_cast<const cuda::bf16*>(kc->data()),
-                                         static_cast<const cuda::bf16*>(vc->data()), a,
-                                         static_cast<cuda::bf16*>(out->data()), nullptr);
-          },
-          inner, 5, [] { cudaDeviceSynchronize(); });
-      static const char* names[] = {"auto", "simple", "tc-decode", "tc-prefill"};
-      char name[80];
-      std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d%s %s/%d",
-                    ac.q_len == 1 ? "decode" : ac.q_len < ac.ctx ? "chunk" : "prefill", ac.seqs,
-                    ac.q_len, ac.ctx, ac.stride ? " stride" : "", names[int(a.kernel)], a.num_splits);
-      row(name, sec, bytes, flops, bw, peak);
+  if (want("attention")) {
+    std::printf("\n");
+    int dev = 0, num_sms = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, dev);
+    const int32_t bs = 16;
+    // stride: block-table row length (CUDA graphs fix it at max_model_len / block_size); 0 = just enough.
+    struct AttnCase { int32_t seqs, q_len, ctx, stride = 0; };
+    for (const AttnCase ac : {AttnCase{1, 1, 1024}, AttnCase{32, 1, 1024}, AttnCase{256, 1, 1024}, AttnCase{1, 1, 8192},
+                              AttnCase{32, 1, 8192}, AttnCase{256, 1, 8192}, AttnCase{1, 2048, 2048},
+                              AttnCase{1, 512, 4096}, AttnCase{4, 512, 512}, AttnCase{32, 1, 1024, 8192},
+                              AttnCase{1024, 1, 640}}) {  // the last: offline decode (1,000 x 512/256)
+      const int32_t used = (ac.ctx + bs - 1) / bs, blocks_per_seq = std::max(used, ac.stride),
+                    num_blocks = ac.seqs * used;
+      std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx),
+          tables(size_t(ac.seqs) * size_t(blocks_per_seq), -1);
+      for (int32_t s = 0; s <= ac.seqs; ++s) qsl[size_t(s)] = s * ac.q_len;
+      for (int32_t s = 0; s < ac.seqs; ++s)
+        for (int32_t b = 0; b < used; ++b) tables[size_t(s) * size_t(blocks_per_seq) + size_t(b)] = s * used + b;
+      const int64_t t = int64_t(ac.seqs) * ac.q_len;
+      auto q = random_bf16(size_t(t * hq * d), 30), out = be->alloc(size_t(t * hq * d) * 2);
+      auto kc = random_bf16(size_t(num_blocks) * bs * hk * d, 31), vc = random_bf16(size_t(num_blocks) * bs * hk * d, 32);
+      auto dq = upload(qsl), dl = upload(lens), dt = upload(tables);
+      const AttentionBatch ab{ac.seqs, static_cast<const int32_t*>(dq->data()), static_cast<const int32_t*>(dl->data()),
+                              static_cast<const int32_t*>(dt->data()), blocks_per_seq, bs};
+      const Tensor tq(q->data(), DType::kBF16, {t, hq * d}), to(out->data(), DType::kBF16, {t, hq * d});
+      const Tensor tk(kc->data(), DType::kBF16, {num_blocks, bs, hk, d}), tv(vc->data(), DType::kBF16, {num_blocks, bs, hk, d});
+      // Bytes: each sequence's K/V once plus q and out; FLOPs: causal QK^T and PV (the queries are
+      // the last q_len of ctx positions: chunked prefill over a cached prefix when q_len < ctx).
+      const double kv_bytes = 2.0 * ac.seqs * ac.ctx * hk * d * 2;
+      const double pairs = double(ac.q_len) * (ac.ctx - ac.q_len) + 0.5 * double(ac.q_len) * (ac.q_len + 1);
+      const double bytes = kv_bytes + 4.0 * double(t * hq * d), flops = 4.0 * ac.seqs * pairs * hq * d;
+      const int inner = ac.q_len > 1 ? 3 : 20;
+      for (const cuda::AttentionKernel k : {cuda::AttentionKernel::kSimple, cuda::AttentionKernel::kAuto}) {
+        cuda::PagedAttentionArgs a;
+        a.num_tokens = t, a.num_seqs = ac.seqs, a.num_q_heads = int32_t(hq), a.num_kv_heads = int32_t(hk);
+        a.head_dim = int32_t(d), a.block_size = bs, a.max_blocks_per_seq = blocks_per_seq;
+        a.query_start_loc = ab.query_start_loc, a.seq_lens = ab.seq_lens, a.block_tables = ab.block_tables;
+        a.scale = 0.088f;
+        cuda::plan_paged_attention(a, num_sms, k);
+        auto ws = be->alloc(std::max<size_t>(16, cuda::paged_attention_workspace_floats(a) * 4));
+        auto counters = be->alloc(std::max<size_t>(16, cuda::paged_attention_counters(a) * 4));
+        cudaMemset(counters->data(), 0, std::max<size_t>(16, cuda::paged_attention_counters(a) * 4));
+        cuda::set_paged_attention_workspace(a, static_cast<float*>(ws->data()), static_cast<int32_t*>(counters->data()));
+        const double sec = time_op(
+            [&](int) {
+              cuda::launch_paged_attention(static_cast<const cuda::bf16*>(q->data()), static_cast<const cuda::bf16*>(kc->data()),
+                                           static_cast<const cuda::bf16*>(vc->data()), a,
+                                           static_cast<cuda::bf16*>(out->data()), nullptr);
+            },
+            inner, 5, [] { cudaDeviceSynchronize(); });
+        static const char* names[] = {"auto", "simple", "tc-decode", "tc-prefill"};
+        char name[80];
+        std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d%s %s/%d",
+                      ac.q_len == 1 ? "decode" : ac.q_len < ac.ctx ? "chunk" : "prefill", ac.seqs,
+                      ac.q_len, ac.ctx, ac.stride ? " stride" : "", names[int(a.kernel)], a.num_splits);
+        row(name, sec, bytes, flops, bw, peak);
+      }
+      // The op's own path (kAuto planning + its workspace) on the backend stream, for reference.
+      const double s_op = time_op([&](int) { ops.attention(tq, tk, tv, ab, 0.088f, to); }, inner, 5);
+      std::printf("  ops.attention %.1f us; K/V read %.1f MB\n", s_op * 1e6, kv_bytes / 1e6);
     }
-    // The op's own path (kAuto planning + its workspace) on the backend stream, for reference.
-    const double s_op = time_op([&](int) { ops.attention(tq, tk, tv, ab, 0.088f, to); }, inner, 5);
-    std::printf("  ops.attention %.1f us; K/V read %.1f MB\n", s_op * 1e6, kv_bytes / 1e6);
   }
 
   // Device sampling over float32 logits [rows, 151936] (the Qwen vocabulary), results to the host
   // included. Bytes: the logits read once (rows * vocab * 4); the sorted paths do more by design.
-  const int64_t vocab = 151936;
-  std::vector<float> host_logits(size_t(256 * vocab));
-  uint64_t s = 99;
-  for (auto& v : host_logits) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    v = 8.f * float(int32_t(s >> 40) - (1 << 23)) / float(1 << 23);
-  }
-  auto logits = upload(host_logits);
-  DeviceSampler& sampler = *be->sampler();
-  struct SampleCase { const char* name; double t; int32_t top_k; double top_p; int32_t logprobs; };
-  for (const SampleCase sc : {SampleCase{"greedy", 0.0, 0, 1.0, 0}, SampleCase{"greedy+logprobs20", 0.0, 0, 1.0, 20},
-                              SampleCase{"T=0.8", 0.8, 0, 1.0, 0}, SampleCase{"top_k=50", 0.8, 50, 1.0, 0},
-                              SampleCase{"top_p=0.9", 0.8, 0, 0.9, 0}}) {
-    for (int64_t rows : {1, 32, 256}) {
-      SampleBatch batch;
-      for (int64_t r = 0; r < rows; ++r) {
-        SampleRow sr;
-        sr.logits_row = int32_t(r);
-        sr.temperature = sc.t, sr.top_k = sc.top_k, sr.top_p = sc.top_p, sr.num_logprobs = sc.logprobs;
-        sr.seed = uint64_t(r);
-        batch.rows.push_back(sr);
+  if (want("sampling")) {
+    const int64_t vocab = 151936;
+    std::vector<float> host_logits(size_t(1024 * vocab));
+    uint64_t s = 99;
+    for (auto& v : host_logits) {
+      s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+      v = 8.f * float(int32_t(s >> 40) - (1 << 23)) / float(1 << 23);
+    }
+    auto logits = upload(host_logits);
+    DeviceSampler& sampler = *be->sampler();
+    struct SampleCase { const char* name; double t; int32_t top_k; double top_p; int32_t logprobs; };
+    for (const SampleCase sc : {SampleCase{"greedy", 0.0, 0, 1.0, 0}, SampleCase{"greedy+logprobs20", 0.0, 0, 1.0, 20},
+                                SampleCase{"T=0.8", 0.8, 0, 1.0, 0}, SampleCase{"top_k=50", 0.8, 50, 1.0, 0},
+                                SampleCase{"top_p=0.9", 0.8, 0, 0.9, 0}}) {
+      for (int64_t rows : {1, 32, 256, 1024}) {
+        SampleBatch batch;
+        for (int64_t r = 0; r < rows; ++r) {
+          SampleRow sr;
+          sr.logits_row = int32_t(r);
+          sr.temperature = sc.t, sr.top_k = sc.top_k, sr.top_p = sc.top_p, sr.num_logprobs = sc.logprobs;
+          sr.seed = uint64_t(r);
+          batch.rows.push_back(sr);
+        }
+        std::vector<SampleResult> results;
+        const Tensor tl(logits->data(), DType::kF32, {rows, vocab});
+        const double sec = time_op([&](int i) {
+          batch.rows[0].step = uint64_t(i);
+          sampler.sample(tl, batch, results);
+        }, rows > 32 && sc.top_p < 1.0 ? 3 : 10, 5);
+        char name[64];
+        std::snprintf(name, sizeof name, "sample %s rows=%ld", sc.name, long(rows));
+        row(name, sec, 4.0 * double(rows * vocab), 0, bw, peak);
       }
-      std::vector<SampleResult> results;
-      const Tensor tl(logits->data(), DType::kF32, {rows, vocab});
-      const double sec = time_op([&](int i) {
-        batch.rows[0].step = uint64_t(i);
-        sampler.sample(tl, batch, results);
-      }, rows > 32 && sc.top_p < 1.0 ? 3 : 10, 5);
-      char name[64];
-      std::snprintf(name, sizeof name, "sample %s rows=%ld", sc.name, long(rows));
-      row(name, sec, 4.0 * double(rows * vocab), 0, bw, peak);
     }
   }
 }
@@ -379,7 +408,7 @@ void run() {
 }  // namespace
 }  // namespace ds
 
-int main() {
-  ds::run();
+int main(int argc, char** argv) {
+  ds::run(std::vector<std::string_view>(argv + 1, argv + argc));
   return 0;
 }

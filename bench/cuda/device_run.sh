@@ -22,6 +22,7 @@
 # ';' separates flag sets, each run in turn (e.g. "--max-num-seqs 256;--max-num-batched-tokens 32768")
 # TEST_AB / OPS_AB: ';'-separated environments under which step 1 reruns the GPU tests and step 8
 # reruns bench_cuda_ops (A/B of experiments behind an environment variable, as DECODE_AB in step 2)
+# OPS_ARGS: arguments of bench_cuda_ops in step 8 ("attention": the attention and sampling rows only)
 # STEPS="1 2 3 4 5" picks steps (the default); each step prints its start time.
 set -uo pipefail
 # Logs and JSON are written to a scratch folder and packed into one archive at the end,
@@ -108,7 +109,7 @@ if [[ $steps == *" 3 "* ]]; then
     done
     env "${envs[@]}" timeout 200 "$bin" bench throughput --model $M7 --load-format dummy --device cuda --input-len 512 \
       --output-len 256 --num-prompts 1000 "${flags[@]}" --output-json "$O/throughput_7B_$n.json" >"$O/throughput_7B_$n.log" 2>&1
-    echo "throughput [$args] rc=$?"; grep -E "Throughput|memory:|Engine steps|op profile" "$O/throughput_7B_$n.log"
+    echo "throughput [$args] rc=$?"; grep -E "Throughput|Engine steps|op profile" "$O/throughput_7B_$n.log"
   done
 fi
 if [[ $steps == *" 4 "* ]]; then
@@ -163,15 +164,16 @@ fi
 if [[ $steps == *" 8 "* ]]; then
   at "step 8"
   if [[ ${OPS_BASE:-1} != 0 ]]; then  # OPS_BASE=0: only the OPS_AB runs
-    timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops.txt" 2>&1; echo "bench_cuda_ops rc=$?"
-    grep -E "limits|T=1|add_rmsnorm|attn decode B=1 " "$O/bench_cuda_ops.txt"
+    # shellcheck disable=SC2086  # OPS_ARGS: words
+    timeout 240 "$B/bench_cuda_ops" ${OPS_ARGS:-} >"$O/bench_cuda_ops.txt" 2>&1; echo "bench_cuda_ops rc=$?"
+    grep -E "limits|T=1|add_rmsnorm|attn decode B=1 |attn decode B=1024 |sample T=0.8 rows=1024" "$O/bench_cuda_ops.txt"
   fi
   # OPS_AB="VAR=VALUE[;...]": again under each environment, bench_cuda_ops_ab<n>.txt (T=1 rows shown)
   IFS=';' read -ra oabs <<<"${OPS_AB:-}"
   for ((a = 0; a < ${#oabs[@]}; a++)); do
     # shellcheck disable=SC2086  # an environment: VAR=VALUE words
-    env ${oabs[a]} timeout 240 "$B/bench_cuda_ops" >"$O/bench_cuda_ops_ab$((a + 1)).txt" 2>&1
-    echo "bench_cuda_ops [${oabs[a]}] rc=$?"; grep -E "T=1 |attn decode B=1 " "$O/bench_cuda_ops_ab$((a + 1)).txt"
+    env ${oabs[a]} timeout 240 "$B/bench_cuda_ops" ${OPS_ARGS:-} >"$O/bench_cuda_ops_ab$((a + 1)).txt" 2>&1
+    echo "bench_cuda_ops [${oabs[a]}] rc=$?"; grep -E "T=1 |attn decode B=1 |attn decode B=1024 " "$O/bench_cuda_ops_ab$((a + 1)).txt"
   done
 fi
 at "done"
