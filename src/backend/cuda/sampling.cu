@@ -123,39 +123,28 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
   Lse acc{-INFINITY, 0.f};
   ArgBest best{-INFINITY, INT_MAX};
   const bool vec = (reinterpret_cast<uintptr_t>(x) & 15) == 0;
-  // A thread's groups g, g + kPartThreads, ... in order; kLoadAhead of them are loaded before any is
-  // used (one group per round trip kept a 1,024-row greedy step at ~25% of the copy bandwidth).
-  constexpr int kLoadAhead = 4;
-  for (int64_t g0 = lo / 4 + tid; g0 * 4 < hi; g0 += kLoadAhead * kPartThreads) {
-    float v[kLoadAhead][4];
+  for (int64_t g = lo / 4 + tid; g * 4 < hi; g += kPartThreads) {
+    const int64_t i0 = g * 4;
+    float v[4];
+    if (vec && i0 + 4 <= hi) {
+      const float4 f = __ldg(reinterpret_cast<const float4*>(x + i0));
+      v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+    } else {
 #pragma unroll
-    for (int j = 0; j < kLoadAhead; ++j) {
-      const int64_t i0 = (g0 + j * kPartThreads) * 4;
-      if (vec && i0 + 4 <= hi) {
-        const float4 f = __ldg(reinterpret_cast<const float4*>(x + i0));
-        v[j][0] = f.x, v[j][1] = f.y, v[j][2] = f.z, v[j][3] = f.w;
-      } else {
-#pragma unroll
-        for (int k = 0; k < 4; ++k) v[j][k] = i0 + k < hi ? x[i0 + k] : NAN;
-      }
+      for (int k = 0; k < 4; ++k) v[k] = i0 + k < hi ? x[i0 + k] : NAN;
     }
+    Philox4 u{{0, 0, 0, 0}};
+    if (mode == kGumbel) u = philox_words(r.seed, r.step, uint32_t(g), kPhiloxGumbel);
 #pragma unroll
-    for (int j = 0; j < kLoadAhead; ++j) {
-      const int64_t g = g0 + j * kPartThreads, i0 = g * 4;
-      if (i0 >= hi) break;
-      Philox4 u{{0, 0, 0, 0}};
-      if (mode == kGumbel) u = philox_words(r.seed, r.step, uint32_t(g), kPhiloxGumbel);
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int32_t i = int32_t(i0 + k);
-        if (i >= hi) break;
-        lse_add(acc, v[j][k]);
-        if (mode == kSorted) continue;
-        float p = v[j][k];
-        if (nadj > 0 && ((bits[(i - lo) >> 5] >> ((i - lo) & 31)) & 1u)) p = adjusted_logit(p, *find_adjustment(a, nadj, i), r);
-        const float score = mode == kGreedy ? p : p / temp + gumbel(u.v[k]);
-        if (score > -INFINITY && better({score, i}, best)) best = {score, i};
-      }
+    for (int k = 0; k < 4; ++k) {
+      const int32_t i = int32_t(i0 + k);
+      if (i >= hi) break;
+      lse_add(acc, v[k]);
+      if (mode == kSorted) continue;
+      float p = v[k];
+      if (nadj > 0 && ((bits[(i - lo) >> 5] >> ((i - lo) & 31)) & 1u)) p = adjusted_logit(p, *find_adjustment(a, nadj, i), r);
+      const float score = mode == kGreedy ? p : p / temp + gumbel(u.v[k]);
+      if (score > -INFINITY && better({score, i}, best)) best = {score, i};
     }
   }
   const Lse tot = ReduceLse(tmp.lse).Reduce(acc, LseOp());
