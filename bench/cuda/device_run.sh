@@ -22,6 +22,8 @@
 # ';' separates flag sets, each run in turn (e.g. "--max-num-seqs 256;--max-num-batched-tokens 32768")
 # TEST_AB / OPS_AB: ';'-separated environments under which step 1 reruns the GPU tests and step 8
 # reruns bench_cuda_ops (A/B of experiments behind an environment variable, as DECODE_AB in step 2)
+# SMI=1: step 3 samples the card every 200 ms during each run (SM clock, power, temperature) into
+# smi_<n>.csv and prints their means (is a compute-bound run held back by the power limit?)
 # OPS_ARGS: arguments of bench_cuda_ops in step 8 ("attention": the attention and sampling rows only)
 # STEPS="1 2 3 4 5" picks steps (the default); each step prints its start time.
 set -uo pipefail
@@ -107,9 +109,37 @@ if [[ $steps == *" 3 "* ]]; then
       elif ((${#flags[@]} == 0)) && [[ $w == [A-Z]*=* ]]; then envs+=("$w")
       else flags+=("$w"); fi
     done
+    if [[ -n ${SMI:-} ]]; then
+      nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu,utilization.gpu \
+        --format=csv -lms 200 >"$O/smi_$n.csv" 2>&1 &
+      smi=$!
+    fi
     env "${envs[@]}" timeout 200 "$bin" bench throughput --model $M7 --load-format dummy --device cuda --input-len 512 \
       --output-len 256 --num-prompts 1000 "${flags[@]}" --output-json "$O/throughput_7B_$n.json" >"$O/throughput_7B_$n.log" 2>&1
     echo "throughput [$args] rc=$?"; grep -E "Throughput|Engine steps|op profile" "$O/throughput_7B_$n.log"
+    if [[ -n ${SMI:-} ]]; then
+      kill $smi; wait $smi 2>/dev/null
+      # Means over the samples with the GPU busy (utilization >= 90%): SM clock, power, temperature.
+      python3 - "$O/smi_$n.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+head = [h.strip() for h in rows[0]]
+def col(sub):  # the first column whose header contains sub (nvidia-smi's headers differ from the query names)
+    return next((i for i, h in enumerate(head) if sub in h), None)
+def num(r, i):
+    try: return float(r[i].split()[0])
+    except (ValueError, IndexError): return None
+u = col("utilization.gpu")
+busy = [r for r in rows[1:] if len(r) == len(head) and (num(r, u) or 0) >= 90]
+def mean(sub):
+    i = col(sub)
+    v = [x for x in (num(r, i) for r in busy) if x is not None] if i is not None else []
+    return sum(v) / len(v) if v else float("nan")
+out = ["busy samples %d" % len(busy), "sm clock %.0f MHz" % mean(".sm"), "power %.0f W" % mean("power.draw"),
+       "limit %.0f W" % mean("power.limit"), "temp %.0f C" % mean("temperature.gpu")]
+print("  smi: " + ", ".join(out))
+PY
+    fi
   done
 fi
 if [[ $steps == *" 4 "* ]]; then
