@@ -309,18 +309,30 @@ void run(const std::vector<std::string_view>& only) {
     cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, dev);
     const int32_t bs = 16;
     // stride: block-table row length (CUDA graphs fix it at max_model_len / block_size); 0 = just enough.
-    struct AttnCase { int32_t seqs, q_len, ctx, stride = 0; };
+    // scattered: the cache blocks are dealt out in a random order (an engine's tables after many
+    // allocations and frees) instead of each sequence's blocks lying one after another.
+    struct AttnCase { int32_t seqs, q_len, ctx, stride = 0; bool scattered = false; };
     for (const AttnCase ac : {AttnCase{1, 1, 1024}, AttnCase{32, 1, 1024}, AttnCase{256, 1, 1024}, AttnCase{1, 1, 8192},
                               AttnCase{32, 1, 8192}, AttnCase{256, 1, 8192}, AttnCase{1, 2048, 2048},
                               AttnCase{1, 512, 4096}, AttnCase{4, 512, 512}, AttnCase{32, 1, 1024, 8192},
-                              AttnCase{1024, 1, 640}}) {  // the last: offline decode (1,000 x 512/256)
+                              AttnCase{1024, 1, 640}, AttnCase{1024, 1, 640, 0, true}}) {  // offline decode (1,000 x 512/256)
       const int32_t used = (ac.ctx + bs - 1) / bs, blocks_per_seq = std::max(used, ac.stride),
                     num_blocks = ac.seqs * used;
       std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx),
           tables(size_t(ac.seqs) * size_t(blocks_per_seq), -1);
       for (int32_t s = 0; s <= ac.seqs; ++s) qsl[size_t(s)] = s * ac.q_len;
+      std::vector<int32_t> order(static_cast<size_t>(num_blocks));
+      std::iota(order.begin(), order.end(), 0);
+      if (ac.scattered) {
+        uint64_t r = 12345;  // Fisher-Yates with xorshift64: the same order every run
+        for (size_t i = order.size(); i > 1; --i) {
+          r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+          std::swap(order[i - 1], order[size_t(r % i)]);
+        }
+      }
       for (int32_t s = 0; s < ac.seqs; ++s)
-        for (int32_t b = 0; b < used; ++b) tables[size_t(s) * size_t(blocks_per_seq) + size_t(b)] = s * used + b;
+        for (int32_t b = 0; b < used; ++b)
+          tables[size_t(s) * size_t(blocks_per_seq) + size_t(b)] = order[size_t(s * used + b)];
       const int64_t t = int64_t(ac.seqs) * ac.q_len;
       auto q = random_bf16(size_t(t * hq * d), 30), out = be->alloc(size_t(t * hq * d) * 2);
       auto kc = random_bf16(size_t(num_blocks) * bs * hk * d, 31), vc = random_bf16(size_t(num_blocks) * bs * hk * d, 32);
@@ -357,7 +369,8 @@ void run(const std::vector<std::string_view>& only) {
         char name[80];
         std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d%s %s/%d",
                       ac.q_len == 1 ? "decode" : ac.q_len < ac.ctx ? "chunk" : "prefill", ac.seqs,
-                      ac.q_len, ac.ctx, ac.stride ? " stride" : "", names[int(a.kernel)], a.num_splits);
+                      ac.q_len, ac.ctx, ac.stride ? " stride" : ac.scattered ? " scattered" : "", names[int(a.kernel)],
+                      a.num_splits);
         row(name, sec, bytes, flops, bw, peak);
       }
       // The op's own path (kAuto planning + its workspace) on the backend stream, for reference.
