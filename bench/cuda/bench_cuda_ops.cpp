@@ -5,7 +5,8 @@
 // over enough copies to defeat the L2. Timing: host clock around many launches, synchronized
 // (the backend boundary exposes no events), after a warm-up. Attention also runs its kernels
 // directly through the launcher (cuda_kernels.h) to compare the old and new kernels.
-// Usage: bench_cuda_ops   (one GPU; prints a table)
+// Usage: bench_cuda_ops [SECTION...]   (one GPU; prints a table; sections: projections, swiglu,
+// layer, elementwise, rope, attention, sampling; none named: all)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
