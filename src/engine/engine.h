@@ -99,16 +99,18 @@ class Engine {
   void sample_on_host(const std::vector<ToSample>& todo, const std::vector<float>& logits);
   void sample_on_device(const std::vector<ToSample>& todo, const Tensor& logits);
   void apply_token(Sequence& seq, const SampledToken& tok);
-  // The text part of apply_token for a sequence without stop strings (its text cannot end it):
-  // done by flush_outputs, on the device path while the next step's forward runs.
+  // The text part of apply_token: at once for a sequence with stop strings (the text may end it),
+  // else queued for flush_outputs (on the device path it runs while the next step's forward runs).
   struct TextWork {
     Sequence* seq;
     int32_t token;
-    bool past_min;   // stop checks apply (min_tokens reached)
-    bool stop_id;    // ended by this token: eos or a stop_token_id (its text only with include_stop_str)
-    bool finished;   // ended: flush the detokenizer
+    bool past_min;    // stop checks apply (min_tokens reached)
+    bool stop_token;  // ended by this token: eos or a stop_token_id (its text only with include_stop_str)
+    bool finished;    // ended (stop token or length): flush the detokenizer
   };
-  void apply_text(const TextWork& w);
+  // Appends the token's text; true (and *matched) when a stop string ended the sequence (nothing
+  // is flushed then: the stop checker already cut the text).
+  bool apply_text(const TextWork& w, std::string* matched);
   // Pending text, then stats, then events of the sequences touched since the last flush. Runs before
   // anything can destroy a touched sequence (an abort) and whenever the engine goes idle.
   void flush_outputs();

@@ -136,52 +136,42 @@ void Engine::apply_token(Sequence& seq, const SampledToken& tok) {
   touched_.push_back(&seq);
   const bool is_eos = !p.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), tok.id) != eos_ids_.end();
   const bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok.id) != p.stop_token_ids.end();
-  TextWork w{&seq, tok.id, seq.num_output_tokens() >= p.min_tokens, false, false};  // vLLM: no stop checks before min_tokens
-  if ((is_eos || is_stop_id) && seq.num_output_tokens() > p.min_tokens - 1) {
-    w.stop_id = w.finished = true;
+  const bool stop_token = (is_eos || is_stop_id) && seq.num_output_tokens() > p.min_tokens - 1;
+  const bool length = seq.num_output_tokens() >= p.max_tokens || seq.num_tokens() >= max_model_len_;
+  // vLLM: no stop checks before min_tokens.
+  const TextWork w{&seq, tok.id, seq.num_output_tokens() >= p.min_tokens, stop_token, stop_token || length};
+  std::string matched;
+  if (defer_text_ && p.stop.empty()) {
+    text_work_.push_back(w);
+  } else if (apply_text(w, &matched)) {  // a stop string matched: the text decides now
     scheduler_.remove(&seq);
-    seq.finish(FinishReason::kStop, is_stop_id ? std::to_string(tok.id) : "");
-  } else if (!p.stop.empty() || !defer_text_) {
-    // Stop strings: the text decides now whether the sequence goes on.
-    bool stopped = false;
-    std::string matched;
-    seq.pending().text += seq.text_delta(tok.id, w.past_min, &stopped, &matched);
-    if (stopped) {
-      scheduler_.remove(&seq);
-      seq.finish(FinishReason::kStop, matched);
-      return;
-    }
-    if (seq.num_output_tokens() < p.max_tokens && seq.num_tokens() < max_model_len_) return;
-    seq.pending().text += seq.text_flush();
-    scheduler_.remove(&seq);
-    seq.finish(FinishReason::kLength);
+    seq.finish(FinishReason::kStop, matched);
     return;
-  } else if (seq.num_output_tokens() >= p.max_tokens || seq.num_tokens() >= max_model_len_) {
-    w.finished = true;
-    scheduler_.remove(&seq);
-    seq.finish(FinishReason::kLength);
   }
-  if (defer_text_) text_work_.push_back(w);
-  else apply_text(w);
+  if (!w.finished) return;
+  scheduler_.remove(&seq);
+  seq.finish(stop_token ? FinishReason::kStop : FinishReason::kLength, stop_token && is_stop_id ? std::to_string(tok.id) : "");
 }
 
-void Engine::apply_text(const TextWork& w) {
+bool Engine::apply_text(const TextWork& w, std::string* matched) {
   Sequence& seq = *w.seq;
   bool stopped = false;
-  std::string matched;
-  if (w.stop_id) {
+  if (w.stop_token) {
     // The stop token's own text is shown only for stop_token_ids with include_stop_str_in_output.
     const SamplingParams& p = seq.params();
     const bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), w.token) != p.stop_token_ids.end();
-    if (is_stop_id && p.include_stop_str_in_output) seq.pending().text += seq.text_delta(w.token, false, &stopped, &matched);
+    if (is_stop_id && p.include_stop_str_in_output) seq.pending().text += seq.text_delta(w.token, false, &stopped, matched);
   } else {
-    seq.pending().text += seq.text_delta(w.token, w.past_min, &stopped, &matched);  // no stop strings: not stopped
+    seq.pending().text += seq.text_delta(w.token, w.past_min, &stopped, matched);
   }
+  if (stopped) return true;
   if (w.finished) seq.pending().text += seq.text_flush();
+  return false;
 }
 
 void Engine::flush_outputs() {
-  for (const TextWork& w : text_work_) apply_text(w);
+  std::string unused;  // queued sequences have no stop strings: their text never stops them
+  for (const TextWork& w : text_work_) apply_text(w, &unused);
   text_work_.clear();
   publish_stats();  // before the events: a client that saw its last event sees counters including it
   emit_touched();
