@@ -97,15 +97,19 @@ void run(const std::vector<std::string_view>& only) {
 
   // Projections of one layer (weights rotate over 4 copies so the L2 cannot hold them).
   if (want("projections")) {
-    struct Proj { const char* name; int64_t n, k; };
+    // The 1.5B's decode projections (hidden 1536, 12 q / 2 kv heads, intermediate 8960) at T=1 only.
+    struct Proj { const char* name; int64_t n, k; bool small = false; };
     for (const Proj p : {Proj{"qkv", hq * d + 2 * hk * d, h}, Proj{"o_proj", h, hq * d}, Proj{"gate_up", 2 * inter, h},
                          Proj{"down", h, inter}, Proj{"lm_head", 152064, h}, Proj{"k or v", hk * d, h},
-                         Proj{"gate or up", inter, h}}) {
+                         Proj{"gate or up", inter, h}, Proj{"1.5B qkv", 2048, 1536, true},
+                         Proj{"1.5B o_proj", 1536, 1536, true}, Proj{"1.5B gate_up", 17920, 1536, true},
+                         Proj{"1.5B down", 1536, 8960, true}}) {
       std::vector<std::unique_ptr<DeviceBuffer>> ws;
       for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(p.n * p.k), 10 + i));
       // T <= 2 runs the skinny (decode) kernel; DS_NO_SKINNY_MATMUL=1 gives cuBLASLt's rows to compare.
       for (int64_t t : {1, 2, 4, 32, 256, 2048}) {
         if (p.n > 100000 && t > 8) continue;  // lm_head: only the sampled rows of a decode step
+        if (p.small && t > 1) continue;
         auto x = random_bf16(size_t(t * p.k), 5), y = be->alloc(size_t(t * p.n) * 2);
         const Tensor tx(x->data(), DType::kBF16, {t, p.k}), ty(y->data(), DType::kBF16, {t, p.n});
         const double s = time_op([&](int i) {

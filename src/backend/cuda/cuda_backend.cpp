@@ -7,7 +7,11 @@
 // capturing (the attention workspace is sized once up front, cuBLASLt uses the fixed workspace).
 #include "backend/cuda/cuda_backend.h"
 
+#include <cstdio>
 #include <map>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "backend/cuda/cublaslt_matmul.h"
 #include "backend/cuda/cuda_check.h"
@@ -75,8 +79,18 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, o.device));
     ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms, o.batch_invariant);
     sampler_ = cuda::make_cuda_sampler(stream_);
-    if (const char* p = std::getenv("DS_OP_PROFILE"); p && *p && *p != '0') {
-      profile_ = std::make_unique<cuda::OpProfile>(stream_);
+    const char* prof = std::getenv("DS_OP_PROFILE");
+    std::vector<std::string> skip;
+    if (const char* s = std::getenv("DS_OP_SKIP"); s && *s) {
+      for (std::string_view rest = s; !rest.empty();) {
+        const size_t comma = rest.find(',');
+        if (const std::string_view op = rest.substr(0, comma); !op.empty()) skip.emplace_back(op);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      }
+      std::fprintf(stderr, "DS_OP_SKIP: %zu ops are not run (timing experiments only: outputs are wrong)\n", skip.size());
+    }
+    if ((prof && *prof && *prof != '0') || !skip.empty()) {
+      profile_ = std::make_unique<cuda::OpProfile>(stream_, std::move(skip));
       profiled_ops_ = cuda::make_profiled_ops(*ops_, *profile_);
       profiled_sampler_ = cuda::make_profiled_sampler(*sampler_, *profile_);
     }
@@ -155,7 +169,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda::CublasLtMatmul> matmul_;
   std::unique_ptr<cuda::CudaOps> ops_;
   std::unique_ptr<DeviceSampler> sampler_;
-  // DS_OP_PROFILE=1: ops() and sampler() time every call (op_profile.h)
+  // DS_OP_PROFILE=1 (or DS_OP_SKIP set): ops() and sampler() time every call (op_profile.h)
   std::unique_ptr<cuda::OpProfile> profile_;
   std::unique_ptr<Ops> profiled_ops_;
   std::unique_ptr<DeviceSampler> profiled_sampler_;

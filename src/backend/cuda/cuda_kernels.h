@@ -66,24 +66,24 @@ bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w);
 // One decode row through the fused gate/up projection and SwiGLU: out[j] = silu(g_j) * u_j with
 // g_j = bf16(x . w[j]), u_j = bf16(x . w[n + j]); x [1, k], w_gate_up [2n, k], out [1, n] bf16.
 // Same requirements as the skinny matmul.
-void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out,
+void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out, int deal_sms,
                           cudaStream_t stream);
 // residual[t, n] += x[t, k] @ w[n, k]^T (residual fp32, each element residual + (x . w_n)): a
 // decode step's o_proj / down_proj added into the residual stream in the matmul's epilogue.
 void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int64_t t, int64_t n, int64_t k,
-                              cudaStream_t stream);
+                              int deal_sms, cudaStream_t stream);
 // One decode row normalized and projected in one kernel: out[1, n] = rmsnorm(x) * norm_w @ w^T (+ bias),
 // or (norm_swiglu) the fused gate/up projection with SwiGLU as launch_skinny_swiglu. x [1, k] fp32
 // (the residual stream), norm_w [k] bf16; every block normalizes the row into shared memory with
 // launch_rmsnorm's numbers, bit for bit. Needs k <= kSkinnyNormMaxHidden (rmsnorm.cu's 1024 x 8 layout).
-// The grid is one wave of resident blocks on `sms` multiprocessors.
+// The grid is at most one wave of resident blocks on `sms` multiprocessors; `deal`: see below.
 constexpr int64_t kSkinnyNormMaxHidden = 8192;
 bool skinny_norm_supports(int64_t k, const void* w);
 void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, const bf16* w, const void* bias,
                                DType bias_dtype, void* out, DType out_dtype, int64_t n, int64_t k, int sms,
-                               cudaStream_t stream);
+                               bool deal, cudaStream_t stream);
 void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, const bf16* w_gate_up, int64_t n,
-                               int64_t k, bf16* out, int sms, cudaStream_t stream);
+                               int64_t k, bf16* out, int sms, bool deal, cudaStream_t stream);
 // The attention block's start for one decode row: qkv = rmsnorm(x) * norm_w @ w_qkv^T (+ bias) as
 // launch_skinny_norm_matmul (bf16 out), then rope on q and k and the store of k and v into their
 // cache slot as launch_rope_store_kv, in the matmul's epilogue: a warp computes columns i and
@@ -99,7 +99,7 @@ struct QkvRope {
   int32_t head_dim = 0, q_heads = 0, kv_heads = 0;
 };
 void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, const bf16* w_qkv, const void* bias,
-                                 DType bias_dtype, bf16* qkv, const QkvRope& r, int64_t k, int sms,
+                                 DType bias_dtype, bf16* qkv, const QkvRope& r, int64_t k, int sms, bool deal,
                                  cudaStream_t stream);
 // The same kernel for any t, one row at a time: every output element's summation order depends on k
 // only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
@@ -109,8 +109,12 @@ void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DTy
 // form of matmul_add: residual + sum, as matmul into fp32 then add_rmsnorm's add).
 void launch_invariant_matmul_add(const bf16* x, const bf16* w, float* residual, int64_t t, int64_t n, int64_t k,
                                  cudaStream_t stream);
+// Dealing (deal_sms > 0: the device's multiprocessor count; deal for the norm-fused launches): a
+// grid of fewer than two blocks per multiprocessor is rounded up to a multiple of them and the
+// columns are dealt out over all its blocks (warp w of block b starts at column w * blocks + b), so
+// every SM streams the same share of the weights. Each column's sum is the same either way.
 void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
-                          DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream);
+                          DType out_dtype, int64_t t, int64_t n, int64_t k, int deal_sms, cudaStream_t stream);
 
 // out[i, :] = x[rows[i], :] for i < n_rows; rows of row_bytes bytes (any dtype).
 void launch_gather_rows(const void* x, size_t row_bytes, const int32_t* rows, int64_t n_rows, void* out,

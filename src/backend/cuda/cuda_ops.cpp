@@ -19,6 +19,8 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
     : stream_(stream), matmul_(matmul), num_sms_(num_sms), batch_invariant_(batch_invariant) {
   const char* off = std::getenv("DS_NO_SKINNY_MATMUL");
   use_skinny_ = !(off && *off && *off != '0');
+  const char* deal = std::getenv("DS_SKINNY_DEAL");
+  deal_ = !(deal && *deal == '0');
   const char* one = std::getenv("DS_ONE_ATTENTION_LAUNCH");
   split_mixed_ = !(one && *one && *one != '0');
 }
@@ -67,7 +69,7 @@ void CudaOps::matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tenso
       DS_CHECK_EQ(bias.numel(), n);
     }
     launch_skinny_matmul(bf(x), static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
-                         bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, t, n, k, stream_);
+                         bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, t, n, k, deal_ ? num_sms_ : 0, stream_);
     return;
   }
   matmul_.run(x, w, bias, out, stream_);
@@ -202,7 +204,7 @@ void CudaOps::gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate
       << x.shape_str() << w_gate_up.shape_str() << gate_up.shape_str() << out.shape_str();
   if (use_skinny_ && !batch_invariant_ && t == 1 && x.dtype == DType::kBF16 && w_gate_up.dtype == DType::kBF16 &&
       out.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w_gate_up.data)) {
-    launch_skinny_swiglu(bf(x), static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), stream_);
+    launch_skinny_swiglu(bf(x), static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), deal_ ? num_sms_ : 0, stream_);
     return;
   }
   matmul(x, w_gate_up, Tensor(), gate_up);
@@ -227,7 +229,7 @@ void CudaOps::matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tenso
     return;
   }
   if (row_kernels(x, w) && x.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w.data)) {
-    launch_skinny_matmul_add(bf(x), static_cast<const bf16*>(w.data), r, 1, n, k, stream_);
+    launch_skinny_matmul_add(bf(x), static_cast<const bf16*>(w.data), r, 1, n, k, deal_ ? num_sms_ : 0, stream_);
     return;
   }
   matmul_.run(x, w, Tensor(), Tensor(r, DType::kF32, {t, n}), stream_, /*accumulate=*/true);
@@ -244,7 +246,7 @@ void CudaOps::rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, c
         << x.shape_str() << norm_w.shape_str() << w.shape_str() << out.shape_str();
     launch_skinny_norm_matmul(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
                               static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
-                              bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, n, k, num_sms_, stream_);
+                              bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, n, k, num_sms_, deal_, stream_);
     return;
   }
   Ops::rmsnorm_matmul(x, norm_w, eps, w, bias, normed, out);
@@ -271,7 +273,7 @@ void CudaOps::rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, floa
     r.head_dim = int32_t(d), r.q_heads = int32_t((n - 2 * ks) / d), r.kv_heads = int32_t(hk);
     launch_skinny_norm_qkv_rope(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
                                 static_cast<const bf16*>(w_qkv.data), bias.defined() ? bias.data : nullptr,
-                                bias.defined() ? bias.dtype : DType::kF32, bf(qkv), r, k, num_sms_, stream_);
+                                bias.defined() ? bias.dtype : DType::kF32, bf(qkv), r, k, num_sms_, deal_, stream_);
     return;
   }
   Ops::rmsnorm_qkv_rope_store(x, norm_w, eps, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, normed, qkv);
@@ -285,7 +287,7 @@ void CudaOps::rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float 
     DS_CHECK(norm_w.numel() == k && w_gate_up.dim(0) == 2 * i && w_gate_up.dim(1) == k && out.dim(0) == 1)
         << x.shape_str() << norm_w.shape_str() << w_gate_up.shape_str() << out.shape_str();
     launch_skinny_norm_swiglu(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
-                              static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), num_sms_, stream_);
+                              static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), num_sms_, deal_, stream_);
     return;
   }
   Ops::rmsnorm_gate_up_silu(x, norm_w, eps, w_gate_up, normed, gate_up, out);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "backend/cuda/cuda_check.h"
 
@@ -26,75 +27,91 @@ class ProfiledOps final : public Ops {
   ProfiledOps(Ops& inner, OpProfile& p) : in_(inner), p_(p) {}
 
   void embedding(const Tensor& table, const int32_t* ids, Tensor out) override {
+    if (p_.skips("embedding")) return;
     auto s = p_.span("embedding", out.dim(0));
     in_.embedding(table, ids, out);
   }
   void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor out) override {
+    if (p_.skips("rmsnorm")) return;
     auto s = p_.span("rmsnorm", x.dim(0));
     in_.rmsnorm(x, w, eps, out);
   }
   void add_rmsnorm(const Tensor& x, Tensor residual, const Tensor& w, float eps, Tensor out) override {
+    if (p_.skips("add_rmsnorm")) return;
     auto s = p_.span("add_rmsnorm", x.dim(0));
     in_.add_rmsnorm(x, residual, w, eps, out);
   }
   void matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out) override {
+    if (p_.skips("matmul", weight_shape(w))) return;
     auto s = p_.span("matmul", x.dim(0), weight_shape(w), matmul_flops(x.dim(0), w));
     in_.matmul(x, w, bias, out);
   }
   void rope(Tensor q, Tensor k, const int32_t* positions, const RopeParams& rope) override {
+    if (p_.skips("rope")) return;
     auto s = p_.span("rope", q.dim(0));
     in_.rope(q, k, positions, rope);
   }
   void store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) override {
+    if (p_.skips("store_kv")) return;
     auto s = p_.span("store_kv", k.dim(0));
     in_.store_kv(k, v, k_cache, v_cache, slot_mapping);
   }
   void rope_store_kv(Tensor q, Tensor k, const Tensor& v, const int32_t* positions, const RopeParams& rope,
                      Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) override {
+    if (p_.skips("rope_store_kv")) return;
     auto s = p_.span("rope_store_kv", q.dim(0));
     in_.rope_store_kv(q, k, v, positions, rope, k_cache, v_cache, slot_mapping);
   }
   void qkv_rope_store(const Tensor& qkv, Tensor q, const int32_t* positions, const RopeParams& rope, Tensor k_cache,
                       Tensor v_cache, const int32_t* slot_mapping) override {
+    if (p_.skips("qkv_rope_store")) return;
     auto s = p_.span("qkv_rope_store", qkv.dim(0));
     in_.qkv_rope_store(qkv, q, positions, rope, k_cache, v_cache, slot_mapping);
   }
   // Decode batches (one query row per sequence) apart from prefill and mixed ones.
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& batch,
                  float scale, Tensor out) override {
+    if (p_.skips("attention")) return;
     auto s = p_.span(q.dim(0) == batch.num_seqs ? "attention decode" : "attention prefill/mixed", q.dim(0));
     in_.attention(q, k_cache, v_cache, batch, scale, out);
   }
   void silu_mul(const Tensor& gate, const Tensor& up, Tensor out) override {
+    if (p_.skips("silu_mul")) return;
     auto s = p_.span("silu_mul", gate.dim(0));
     in_.silu_mul(gate, up, out);
   }
   void gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate_up, Tensor out) override {
+    if (p_.skips("gate_up_silu", weight_shape(w_gate_up))) return;
     auto s = p_.span("gate_up_silu", x.dim(0), weight_shape(w_gate_up), matmul_flops(x.dim(0), w_gate_up));
     in_.gate_up_silu(x, w_gate_up, gate_up, out);
   }
   void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) override {
+    if (p_.skips("matmul_add", weight_shape(w))) return;
     auto s = p_.span("matmul_add", x.dim(0), weight_shape(w), matmul_flops(x.dim(0), w));
     in_.matmul_add(x, w, scratch, residual);
   }
   void rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
                       Tensor normed, Tensor out) override {
+    if (p_.skips("rmsnorm_matmul", weight_shape(w))) return;
     auto s = p_.span("rmsnorm_matmul", x.dim(0), weight_shape(w), matmul_flops(x.dim(0), w));
     in_.rmsnorm_matmul(x, norm_w, eps, w, bias, normed, out);
   }
   void rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv, const Tensor& bias,
                               const int32_t* positions, const RopeParams& rope, Tensor k_cache, Tensor v_cache,
                               const int32_t* slot_mapping, Tensor normed, Tensor qkv) override {
+    if (p_.skips("rmsnorm_qkv_rope_store", weight_shape(w_qkv))) return;
     auto s = p_.span("rmsnorm_qkv_rope_store", x.dim(0), weight_shape(w_qkv), matmul_flops(x.dim(0), w_qkv));
     in_.rmsnorm_qkv_rope_store(x, norm_w, eps, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, normed,
                                qkv);
   }
   void rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up, Tensor normed,
                             Tensor gate_up, Tensor out) override {
+    if (p_.skips("rmsnorm_gate_up_silu", weight_shape(w_gate_up))) return;
     auto s = p_.span("rmsnorm_gate_up_silu", x.dim(0), weight_shape(w_gate_up), matmul_flops(x.dim(0), w_gate_up));
     in_.rmsnorm_gate_up_silu(x, norm_w, eps, w_gate_up, normed, gate_up, out);
   }
   void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) override {
+    if (p_.skips("gather_rows")) return;
     auto s = p_.span("gather_rows", out.dim(0));
     in_.gather_rows(x, rows, out);
   }
@@ -120,7 +137,13 @@ class ProfiledSampler final : public DeviceSampler {
 
 }  // namespace
 
-OpProfile::OpProfile(cudaStream_t stream) : stream_(stream) {}
+OpProfile::OpProfile(cudaStream_t stream, std::vector<std::string> skip) : stream_(stream), skip_(std::move(skip)) {}
+
+bool OpProfile::skips(const char* op, const std::string& shape) const {
+  for (const std::string& s : skip_)
+    if (s == op || (!shape.empty() && s == std::string(op) + shape)) return true;
+  return false;
+}
 
 OpProfile::~OpProfile() {
   flush();

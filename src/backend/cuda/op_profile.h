@@ -6,6 +6,10 @@
 // Only work enqueued outside graph capture is timed (a replayed decode graph is one launch: run with
 // --enforce-eager to see decode steps op by op). An event between two kernels ends programmatic
 // dependent launch's overlap there, so the times are those of the ops run one after another.
+// DS_OP_SKIP=OP[,OP...] (timing experiments only: the outputs are wrong): the named ops are not run,
+// in graphs too, so a decode step's time without them gives their cost in place (PDL overlap and
+// all). OP is an Ops method name ("attention", "matmul_add") or a method name with the weight's
+// shape ("matmul_add[3584x3584]": only that projection). The sampler is never skipped.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -21,7 +25,8 @@ namespace ds::cuda {
 
 class OpProfile {
  public:
-  explicit OpProfile(cudaStream_t stream);
+  // skip: DS_OP_SKIP's entries (see above)
+  OpProfile(cudaStream_t stream, std::vector<std::string> skip);
   ~OpProfile();  // prints the table (stderr)
   OpProfile(const OpProfile&) = delete;
   OpProfile& operator=(const OpProfile&) = delete;
@@ -43,6 +48,8 @@ class OpProfile {
   // `op` with the row count's bucket (T=1, T=2, T<=8, ... T<=32768, T>32768) and `shape` in the key;
   // flops > 0 adds a rate column.
   Span span(const char* op, int64_t rows, const std::string& shape = {}, double flops = 0);
+  // Whether DS_OP_SKIP names `op` (or `op` with this weight shape).
+  bool skips(const char* op, const std::string& shape = {}) const;
 
  private:
   struct Timed {
@@ -59,6 +66,7 @@ class OpProfile {
   void flush();  // waits for the newest event, adds up the pending pairs, recycles their events
 
   cudaStream_t stream_;
+  std::vector<std::string> skip_;
   cudaEvent_t origin_ = nullptr;  // the first span's start
   double span_ms_ = 0;            // origin_ to the last flushed stop: the GPU's wall time over the timed work
   std::vector<cudaEvent_t> free_;

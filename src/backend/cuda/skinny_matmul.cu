@@ -142,7 +142,8 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
                                                                           const bf16* __restrict__ w,
                                                                           const B* __restrict__ bias,
                                                                           Out* __restrict__ out, int64_t n,
-                                                                          int64_t k, NormRow nr, QkvRope rs) {
+                                                                          int64_t k, NormRow nr, QkvRope rs,
+                                                                          bool dealt) {
   constexpr bool kSwiglu = E == Epilogue::kSwiglu, kRope = E == Epilogue::kRope;
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
   static_assert(E != Epilogue::kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
@@ -153,8 +154,11 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   const int lane = threadIdx.x & 31;
   // Warps take columns col, col + stride, ...: one each where the grid covers n (the plain launches);
   // several where it is one wave of resident blocks (kNormRow: the row is normalized once per block).
+  // dealt (grid_of): warp w of block b starts at column w * gridDim.x + b, so the columns are spread
+  // over every block of the grid instead of filling the first n / kWarpsPerBlock blocks.
   const int64_t stride = int64_t(gridDim.x) * kWarpsPerBlock;
-  int64_t col = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  const int64_t warp = threadIdx.x >> 5;
+  int64_t col = dealt ? warp * gridDim.x + blockIdx.x : int64_t(blockIdx.x) * kWarpsPerBlock + warp;
   const int64_t words = k / 8;
   constexpr int64_t kStep = 32 * kUnroll;
   auto full = [&](int64_t at) { return at + 32 * (kUnroll - 1) < words; };  // kUnroll words from `at` exist
@@ -288,6 +292,8 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
       }
     }
   };
+  // The plain launches' grid (dealt or not) has a warp for every column: one column each. (Their
+  // running the loop below as well cost ~20% on an H200: down_proj T=1 46.7 us against 36.8-38.6.)
   if constexpr (kNormRow) {
     for (; col < n; col += stride) run_column(col, col + stride);
   } else if (col < n) {
@@ -295,24 +301,37 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   }
 }
 
-dim3 grid_for(int64_t n, int64_t row_groups = 1) {
-  DS_CHECK(row_groups >= 1 && row_groups < 65536) << "rows " << row_groups;
-  return dim3{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), unsigned(row_groups)};
-}
-
-// kNormRow launches: the row is normalized once per block, so the grid is at most one wave of
-// resident blocks (each warp then takes several columns); `sms` = the device's multiprocessors.
+// `sms` = the device's multiprocessors; `deal` = spread the columns (DS_SKINNY_DEAL=0 turns it off).
 struct NormLaunch {
   NormRow nr;
   int sms = 0;
+  bool deal = false;
 };
 
+// A launch's grid (x) and whether its columns are dealt (the kernel's `dealt`). The plain launches
+// have one block per kWarpsPerBlock columns; kNormRow launches normalize the row once per block, so
+// their grid is at most one wave of resident blocks (each warp then takes several columns).
+// Dealing: a grid of fewer than two blocks per multiprocessor is rounded up to a multiple of the
+// multiprocessors and its columns dealt over all its blocks, so that blocks, placed evenly over the
+// SMs, carry the same number of columns within one. Without it the 1.5B's o_proj and down_proj (192
+// blocks for 1,536 columns) put 2 blocks on 60 SMs and 1 on 72: the slowest SM streams 38% more
+// than the mean. H200 (bench/results/cuda_h200_session11.md): 1.5B 128/512 decode 1.581 vs 1.595
+// and 1.671 vs 1.687 ms/token. Dealing the 7B's 448-block grids as well (4 or 3 blocks per SM) was
+// 0.5-1.5% slower (4.270 vs 4.249, 4.338 vs 4.296 ms/token), so larger grids are left as they are.
+struct Grid {
+  unsigned blocks;
+  bool dealt;
+};
 template <class Kernel>
-dim3 norm_grid(Kernel kernel, int64_t n, size_t smem, int sms) {
+Grid grid_of(Kernel kernel, bool norm_row, int64_t n, size_t smem, const NormLaunch& nl) {
+  int64_t blocks = (n + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  if (!norm_row && !nl.deal) return {unsigned(blocks), false};
   int per_sm = 0;
   CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kWarpsPerBlock, smem));
-  const int64_t wave = int64_t(std::max(per_sm, 1)) * std::max(sms, 1);
-  return dim3{unsigned(std::min((n + kWarpsPerBlock - 1) / kWarpsPerBlock, wave))};
+  const int64_t sms = std::max(nl.sms, 1), wave = int64_t(std::max(per_sm, 1)) * sms;
+  if (norm_row) blocks = std::min(blocks, wave);
+  if (!nl.deal || blocks >= wave || blocks >= 2 * sms) return {unsigned(blocks), false};
+  return {unsigned(std::min(wave, (blocks + sms - 1) / sms * sms)), true};
 }
 
 template <int T, class Out, Epilogue E, bool kNormRow, class B>
@@ -321,8 +340,11 @@ void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_
   const auto kernel = skinny_matmul_kernel<T, Out, B, E, kNormRow>;
   const size_t smem = kNormRow ? norm_shared_bytes(k) + (E == Epilogue::kRope ? size_t(rs.head_dim) * sizeof(float) : 0) : 0;
   if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  const dim3 grid = kNormRow ? norm_grid(kernel, n, smem, nl.sms) : grid_for(n, row_groups);
-  launch_pdl(kernel, grid, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out, n, k, nl.nr, rs);
+  DS_CHECK(row_groups >= 1 && row_groups < 65536) << "rows " << row_groups;
+  const Grid g = row_groups > 1 ? Grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), false}
+                                : grid_of(kernel, kNormRow, n, smem, nl);
+  launch_pdl(kernel, dim3{g.blocks, unsigned(row_groups)}, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out,
+             n, k, nl.nr, rs, g.dealt);
 }
 
 template <int T, class Out, Epilogue E = Epilogue::kStore, bool kNormRow = false>
@@ -340,10 +362,11 @@ void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, 
 
 template <class Out>
 void launch_out(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t t, int64_t n,
-                int64_t k, cudaStream_t stream) {
+                int64_t k, int deal_sms, cudaStream_t stream) {
+  const NormLaunch nl{NormRow{}, deal_sms, deal_sms > 0};
   switch (t) {
-    case 1: return launch_t<1>(x, w, bias, bias_dtype, out, n, k, stream);
-    case 2: return launch_t<2>(x, w, bias, bias_dtype, out, n, k, stream);
+    case 1: return launch_t<1>(x, w, bias, bias_dtype, out, n, k, stream, 1, nl);
+    case 2: return launch_t<2>(x, w, bias, bias_dtype, out, n, k, stream, 1, nl);
     default: DS_CHECK(false) << "skinny matmul rows " << t;
   }
 }
@@ -387,39 +410,40 @@ bool skinny_norm_supports(int64_t k, const void* w) {
   return k <= kSkinnyNormMaxHidden && skinny_matmul_supports(1, k, w, w);
 }
 
-void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out,
+void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out, int deal_sms,
                           cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_matmul_supports(1, k, x, w_gate_up)) << "k " << k;
-  launch_swiglu<false>(x, w_gate_up, n, k, out, stream);
+  launch_swiglu<false>(x, w_gate_up, n, k, out, stream, NormLaunch{NormRow{}, deal_sms, deal_sms > 0});
 }
 
 void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
-                          DType out_dtype, int64_t t, int64_t n, int64_t k, cudaStream_t stream) {
+                          DType out_dtype, int64_t t, int64_t n, int64_t k, int deal_sms, cudaStream_t stream) {
   if (t == 0 || n == 0) return;
   DS_CHECK(skinny_matmul_supports(t, k, x, w)) << "t " << t << " k " << k;
   if (out_dtype == DType::kF32) {
-    launch_out(x, w, bias, bias_dtype, static_cast<float*>(out), t, n, k, stream);
+    launch_out(x, w, bias, bias_dtype, static_cast<float*>(out), t, n, k, deal_sms, stream);
   } else {
     DS_CHECK(out_dtype == DType::kBF16) << "skinny matmul out dtype " << dtype_name(out_dtype);
-    launch_out(x, w, bias, bias_dtype, static_cast<bf16*>(out), t, n, k, stream);
+    launch_out(x, w, bias, bias_dtype, static_cast<bf16*>(out), t, n, k, deal_sms, stream);
   }
 }
 
 void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int64_t t, int64_t n, int64_t k,
-                              cudaStream_t stream) {
+                              int deal_sms, cudaStream_t stream) {
   if (t == 0 || n == 0) return;
   DS_CHECK(skinny_matmul_supports(t, k, x, w)) << "t " << t << " k " << k;
-  if (t == 1) launch_t<1, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream);
-  else launch_t<2, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream);
+  const NormLaunch nl{NormRow{}, deal_sms, deal_sms > 0};
+  if (t == 1) launch_t<1, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream, 1, nl);
+  else launch_t<2, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream, 1, nl);
 }
 
 void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, const bf16* w, const void* bias,
                                DType bias_dtype, void* out, DType out_dtype, int64_t n, int64_t k, int sms,
-                               cudaStream_t stream) {
+                               bool deal, cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_norm_supports(k, w)) << "k " << k;
-  const NormLaunch nl{NormRow{x, norm_w, eps}, sms};
+  const NormLaunch nl{NormRow{x, norm_w, eps}, sms, deal};
   if (out_dtype == DType::kF32) {
     launch_t<1, float, Epilogue::kStore, true>(nullptr, w, bias, bias_dtype, static_cast<float*>(out), n, k, stream, 1, nl);
   } else {
@@ -429,21 +453,21 @@ void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, co
 }
 
 void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, const bf16* w_gate_up, int64_t n,
-                               int64_t k, bf16* out, int sms, cudaStream_t stream) {
+                               int64_t k, bf16* out, int sms, bool deal, cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_norm_supports(k, w_gate_up)) << "k " << k;
-  launch_swiglu<true>(nullptr, w_gate_up, n, k, out, stream, NormLaunch{NormRow{x, norm_w, eps}, sms});
+  launch_swiglu<true>(nullptr, w_gate_up, n, k, out, stream, NormLaunch{NormRow{x, norm_w, eps}, sms, deal});
 }
 
 void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, const bf16* w_qkv, const void* bias,
-                                 DType bias_dtype, bf16* qkv, const QkvRope& r, int64_t k, int sms,
+                                 DType bias_dtype, bf16* qkv, const QkvRope& r, int64_t k, int sms, bool deal,
                                  cudaStream_t stream) {
   DS_CHECK(skinny_norm_supports(k, w_qkv) && r.head_dim > 0 && r.head_dim % 2 == 0 && r.q_heads > 0 &&
            r.kv_heads > 0 && r.q_heads % r.kv_heads == 0)
       << "k " << k << " head_dim " << r.head_dim << " heads " << r.q_heads << "/" << r.kv_heads;
   const int64_t pairs = int64_t(r.q_heads + 2 * r.kv_heads) * (r.head_dim / 2);
   launch_t<1, bf16, Epilogue::kRope, true>(nullptr, w_qkv, bias, bias_dtype, qkv, pairs, k, stream, 1,
-                                           NormLaunch{NormRow{x, norm_w, eps}, sms}, r);
+                                           NormLaunch{NormRow{x, norm_w, eps}, sms, deal}, r);
 }
 
 }  // namespace ds::cuda
