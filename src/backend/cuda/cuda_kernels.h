@@ -145,8 +145,12 @@ struct PagedAttentionArgs {
   // cuts each token's actual context on the device into at most num_splits (split_len unused) and
   // merges in its last block, counted in split_counters [T*Hk] (int32, a buffer of its own: zero
   // before the first launch, left zero by every launch, so any later plan may reuse it).
+  // kDecode, cluster_splits > 1 (sm_90; set by the plan when num_splits > 1): the grid's splits are
+  // rounded up to a multiple of it and launched as clusters of that many blocks; a token whose
+  // context uses at most that many splits merges them in the cluster (distributed shared memory),
+  // a longer one through part_ml / part_acc and the counter.
   AttentionKernel kernel = AttentionKernel::kSimple;
-  int32_t num_splits = 1, split_len = 1 << 30;
+  int32_t num_splits = 1, split_len = 1 << 30, cluster_splits = 0;
   float* part_ml = nullptr;
   float* part_acc = nullptr;
   int32_t* split_counters = nullptr;
@@ -171,5 +175,7 @@ void launch_paged_attention_tc(const bf16* q, const bf16* k_cache, const bf16* v
                                bool decode, bf16* out, cudaStream_t stream);
 // Resident blocks per SM of the decode kernel (occupancy query, cached): the planner's wave size.
 int paged_attention_decode_blocks_per_sm(int32_t head_dim);
+// Whether the device launches thread block clusters (compute capability >= 9.0; queried once).
+bool paged_attention_clusters_supported();
 
 }  // namespace ds::cuda

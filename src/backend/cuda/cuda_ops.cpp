@@ -21,6 +21,8 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
   use_skinny_ = !(off && *off && *off != '0');
   const char* deal = std::getenv("DS_SKINNY_DEAL");
   deal_ = !(deal && *deal == '0');
+  const char* clusters = std::getenv("DS_ATTN_CLUSTER");
+  attn_clusters_ = !(clusters && *clusters == '0');
   const char* one = std::getenv("DS_ONE_ATTENTION_LAUNCH");
   split_mixed_ = !(one && *one && *one != '0');
 }
@@ -170,6 +172,7 @@ void CudaOps::run_attention(PagedAttentionArgs a, AttentionKernel want, const Te
     a.num_splits = 1;
     a.split_len = 1 << 30;
   }
+  if (!attn_clusters_ || batch_invariant_) a.cluster_splits = 0;
   const size_t need = paged_attention_workspace_floats(a);
   if (need > attn_workspace_floats_) {
     // Grown in eager forwards only (a decode graph's shape runs eagerly once before it is captured).

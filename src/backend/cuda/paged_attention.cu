@@ -28,6 +28,7 @@ constexpr int kWarps = 4;
 constexpr int64_t kMinSplitLen = 128;  // keys per split at least (fewer: merging costs more than it saves)
 constexpr int64_t kMaxSplits = 64;
 constexpr int64_t kMaxTcSplits = 128;  // kDecode
+constexpr int32_t kClusterSplits = 8;  // kDecode: the portable cluster size (merge_in_cluster's limit)
 
 template <int E>
 struct alignas(2 * E) BfVec {
@@ -244,6 +245,9 @@ void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel wa
       if (fill > best_fill) best = s, best_fill = fill;
     }
     a.num_splits = int32_t(best);
+    // Splits merged in a cluster of kClusterSplits blocks when they fit (paged_attention_tc.cu:
+    // merge_in_cluster); the grid's extra blocks (rounding num_splits up) exit at once.
+    if (a.num_splits > 1 && paged_attention_clusters_supported()) a.cluster_splits = kClusterSplits;
   }
 }
 

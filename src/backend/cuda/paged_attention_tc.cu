@@ -224,7 +224,105 @@ __device__ void merge_if_last(const PagedAttentionArgs& a, int64_t tok, int32_t 
   }
 }
 
-// Grid: prefill (tiles upper bound, Hk); decode (T * Hk, num_splits). 128 threads.
+// Thread block clusters (sm_90): the barrier over every thread of the cluster, in two halves
+// (arrive has release, wait acquire semantics), and a peer block's address of a shared variable.
+__device__ __forceinline__ void cluster_arrive() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void cluster_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ const float* cluster_peer(const float* p, uint32_t rank) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  uint64_t r;
+  asm volatile("mapa.u64 %0, %1, %2;\n" : "=l"(r) : "l"(p), "r"(rank));
+  return reinterpret_cast<const float*>(r);
+#else
+  return rank == 0 ? p : nullptr;  // never launched with clusters before sm_90
+#endif
+}
+
+// The cluster form of the split-KV merge (a.cluster_splits, when a token's used splits fit one
+// cluster: they are blocks y = 0 .. used_splits - 1 of the cluster, whose rank is y). Every block
+// of the cluster has left its state in `st` (its own shared memory: acc [group][D], then m [group]
+// in natural-log units, then l [group]) and arrived at the cluster barrier; block 0 reads the states
+// through distributed shared memory, merges them as merge_if_last does (same sums, split order),
+// writes out and arrives at a second barrier, which the other blocks wait for before they exit
+// (their shared memory must outlive its reads). No global partials, fence or counter: the blocks
+// of a cluster run at once on one GPC.
+template <int D>
+__device__ void merge_in_cluster(int64_t th0, int32_t group, int32_t used_splits, const float* st, float* wts,
+                                 bf16* __restrict__ out) {
+  cluster_arrive();
+  cluster_wait();
+  if (blockIdx.y != 0) {
+    cluster_arrive();
+    cluster_wait();
+    return;
+  }
+  constexpr int kMaxSplits = 8;
+  if (int(threadIdx.x) < group) {  // weights exp(m_s - m) / l per split of row threadIdx.x
+    float ms[kMaxSplits], ls[kMaxSplits];
+#pragma unroll
+    for (int sp = 0; sp < kMaxSplits; ++sp) {
+      if (sp < used_splits) {
+        const float* peer = cluster_peer(st, uint32_t(sp));
+        ms[sp] = peer[group * D + threadIdx.x], ls[sp] = peer[group * D + group + threadIdx.x];
+      }
+    }
+    float* w = wts + threadIdx.x * kMaxSplits;
+    float m = -INFINITY;
+#pragma unroll
+    for (int sp = 0; sp < kMaxSplits; ++sp)
+      if (sp < used_splits) m = fmaxf(m, ms[sp]);
+    float l = 0.f;
+#pragma unroll
+    for (int sp = 0; sp < kMaxSplits; ++sp) {
+      if (sp < used_splits) {
+        w[sp] = expf(ms[sp] - m);
+        l += w[sp] * ls[sp];
+      }
+    }
+    const float inv = 1.f / l;
+#pragma unroll
+    for (int sp = 0; sp < kMaxSplits; ++sp)
+      if (sp < used_splits) w[sp] *= inv;
+  }
+  __syncthreads();
+  constexpr int kRowWords = D / 4;
+  constexpr int kItems = 16 * kRowWords / kThreads;
+  float4 v[kItems];
+#pragma unroll
+  for (int k = 0; k < kItems; ++k) {
+    v[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+    const int i = int(threadIdx.x) + k * kThreads, r = i / kRowWords, w4 = i % kRowWords;
+    if (r >= group) break;
+    float4 x[kMaxSplits];
+#pragma unroll
+    for (int sp = 0; sp < kMaxSplits; ++sp)
+      if (sp < used_splits) x[sp] = *reinterpret_cast<const float4*>(cluster_peer(st, uint32_t(sp)) + r * D + w4 * 4);
+    const float* w = wts + r * kMaxSplits;
+#pragma unroll
+    for (int sp = 0; sp < kMaxSplits; ++sp)
+      if (sp < used_splits)
+        v[k].x += w[sp] * x[sp].x, v[k].y += w[sp] * x[sp].y, v[k].z += w[sp] * x[sp].z, v[k].w += w[sp] * x[sp].w;
+  }
+  cluster_arrive();  // every peer read is done: the other blocks may exit
+#pragma unroll
+  for (int k = 0; k < kItems; ++k) {
+    const int i = int(threadIdx.x) + k * kThreads, r = i / kRowWords, w4 = i % kRowWords;
+    if (r >= group) break;
+    __nv_bfloat162 o2[2] = {__floats2bfloat162_rn(v[k].x, v[k].y), __floats2bfloat162_rn(v[k].z, v[k].w)};
+    *reinterpret_cast<uint2*>(out + (th0 + r) * D + w4 * 4) = *reinterpret_cast<const uint2*>(o2);
+  }
+}
+
+// Grid: prefill (tiles upper bound, Hk); decode (T * Hk, num_splits rounded up to a multiple of
+// a.cluster_splits). 128 threads.
 template <int D, bool kDecode>
 __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16* __restrict__ q,
                                                                       const bf16* __restrict__ k_cache,
@@ -279,15 +377,25 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   };
   int32_t key_begin = 0, key_end = row_limit(C::kRows - 1);
   int32_t used_splits = 1;  // decode: splits that see keys (the first used_splits of num_splits)
+  bool in_cluster = false;  // decode: this block takes part in its cluster's merge
   if constexpr (kDecode) {
     const int32_t tiles = (key_end + kTileKeys - 1) / kTileKeys;  // >= 1: the token sees itself
     const int32_t per = max((tiles + a.num_splits - 1) / a.num_splits,
                             min(kLongSplitTiles, (tiles + kShortSplits - 1) / kShortSplits));
     used_splits = min(a.num_splits, (tiles + per - 1) / per);
+    // The same for every block of a cluster (one token, one KV head): all or none take part.
+    in_cluster = used_splits > 1 && used_splits <= a.cluster_splits && int32_t(blockIdx.y) < a.cluster_splits;
+    // Blocks past num_splits (the grid's rounding) start at t0 >= num_splits * per >= tiles.
     const int32_t t0 = int32_t(blockIdx.y) * per, t1 = min(tiles, t0 + per);
     if (t1 <= t0) {  // past the context: no state, no count (the wait first: see pdl.cuh)
       pdl_wait();
       pdl_trigger();
+      if (in_cluster) {  // both barriers of merge_in_cluster (block 0 is never past the context)
+        cluster_arrive();
+        cluster_wait();
+        cluster_arrive();
+        cluster_wait();
+      }
       return;
     }
     key_begin = t0 * kTileKeys;
@@ -511,6 +619,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     }
     __syncthreads();
     const bool split = used_splits > 1;
+    float* const st = sl + 64;  // in_cluster: this block's state (see merge_in_cluster)
     for (int i = threadIdx.x; i < group * (D / 4); i += kThreads) {
       const int r = i / (D / 4), d4 = (i % (D / 4)) * 4;
       float mall = -INFINITY;
@@ -526,7 +635,10 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
         acc.x += x.x * wt, acc.y += x.y * wt, acc.z += x.z * wt, acc.w += x.w * wt;
       }
       const int64_t th = tok * hq + kvh * group + r;
-      if (split) {
+      if (in_cluster) {
+        *reinterpret_cast<float4*>(st + r * D + d4) = acc;
+        if (d4 == 0) st[group * D + r] = mall * 0.6931471805599453f, st[group * D + group + r] = lall;
+      } else if (split) {
         const int64_t part = th * a.num_splits + blockIdx.y;
         *reinterpret_cast<float4*>(a.part_acc + part * D + d4) = acc;
         if (d4 == 0) {
@@ -541,7 +653,11 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
       }
     }
     // The merge reuses all of the K/V buffers: the states above are read before its first barrier.
-    if (split) merge_if_last<D>(a, tok, kvh, group, used_splits, so, C::kSmemBytes / 4, out);
+    if (in_cluster) {
+      merge_in_cluster<D>(tok * hq + int64_t(kvh) * group, group, used_splits, st, st + group * (D + 2), out);
+    } else if (split) {
+      merge_if_last<D>(a, tok, kvh, group, used_splits, so, C::kSmemBytes / 4, out);
+    }
   }
 }
 
@@ -566,7 +682,24 @@ void launch_tc(const bf16* q, const bf16* k_cache, const bf16* v_cache, const Pa
   const int64_t group = a.num_q_heads / a.num_kv_heads;
   dim3 grid;
   if constexpr (kDecode) {
-    grid = dim3(unsigned(a.num_tokens * a.num_kv_heads), unsigned(a.num_splits));
+    const int32_t c = std::max(a.cluster_splits, 1);
+    grid = dim3(unsigned(a.num_tokens * a.num_kv_heads), unsigned((a.num_splits + c - 1) / c * c));
+    if (c > 1) {  // clusters of c blocks along y: one token's splits 0 .. c - 1 share one
+      cudaLaunchConfig_t cfg{};
+      cfg.gridDim = grid;
+      cfg.blockDim = dim3(kThreads);
+      cfg.dynamicSmemBytes = C::kSmemBytes;
+      cfg.stream = stream;
+      cudaLaunchAttribute attr[2];
+      attr[0].id = cudaLaunchAttributeClusterDimension;
+      attr[0].val.clusterDim.x = 1, attr[0].val.clusterDim.y = unsigned(c), attr[0].val.clusterDim.z = 1;
+      attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      attr[1].val.programmaticStreamSerializationAllowed = 1;
+      cfg.attrs = attr;
+      cfg.numAttrs = pdl_enabled() ? 2 : 1;
+      CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, q, k_cache, v_cache, a, out));
+      return;
+    }
   } else {
     grid = dim3(unsigned((a.num_tokens * group + C::kRows - 1) / C::kRows + a.num_seqs), unsigned(a.num_kv_heads));
   }
@@ -586,6 +719,16 @@ int decode_blocks_per_sm() {
 
 }  // namespace
 
+bool paged_attention_clusters_supported() {
+  static const bool supported = [] {
+    int dev = 0, major = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    return major >= 9;
+  }();
+  return supported;
+}
+
 int paged_attention_decode_blocks_per_sm(int32_t head_dim) {
   return head_dim == 64 ? decode_blocks_per_sm<64>() : decode_blocks_per_sm<128>();
 }
@@ -596,6 +739,7 @@ void launch_paged_attention_tc(const bf16* q, const bf16* k_cache, const bf16* v
   DS_CHECK(!decode || a.num_q_heads / a.num_kv_heads <= 16) << a.num_q_heads << " " << a.num_kv_heads;
   DS_CHECK(!decode || a.num_splits == 1 || (a.part_ml && a.part_acc && a.split_counters));
   DS_CHECK(decode || a.num_splits == 1);
+  DS_CHECK(a.cluster_splits <= 8 && (a.cluster_splits <= 1 || decode)) << a.cluster_splits;
   if (a.head_dim == 64) {
     decode ? launch_tc<64, true>(q, k_cache, v_cache, a, out, stream)
            : launch_tc<64, false>(q, k_cache, v_cache, a, out, stream);
