@@ -10,10 +10,13 @@
 //    at the end. Split-KV: the token's context (known on the device only) is cut, in 64-key
 //    tiles, into at most the number of splits planned on the host, each split one tile or more
 //    (kShortSplits; a context of one tile is one split: no partial states, no merge). Splits
-//    past the context exit at once. With more than one split in use, each writes its fp32 partial
-//    state and bumps the (token, KV head)'s counter; the block that finds itself last merges the
-//    states in split order (deterministic whatever the finishing order) and resets the counter, so
-//    there is no second kernel launch (a fixed ~4 us per layer at short contexts on an H100).
+//    past the context exit at once. With more than one split in use: on sm_90 the grid's splits run
+//    as clusters of 8 blocks, and a token with at most 8 splits merges them in its cluster (each
+//    block's state in its shared memory, block 0 reads them through distributed shared memory:
+//    merge_in_cluster); otherwise each split writes its fp32 partial state and bumps the (token, KV
+//    head)'s counter, and the block that finds itself last merges the states (merge_if_last) and
+//    resets the counter. Either way in split order (deterministic whatever the finishing order) and
+//    without a second kernel launch (a fixed ~4 us per layer at short contexts on an H100).
 //    A decode block starts before pdl_wait(): it finds its sequence, reads the block table and
 //    issues its first K/V tile while the kernel before it (rope + K/V store) still runs, leaving out
 //    the one row that kernel writes (the token's own key), which it loads with q after the wait.
@@ -652,7 +655,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
         *reinterpret_cast<uint2*>(out + th * D + d4) = *reinterpret_cast<const uint2*>(v);
       }
     }
-    // The merge reuses all of the K/V buffers: the states above are read before its first barrier.
+    // merge_if_last reuses all of the K/V buffers (the states above are read before its first
+    // barrier); merge_in_cluster's st and weights lie past so/sm/sl.
     if (in_cluster) {
       merge_in_cluster<D>(tok * hq + int64_t(kvh) * group, group, used_splits, st, st + group * (D + 2), out);
     } else if (split) {

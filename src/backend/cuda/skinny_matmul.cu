@@ -301,8 +301,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   }
 }
 
-// `sms` = the device's multiprocessors; `deal` = spread the columns (DS_SKINNY_DEAL=0 turns it off).
-struct NormLaunch {
+// A launch's options: the norm row (kNormRow launches), `sms` = the device's multiprocessors (0:
+// unknown, plain launches without dealing), `deal` = spread the columns (DS_SKINNY_DEAL=0: never).
+struct LaunchOpts {
   NormRow nr;
   int sms = 0;
   bool deal = false;
@@ -323,7 +324,7 @@ struct Grid {
   bool dealt;
 };
 template <class Kernel>
-Grid grid_of(Kernel kernel, bool norm_row, int64_t n, size_t smem, const NormLaunch& nl) {
+Grid grid_of(Kernel kernel, bool norm_row, int64_t n, size_t smem, const LaunchOpts& nl) {
   int64_t blocks = (n + kWarpsPerBlock - 1) / kWarpsPerBlock;
   if (!norm_row && !nl.deal) return {unsigned(blocks), false};
   int per_sm = 0;
@@ -336,7 +337,7 @@ Grid grid_of(Kernel kernel, bool norm_row, int64_t n, size_t smem, const NormLau
 
 template <int T, class Out, Epilogue E, bool kNormRow, class B>
 void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_t n, int64_t k, cudaStream_t stream,
-                   int64_t row_groups, const NormLaunch& nl, const QkvRope& rs = {}) {
+                   int64_t row_groups, const LaunchOpts& nl, const QkvRope& rs = {}) {
   const auto kernel = skinny_matmul_kernel<T, Out, B, E, kNormRow>;
   const size_t smem = kNormRow ? norm_shared_bytes(k) + (E == Epilogue::kRope ? size_t(rs.head_dim) * sizeof(float) : 0) : 0;
   if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
@@ -349,7 +350,7 @@ void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_
 
 template <int T, class Out, Epilogue E = Epilogue::kStore, bool kNormRow = false>
 void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t n, int64_t k,
-              cudaStream_t stream, int64_t row_groups = 1, const NormLaunch& nl = {}, const QkvRope& rs = {}) {
+              cudaStream_t stream, int64_t row_groups = 1, const LaunchOpts& nl = {}, const QkvRope& rs = {}) {
   if (!bias) {
     launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const void*>(nullptr), out, n, k, stream, row_groups, nl, rs);
   } else if (bias_dtype == DType::kBF16) {
@@ -363,7 +364,7 @@ void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, 
 template <class Out>
 void launch_out(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t t, int64_t n,
                 int64_t k, int deal_sms, cudaStream_t stream) {
-  const NormLaunch nl{NormRow{}, deal_sms, deal_sms > 0};
+  const LaunchOpts nl{NormRow{}, deal_sms, deal_sms > 0};
   switch (t) {
     case 1: return launch_t<1>(x, w, bias, bias_dtype, out, n, k, stream, 1, nl);
     case 2: return launch_t<2>(x, w, bias, bias_dtype, out, n, k, stream, 1, nl);
@@ -373,7 +374,7 @@ void launch_out(const bf16* x, const bf16* w, const void* bias, DType bias_dtype
 
 template <bool kNormRow>
 void launch_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out, cudaStream_t stream,
-                   const NormLaunch& nl = {}) {
+                   const LaunchOpts& nl = {}) {
   launch_kernel<1, bf16, Epilogue::kSwiglu, kNormRow>(x, w_gate_up, static_cast<const void*>(nullptr), out, n, k,
                                                       stream, 1, nl);
 }
@@ -414,7 +415,7 @@ void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64
                           cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_matmul_supports(1, k, x, w_gate_up)) << "k " << k;
-  launch_swiglu<false>(x, w_gate_up, n, k, out, stream, NormLaunch{NormRow{}, deal_sms, deal_sms > 0});
+  launch_swiglu<false>(x, w_gate_up, n, k, out, stream, LaunchOpts{NormRow{}, deal_sms, deal_sms > 0});
 }
 
 void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
@@ -433,7 +434,7 @@ void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int
                               int deal_sms, cudaStream_t stream) {
   if (t == 0 || n == 0) return;
   DS_CHECK(skinny_matmul_supports(t, k, x, w)) << "t " << t << " k " << k;
-  const NormLaunch nl{NormRow{}, deal_sms, deal_sms > 0};
+  const LaunchOpts nl{NormRow{}, deal_sms, deal_sms > 0};
   if (t == 1) launch_t<1, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream, 1, nl);
   else launch_t<2, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream, 1, nl);
 }
@@ -443,7 +444,7 @@ void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, co
                                bool deal, cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_norm_supports(k, w)) << "k " << k;
-  const NormLaunch nl{NormRow{x, norm_w, eps}, sms, deal};
+  const LaunchOpts nl{NormRow{x, norm_w, eps}, sms, deal};
   if (out_dtype == DType::kF32) {
     launch_t<1, float, Epilogue::kStore, true>(nullptr, w, bias, bias_dtype, static_cast<float*>(out), n, k, stream, 1, nl);
   } else {
@@ -456,7 +457,7 @@ void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, co
                                int64_t k, bf16* out, int sms, bool deal, cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_norm_supports(k, w_gate_up)) << "k " << k;
-  launch_swiglu<true>(nullptr, w_gate_up, n, k, out, stream, NormLaunch{NormRow{x, norm_w, eps}, sms, deal});
+  launch_swiglu<true>(nullptr, w_gate_up, n, k, out, stream, LaunchOpts{NormRow{x, norm_w, eps}, sms, deal});
 }
 
 void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, const bf16* w_qkv, const void* bias,
@@ -467,7 +468,7 @@ void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, 
       << "k " << k << " head_dim " << r.head_dim << " heads " << r.q_heads << "/" << r.kv_heads;
   const int64_t pairs = int64_t(r.q_heads + 2 * r.kv_heads) * (r.head_dim / 2);
   launch_t<1, bf16, Epilogue::kRope, true>(nullptr, w_qkv, bias, bias_dtype, qkv, pairs, k, stream, 1,
-                                           NormLaunch{NormRow{x, norm_w, eps}, sms, deal}, r);
+                                           LaunchOpts{NormRow{x, norm_w, eps}, sms, deal}, r);
 }
 
 }  // namespace ds::cuda
