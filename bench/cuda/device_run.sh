@@ -82,7 +82,7 @@ if [[ $steps == *" 2 "* ]]; then
   # DS_NO_FUSED_NORM=1), same run, as decode_<size>_ab<n>.json. (Session 3's runs 3 and 6 had matmul
   # variants since removed.)
   IFS=';' read -ra abs <<<"${DECODE_AB:-}"
-  for size in 7B 1.5B; do
+  for size in ${DECODE_SIZES:-7B 1.5B}; do  # DECODE_SIZES: a subset ("1.5B")
     for ((a = 0; a <= ${#abs[@]}; a++)); do
       if ((a == 0)); then v=""; ab=(); else v="_ab$a"; read -ra ab <<<"${abs[a - 1]}"; fi
       env "${ab[@]}" timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 \

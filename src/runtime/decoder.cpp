@@ -47,6 +47,10 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     const char* no_qkv = std::getenv("DS_NO_BATCH_QKV");
     batch_qkv_ = !(no_qkv && *no_qkv && *no_qkv != '0');
     for (const FusedLayer& f : fused_) batch_qkv_ = batch_qkv_ && f.qkv.defined();
+    // DS_NO_ROW_QKV_ROPE=1: a decode row of the unfused layer runs q|k|v and rope_store_kv as two ops
+    // again (A/B).
+    const char* no_row_rope = std::getenv("DS_NO_ROW_QKV_ROPE");
+    row_qkv_rope_ = !(no_row_rope && *no_row_rope && *no_row_rope != '0');
   }
   const int64_t h = cfg.hidden_size, i = cfg.intermediate_size;
   const int64_t cols[kNumActs] = {h, h, cfg.q_size(), cfg.kv_size(), cfg.kv_size(), cfg.q_size(), h, i, i, h, h,
@@ -114,10 +118,14 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   const LayerWeights& lw = w_.layers[size_t(l)];
   const int64_t h = cfg_.hidden_size, i = cfg_.intermediate_size;
   const float eps = float(cfg_.rms_norm_eps);
-  const Tensor normed = act(kNormed, t, h), q = act(kQ, t, cfg_.q_size()), attn = act(kAttn, t, cfg_.q_size()),
-               out = act(kOut, t, h);
+  const Tensor normed = act(kNormed, t, h), attn = act(kAttn, t, cfg_.q_size()), out = act(kOut, t, h);
+  Tensor q = act(kQ, t, cfg_.q_size());
   const FusedLayer* f = size_t(l) < fused_.size() ? &fused_[size_t(l)] : nullptr;
-  if (f && f->qkv.defined() && (t == 1 || batch_qkv_)) {  // one matmul into [T, q|k|v]
+  if (f && f->qkv.defined() && t == 1 && row_qkv_rope_) {  // one row: rope and the K/V store in the matmul
+    const Tensor qkv = act(kQkv, 1, f->qkv.dim(0));
+    ops_.matmul_qkv_rope_store(normed, f->qkv, f->qkv_bias, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_, qkv);
+    q = qkv.cols(0, cfg_.q_size());
+  } else if (f && f->qkv.defined() && batch_qkv_) {  // one matmul into [T, q|k|v]
     const Tensor qkv = act(kQkv, t, f->qkv.dim(0));
     ops_.matmul(normed, f->qkv, f->qkv_bias, qkv);
     ops_.qkv_rope_store(qkv, q, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);

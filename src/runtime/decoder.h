@@ -92,6 +92,7 @@ class Decoder {
   // Single-token forwards go through layer_row: every layer has both fused matrices (and
   // DS_NO_FUSED_NORM=1 is not set, for same-card comparisons).
   bool row_layers_ = false;
+  bool row_qkv_rope_ = true;  // layer()'s decode row: q|k|v, rope and the K/V store in one op
   // Every layer has a fused gate|up: forwards of any length run it as one matmul (kGateUp has
   // max_tokens rows, kUp one).
   bool batch_gate_up_ = false;

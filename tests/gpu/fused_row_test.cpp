@@ -181,6 +181,61 @@ TEST(GpuOps, RmsnormQkvRopeStore) {
   }
 }
 
+// matmul_qkv_rope_store: the same epilogue after a plain decode row (the unfused layer: the 1.5B).
+// Against CUDA's separate path (matmul, rope_store_kv) bit for bit and against the CPU reference;
+// the cases of RmsnormQkvRopeStore.
+TEST(GpuOps, MatmulQkvRopeStore) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const int64_t blocks = 4, bs = 16, slots = blocks * bs;
+  struct Case { int64_t k, hq, hk, d; int bias; int32_t slot; };  // slot -2: a random one
+  for (const Case c : {Case{1536, 12, 2, 128, 2, -2}, Case{3584, 28, 4, 128, 1, -2}, Case{5120, 40, 8, 128, 0, 63},
+                       Case{896, 14, 2, 64, 2, -1}, Case{904, 6, 1, 8, 1, -2}}) {
+    const int64_t qs = c.hq * c.d, ks = c.hk * c.d, n = qs + 2 * ks;
+    SCOPED_TRACE("k " + std::to_string(c.k) + " heads " + std::to_string(c.hq) + "/" + std::to_string(c.hk) + " d " +
+                 std::to_string(c.d) + " bias " + std::to_string(c.bias) + " slot " + std::to_string(c.slot));
+    std::vector<float> x = random_bf16_values(rng, size_t(c.k));
+    std::vector<float> w = random_bf16_values(rng, size_t(n * c.k), -0.1f, 0.1f), b = random_bf16_values(rng, size_t(n));
+    std::vector<float> kc = random_bf16_values(rng, size_t(slots * ks)), vc = random_bf16_values(rng, size_t(slots * ks));
+    std::vector<float> inv(size_t(c.d / 2));
+    for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(c.d)));
+    std::vector<int32_t> pos{int32_t(rng() % 32768)}, slot{c.slot == -2 ? int32_t(rng() % uint64_t(slots)) : c.slot};
+    DevTensor dx = upload_bf16(x, {1, c.k}), dw = upload_bf16(w, {n, c.k});
+    DevTensor db = c.bias == 1 ? upload_bf16(b, {n}) : upload(b, DType::kF32, {n});
+    const Tensor bias = c.bias ? db.t : Tensor();
+    DevTensor dpos = upload(pos, DType::kI32, {1}), dslot = upload(slot, DType::kI32, {1}), dinv = upload(inv, DType::kF32, {c.d / 2});
+    const RopeParams rope{dinv.t.ptr<const float>(), int32_t(c.d)};
+    DevTensor kc1 = upload_bf16(kc, {blocks, bs, c.hk, c.d}), vc1 = upload_bf16(vc, {blocks, bs, c.hk, c.d});
+    DevTensor kc2 = upload_bf16(kc, {blocks, bs, c.hk, c.d}), vc2 = upload_bf16(vc, {blocks, bs, c.hk, c.d});
+    DevTensor fused = poisoned(DType::kBF16, {1, n}), two = poisoned(DType::kBF16, {1, n});
+    gpu().ops().matmul_qkv_rope_store(dx.t, dw.t, bias, dpos.t.ptr<const int32_t>(), rope, kc1.t, vc1.t,
+                                      dslot.t.ptr<const int32_t>(), fused.t);
+    gpu().ops().Ops::matmul_qkv_rope_store(dx.t, dw.t, bias, dpos.t.ptr<const int32_t>(), rope, kc2.t, vc2.t,
+                                           dslot.t.ptr<const int32_t>(), two.t);
+    std::vector<float> got_q = download(fused.t), two_q = download(two.t);
+    got_q.resize(size_t(qs)), two_q.resize(size_t(qs));
+    const std::vector<float> got_k = download(kc1.t), got_v = download(vc1.t);
+    EXPECT_EQ(bit_differences(got_q, two_q), 0) << "q differs from matmul + rope_store_kv";
+    EXPECT_EQ(bit_differences(got_k, download(kc2.t)), 0) << "k cache";
+    EXPECT_EQ(bit_differences(got_v, download(vc2.t)), 0) << "v cache";
+    // CPU reference: the op's default on the CPU backend (fp32 activations and caches).
+    std::vector<float> ref_qkv(static_cast<size_t>(n)), ref_kc = kc, ref_vc = vc, x32 = x;
+    std::vector<uint16_t> w16 = to_bf16(w);
+    cpu_ops().matmul_qkv_rope_store(host_f32(x32, {1, c.k}), Tensor(w16.data(), DType::kBF16, {n, c.k}),
+                                    c.bias ? host_f32(b, {n}) : Tensor(), pos.data(), RopeParams{inv.data(), int32_t(c.d)},
+                                    host_f32(ref_kc, {blocks, bs, c.hk, c.d}), host_f32(ref_vc, {blocks, bs, c.hk, c.d}),
+                                    slot.data(), host_f32(ref_qkv, {1, n}));
+    ref_qkv.resize(size_t(qs));
+    EXPECT_LT(rel_error(got_q, ref_qkv), kBf16Tol) << "q";
+    EXPECT_LT(rel_error(got_k, ref_kc), kBf16Tol) << "k cache";
+    EXPECT_LT(rel_error(got_v, ref_vc), kBf16Tol) << "v cache";
+    if (slot[0] < 0) {
+      EXPECT_EQ(got_k, kc) << "slot -1 stores nothing";
+    }
+  }
+}
+
 TEST(GpuOps, RmsnormGateUpSilu) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));

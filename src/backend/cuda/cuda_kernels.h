@@ -101,6 +101,10 @@ struct QkvRope {
 void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, const bf16* w_qkv, const void* bias,
                                  DType bias_dtype, bf16* qkv, const QkvRope& r, int64_t k, int sms, bool deal,
                                  cudaStream_t stream);
+// The same epilogue after a plain decode row: qkv = x @ w_qkv^T (+ bias), x [1, k] bf16 (already
+// normalized), with launch_skinny_matmul's sums (dealt as it is: deal_sms).
+void launch_skinny_qkv_rope(const bf16* x, const bf16* w_qkv, const void* bias, DType bias_dtype, bf16* qkv,
+                            const QkvRope& r, int64_t k, int deal_sms, cudaStream_t stream);
 // The same kernel for any t, one row at a time: every output element's summation order depends on k
 // only, so results are bit-identical whatever the batch (batch-invariant mode; slow for large t).
 void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,

@@ -13,6 +13,18 @@ bf16* bf(const Tensor& t) {
   return static_cast<bf16*>(t.data);
 }
 
+// The rope + K/V store epilogue's arguments for a fused q/k/v weight of n rows (heads from the
+// cache shape and head_dim).
+QkvRope qkv_rope(const int32_t* positions, const RopeParams& rope, const Tensor& k_cache, const Tensor& v_cache,
+                 const int32_t* slot_mapping, int64_t n) {
+  const int64_t d = rope.head_dim, hk = k_cache.dim(2);
+  QkvRope r;
+  r.positions = positions, r.inv_freq = rope.inv_freq, r.k_cache = bf(k_cache), r.v_cache = bf(v_cache);
+  r.slot_mapping = slot_mapping, r.num_slots = k_cache.dim(0) * k_cache.dim(1);
+  r.head_dim = int32_t(d), r.q_heads = int32_t((n - 2 * hk * d) / d), r.kv_heads = int32_t(hk);
+  return r;
+}
+
 }  // namespace
 
 CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool batch_invariant)
@@ -255,6 +267,28 @@ void CudaOps::rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, c
   Ops::rmsnorm_matmul(x, norm_w, eps, w, bias, normed, out);
 }
 
+// One kernel for projection, rope and K/V store (the unfused layer's decode row: the 1.5B); no
+// qkv_rope_store kernel between the matmul and attention.
+void CudaOps::matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const Tensor& bias, const int32_t* positions,
+                                    const RopeParams& rope, Tensor k_cache, Tensor v_cache,
+                                    const int32_t* slot_mapping, Tensor qkv) {
+  const int64_t k = x.dim(1), n = w_qkv.dim(0), d = rope.head_dim;
+  const int64_t hk = k_cache.dim(2), ks = hk * d;
+  if (row_kernels(x, w_qkv) && x.dtype == DType::kBF16 && qkv.dtype == DType::kBF16 &&
+      k_cache.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w_qkv.data) && d > 0 && d % 2 == 0 &&
+      k_cache.dim(3) == d && (n - 2 * ks) > 0 && (n - 2 * ks) % d == 0) {
+    DS_CHECK(w_qkv.dim(1) == k && qkv.dim(0) == 1 && qkv.dim(1) == n && (!bias.defined() || bias.numel() == n) &&
+             v_cache.numel() == k_cache.numel())
+        << x.shape_str() << w_qkv.shape_str() << qkv.shape_str() << k_cache.shape_str();
+    launch_skinny_qkv_rope(bf(x), static_cast<const bf16*>(w_qkv.data), bias.defined() ? bias.data : nullptr,
+                           bias.defined() ? bias.dtype : DType::kF32, bf(qkv),
+                           qkv_rope(positions, rope, k_cache, v_cache, slot_mapping, n), k, deal_ ? num_sms_ : 0,
+                           stream_);
+    return;
+  }
+  Ops::matmul_qkv_rope_store(x, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, qkv);
+}
+
 // One kernel for norm, projection, rope and K/V store. H200 (bench/results/cuda_h200_session7.md):
 // 15.5 vs 16.6 us per 7B layer against rmsnorm_matmul + rope_store_kv; 7B decode 4.289 vs 4.349
 // ms/token (the 1.5B does not take Decoder::layer_row).
@@ -270,13 +304,11 @@ void CudaOps::rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, floa
     DS_CHECK(norm_w.numel() == k && w_qkv.dim(1) == k && qkv.dim(0) == 1 && qkv.dim(1) == n &&
              (!bias.defined() || bias.numel() == n) && v_cache.numel() == k_cache.numel())
         << x.shape_str() << norm_w.shape_str() << w_qkv.shape_str() << qkv.shape_str() << k_cache.shape_str();
-    QkvRope r;
-    r.positions = positions, r.inv_freq = rope.inv_freq, r.k_cache = bf(k_cache), r.v_cache = bf(v_cache);
-    r.slot_mapping = slot_mapping, r.num_slots = k_cache.dim(0) * k_cache.dim(1);
-    r.head_dim = int32_t(d), r.q_heads = int32_t((n - 2 * ks) / d), r.kv_heads = int32_t(hk);
     launch_skinny_norm_qkv_rope(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
                                 static_cast<const bf16*>(w_qkv.data), bias.defined() ? bias.data : nullptr,
-                                bias.defined() ? bias.dtype : DType::kF32, bf(qkv), r, k, num_sms_, deal_, stream_);
+                                bias.defined() ? bias.dtype : DType::kF32, bf(qkv),
+                                qkv_rope(positions, rope, k_cache, v_cache, slot_mapping, n), k, num_sms_, deal_,
+                                stream_);
     return;
   }
   Ops::rmsnorm_qkv_rope_store(x, norm_w, eps, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, normed, qkv);

@@ -41,6 +41,9 @@ class CudaOps final : public Ops {
   void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) override;
   void rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
                       Tensor normed, Tensor out) override;
+  void matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const Tensor& bias, const int32_t* positions,
+                             const RopeParams& rope, Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping,
+                             Tensor qkv) override;
   void rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv, const Tensor& bias,
                               const int32_t* positions, const RopeParams& rope, Tensor k_cache, Tensor v_cache,
                               const int32_t* slot_mapping, Tensor normed, Tensor qkv) override;

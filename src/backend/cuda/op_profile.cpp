@@ -96,6 +96,13 @@ class ProfiledOps final : public Ops {
     auto s = p_.span("rmsnorm_matmul", x.dim(0), weight_shape(w), matmul_flops(x.dim(0), w));
     in_.rmsnorm_matmul(x, norm_w, eps, w, bias, normed, out);
   }
+  void matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const Tensor& bias, const int32_t* positions,
+                             const RopeParams& rope, Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping,
+                             Tensor qkv) override {
+    if (p_.skips("matmul_qkv_rope_store", weight_shape(w_qkv))) return;
+    auto s = p_.span("matmul_qkv_rope_store", x.dim(0), weight_shape(w_qkv), matmul_flops(x.dim(0), w_qkv));
+    in_.matmul_qkv_rope_store(x, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, qkv);
+  }
   void rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv, const Tensor& bias,
                               const int32_t* positions, const RopeParams& rope, Tensor k_cache, Tensor v_cache,
                               const int32_t* slot_mapping, Tensor normed, Tensor qkv) override {

@@ -14,7 +14,7 @@
 // only), which cuBLASLt cannot promise (its kernel choice, tiles and split-K depend on T). Correct
 // for any T, but a weight pass per row: slow for prefill.
 // Epilogues: store (+ bias), add into the fp32 residual, SwiGLU of a gate/up pair, and rope + K/V
-// store of a q/k/v pair (the norm-fused q/k/v projection of a decode row).
+// store of a q/k/v pair (the q/k/v projection of a decode row, norm-fused or not).
 // Needs K % 8 == 0 and 16-byte aligned x and w (the caller falls back to cuBLASLt otherwise).
 // CPU reference: cpu::matmul (tests/gpu/matmul_test.cpp compares both paths against it).
 #include <algorithm>
@@ -62,9 +62,9 @@ __device__ __forceinline__ void store<bf16>(bf16* p, float v) { *p = __float2bfl
 // What a kernel does with a column's sums: store them (+ bias), add them to the output (the fp32
 // residual stream: out = out + (sum + bias), the order of matmul followed by add_rmsnorm's add), or
 // (T = 1, no bias) apply SwiGLU to the gate and up rows of a fused [2N, K] weight.
-// kRope (T = 1, the norm-fused q/k/v projection): "column" c is the pair (i, i + d/2) of head
-// c / (d/2), rounded to bf16, rotated (q and k heads) and stored (q into out, k and v into their
-// cache slot): launch_skinny_norm_qkv_rope.
+// kRope (T = 1, the q/k/v projection): "column" c is the pair (i, i + d/2) of head c / (d/2),
+// rounded to bf16, rotated (q and k heads) and stored (q into out, k and v into their cache slot):
+// launch_skinny_norm_qkv_rope, launch_skinny_qkv_rope.
 enum class Epilogue { kStore, kAdd, kSwiglu, kRope };
 
 // kNormRow: x is not a bf16 operand but one fp32 residual row, normalized by each block into shared
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
   static_assert(E != Epilogue::kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
   static_assert(!kNormRow || T == 1, "norm prologue: one row");
-  static_assert(!kRope || (kNormRow && std::is_same_v<Out, bf16>), "rope: the norm-fused q/k/v row");
+  static_assert(!kRope || (T == 1 && std::is_same_v<Out, bf16>), "rope: one q/k/v row");
   constexpr int R = kSwiglu || kRope ? 2 : 1;  // weight rows per warp
   extern __shared__ uint4 x_shared[];  // kNormRow: the normalized row (k bf16), the norm weights, the row
   const int lane = threadIdx.x & 31;
@@ -180,9 +180,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   if (primed) load_first(col);
   bf16* const normed_s = reinterpret_cast<bf16*>(x_shared);
   if constexpr (kNormRow) norm_weights_to_shared(nr, k, normed_s + k);
-  // kRope: the token's angles after the norm's arrays, and its slot; both are inputs of the forward
-  // (the __syncthreads of the norm below publishes the angles).
-  float* const angles = reinterpret_cast<float*>(reinterpret_cast<char*>(x_shared) + norm_shared_bytes(k));
+  // kRope: the token's angles (after the norm's arrays), and its slot; both are inputs of the
+  // forward (published by the norm's barriers, or by one of their own).
+  float* const angles = reinterpret_cast<float*>(reinterpret_cast<char*>(x_shared) + (kNormRow ? norm_shared_bytes(k) : 0));
   int64_t slot = -1;
   if constexpr (kRope) {
     token_angles(float(rs.positions[0]), rs.inv_freq, half, angles);
@@ -192,6 +192,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   pdl_wait();
   pdl_trigger();
   if constexpr (kNormRow) norm_row_to_shared(nr, k, reinterpret_cast<float*>(normed_s + 2 * k), normed_s + k, normed_s);
+  else if constexpr (kRope) __syncthreads();  // the angles (the norm's barriers publish them otherwise)
   x += int64_t(blockIdx.y) * T * k;  // row groups of the batch-invariant launch (grid.y > 1)
   out += int64_t(blockIdx.y) * T * n;
   const uint4* xr = reinterpret_cast<const uint4*>(x);
@@ -339,7 +340,7 @@ template <int T, class Out, Epilogue E, bool kNormRow, class B>
 void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_t n, int64_t k, cudaStream_t stream,
                    int64_t row_groups, const LaunchOpts& nl, const QkvRope& rs = {}) {
   const auto kernel = skinny_matmul_kernel<T, Out, B, E, kNormRow>;
-  const size_t smem = kNormRow ? norm_shared_bytes(k) + (E == Epilogue::kRope ? size_t(rs.head_dim) * sizeof(float) : 0) : 0;
+  const size_t smem = (kNormRow ? norm_shared_bytes(k) : 0) + (E == Epilogue::kRope ? size_t(rs.head_dim) * sizeof(float) : 0);
   if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   DS_CHECK(row_groups >= 1 && row_groups < 65536) << "rows " << row_groups;
   const Grid g = row_groups > 1 ? Grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), false}
@@ -469,6 +470,16 @@ void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, 
   const int64_t pairs = int64_t(r.q_heads + 2 * r.kv_heads) * (r.head_dim / 2);
   launch_t<1, bf16, Epilogue::kRope, true>(nullptr, w_qkv, bias, bias_dtype, qkv, pairs, k, stream, 1,
                                            LaunchOpts{NormRow{x, norm_w, eps}, sms, deal}, r);
+}
+
+void launch_skinny_qkv_rope(const bf16* x, const bf16* w_qkv, const void* bias, DType bias_dtype, bf16* qkv,
+                            const QkvRope& r, int64_t k, int deal_sms, cudaStream_t stream) {
+  DS_CHECK(skinny_matmul_supports(1, k, x, w_qkv) && r.head_dim > 0 && r.head_dim % 2 == 0 && r.q_heads > 0 &&
+           r.kv_heads > 0 && r.q_heads % r.kv_heads == 0)
+      << "k " << k << " head_dim " << r.head_dim << " heads " << r.q_heads << "/" << r.kv_heads;
+  const int64_t pairs = int64_t(r.q_heads + 2 * r.kv_heads) * (r.head_dim / 2);
+  launch_t<1, bf16, Epilogue::kRope, false>(x, w_qkv, bias, bias_dtype, qkv, pairs, k, stream, 1,
+                                            LaunchOpts{NormRow{}, deal_sms, deal_sms > 0}, r);
 }
 
 }  // namespace ds::cuda
