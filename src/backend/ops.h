@@ -96,12 +96,11 @@ class Ops {
     rmsnorm(x, norm_w, eps, normed);
     matmul(normed, w, bias, out);
   }
-  // The attention block's start for one row: qkv = rmsnorm(x) * norm_w @ w_qkv^T (+ bias), then
-  // qkv = x @ w_qkv^T (+ bias), then rope_store_kv on qkv's q, k and v column slices (q rotated in
-  // place; k and v into the caches): a decode row's q/k/v projection without the norm (the unfused
-  // layer: the norm came with the residual add). x [1, h]; qkv [1, (Hq + 2 Hk) D]; the caches give
-  // Hk and D. The default is those two ops; CUDA does the rotation and the store in the matmul's
-  // epilogue (k and v columns of qkv unwritten).
+  // The attention block's start for one row: qkv = x @ w_qkv^T (+ bias), then rope_store_kv on qkv's
+  // q, k and v column slices (q rotated in place; k and v into the caches): a decode row's q/k/v
+  // projection without the norm (the unfused layer: the norm came with the residual add). x [1, h];
+  // qkv [1, (Hq + 2 Hk) D]; the caches give Hk and D. The default is those two ops; CUDA does the
+  // rotation and the store in the matmul's epilogue (k and v columns of qkv unwritten).
   virtual void matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const Tensor& bias, const int32_t* positions,
                                      const RopeParams& rope, Tensor k_cache, Tensor v_cache,
                                      const int32_t* slot_mapping, Tensor qkv) {
@@ -110,8 +109,9 @@ class Ops {
     rope_store_kv(qkv.cols(0, qs), qkv.cols(qs, ks), qkv.cols(qs + ks, ks), positions, rope, k_cache, v_cache,
                   slot_mapping);
   }
-  // The same after rmsnorm(x) * norm_w (normed: the normalized row). The default is rmsnorm_matmul
-  // and rope_store_kv; CUDA does the rotation and the store in the norm-fused matmul's epilogue.
+  // The same with qkv = rmsnorm(x) * norm_w @ w_qkv^T (+ bias) (normed: the normalized row). The
+  // default is rmsnorm_matmul and rope_store_kv; CUDA does the rotation and the store in the
+  // norm-fused matmul's epilogue.
   virtual void rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv,
                                       const Tensor& bias, const int32_t* positions, const RopeParams& rope,
                                       Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping, Tensor normed,

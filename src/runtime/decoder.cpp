@@ -125,7 +125,7 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
     const Tensor qkv = act(kQkv, 1, f->qkv.dim(0));
     ops_.matmul_qkv_rope_store(normed, f->qkv, f->qkv_bias, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_, qkv);
     q = qkv.cols(0, cfg_.q_size());
-  } else if (f && f->qkv.defined() && batch_qkv_) {  // one matmul into [T, q|k|v]
+  } else if (f && f->qkv.defined() && (t == 1 || batch_qkv_)) {  // one matmul into [T, q|k|v]
     const Tensor qkv = act(kQkv, t, f->qkv.dim(0));
     ops_.matmul(normed, f->qkv, f->qkv_bias, qkv);
     ops_.qkv_rope_store(qkv, q, d_positions_, rope_, kv.k(l), kv.v(l), d_slots_);
