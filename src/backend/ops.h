@@ -105,9 +105,7 @@ class Ops {
                                      const RopeParams& rope, Tensor k_cache, Tensor v_cache,
                                      const int32_t* slot_mapping, Tensor qkv) {
     matmul(x, w_qkv, bias, qkv);
-    const int64_t ks = k_cache.dim(2) * k_cache.dim(3), qs = qkv.dim(1) - 2 * ks;
-    rope_store_kv(qkv.cols(0, qs), qkv.cols(qs, ks), qkv.cols(qs + ks, ks), positions, rope, k_cache, v_cache,
-                  slot_mapping);
+    rope_store_qkv_columns(qkv, positions, rope, k_cache, v_cache, slot_mapping);
   }
   // The same with qkv = rmsnorm(x) * norm_w @ w_qkv^T (+ bias) (normed: the normalized row). The
   // default is rmsnorm_matmul and rope_store_kv; CUDA does the rotation and the store in the
@@ -117,9 +115,7 @@ class Ops {
                                       Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping, Tensor normed,
                                       Tensor qkv) {
     rmsnorm_matmul(x, norm_w, eps, w_qkv, bias, normed, qkv);
-    const int64_t ks = k_cache.dim(2) * k_cache.dim(3), qs = qkv.dim(1) - 2 * ks;
-    rope_store_kv(qkv.cols(0, qs), qkv.cols(qs, ks), qkv.cols(qs + ks, ks), positions, rope, k_cache, v_cache,
-                  slot_mapping);
+    rope_store_qkv_columns(qkv, positions, rope, k_cache, v_cache, slot_mapping);
   }
   // out = gate_up_silu(rmsnorm(x) * norm_w)            the same for the MLP's first half
   virtual void rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up,
@@ -129,6 +125,14 @@ class Ops {
   }
   // out[i, :] = x[rows[i], :]                          selects the rows whose logits are needed
   virtual void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) = 0;
+ protected:
+  // rope_store_kv on a [1, q|k|v] row's column slices (the two q/k/v + rope defaults' second half).
+  void rope_store_qkv_columns(Tensor qkv, const int32_t* positions, const RopeParams& rope, Tensor k_cache,
+                              Tensor v_cache, const int32_t* slot_mapping) {
+    const int64_t ks = k_cache.dim(2) * k_cache.dim(3), qs = qkv.dim(1) - 2 * ks;
+    rope_store_kv(qkv.cols(0, qs), qkv.cols(qs, ks), qkv.cols(qs + ks, ks), positions, rope, k_cache, v_cache,
+                  slot_mapping);
+  }
 };
 
 }  // namespace ds

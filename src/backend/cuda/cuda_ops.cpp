@@ -83,7 +83,7 @@ void CudaOps::matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tenso
       DS_CHECK_EQ(bias.numel(), n);
     }
     launch_skinny_matmul(bf(x), static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
-                         bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, t, n, k, deal_ ? num_sms_ : 0, stream_);
+                         bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, t, n, k, deal_sms(), stream_);
     return;
   }
   matmul_.run(x, w, bias, out, stream_);
@@ -219,7 +219,7 @@ void CudaOps::gate_up_silu(const Tensor& x, const Tensor& w_gate_up, Tensor gate
       << x.shape_str() << w_gate_up.shape_str() << gate_up.shape_str() << out.shape_str();
   if (use_skinny_ && !batch_invariant_ && t == 1 && x.dtype == DType::kBF16 && w_gate_up.dtype == DType::kBF16 &&
       out.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w_gate_up.data)) {
-    launch_skinny_swiglu(bf(x), static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), deal_ ? num_sms_ : 0, stream_);
+    launch_skinny_swiglu(bf(x), static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), deal_sms(), stream_);
     return;
   }
   matmul(x, w_gate_up, Tensor(), gate_up);
@@ -244,7 +244,7 @@ void CudaOps::matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tenso
     return;
   }
   if (row_kernels(x, w) && x.dtype == DType::kBF16 && skinny_matmul_supports(1, k, x.data, w.data)) {
-    launch_skinny_matmul_add(bf(x), static_cast<const bf16*>(w.data), r, 1, n, k, deal_ ? num_sms_ : 0, stream_);
+    launch_skinny_matmul_add(bf(x), static_cast<const bf16*>(w.data), r, 1, n, k, deal_sms(), stream_);
     return;
   }
   matmul_.run(x, w, Tensor(), Tensor(r, DType::kF32, {t, n}), stream_, /*accumulate=*/true);
@@ -282,7 +282,7 @@ void CudaOps::matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const 
         << x.shape_str() << w_qkv.shape_str() << qkv.shape_str() << k_cache.shape_str();
     launch_skinny_qkv_rope(bf(x), static_cast<const bf16*>(w_qkv.data), bias.defined() ? bias.data : nullptr,
                            bias.defined() ? bias.dtype : DType::kF32, bf(qkv),
-                           qkv_rope(positions, rope, k_cache, v_cache, slot_mapping, n), k, deal_ ? num_sms_ : 0,
+                           qkv_rope(positions, rope, k_cache, v_cache, slot_mapping, n), k, deal_sms(),
                            stream_);
     return;
   }

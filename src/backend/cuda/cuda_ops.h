@@ -59,7 +59,8 @@ class CudaOps final : public Ops {
   // split-KV, so a sequence's numbers do not depend on what else is in the batch.
   bool batch_invariant_ = false;
   bool use_skinny_ = true;  // skinny_matmul.cu for T <= 2 (DS_NO_SKINNY_MATMUL=1: cuBLASLt only)
-  bool deal_ = true;        // skinny launches under one wave deal their columns (DS_SKINNY_DEAL=0: off)
+  bool deal_ = true;  // small skinny grids deal their columns (DS_SKINNY_DEAL=0: off)
+  int deal_sms() const { return deal_ ? num_sms_ : 0; }  // the plain skinny launchers' deal_sms
   bool attn_clusters_ = true;  // split decode attention merges in clusters (DS_ATTN_CLUSTER=0: off)
   bool split_mixed_ = true;  // a mixed batch's leading decodes in a launch of their own (DS_ONE_ATTENTION_LAUNCH=1: not)
   // The skinny kernels of one decode row, with the fused ops' conditions (not batch-invariant mode,
