@@ -16,7 +16,8 @@
 #      closed loop without think time, 512/256, for USERS_DURATION (default 180s) (dsserve bench users)
 #   7. ncu profile of eager decode steps, 1.5B and 7B (kernel time, DRAM and SM % of peak), with a
 #      64-block KV cache: with the default (90% of the card) ncu's kernel replay timed out on an H200
-#      (session 3); NCU_PREFILL=1 adds a 7B 2,048-token prefill forward.
+#      (session 3); NCU_PREFILL=1 adds a 7B 2,048-token prefill forward; NCU_DETAIL=REGEX the
+#      detailed sections of the matching kernels (1.5B) and their SASS. NCU_SIZES: a subset.
 #   8. bench_cuda_ops (every op's time against the copy bandwidth / matmul rate measured there)
 # THROUGHPUT_ARGS adds flags to step 3 (default none: the offline defaults, as vLLM's LLM class);
 # ';' separates flag sets, each run in turn (e.g. "--max-num-seqs 256;--max-num-batched-tokens 32768")
@@ -179,6 +180,32 @@ if [[ $steps == *" 7 "* ]]; then
       >"$O/ncu_decode_$size.csv" 2>"$O/ncu_$size.err"
     echo "ncu $size rc=$?"
   done
+  # NCU_DETAIL=REGEX: the kernels whose names match REGEX (e.g. skinny_matmul), 1.5B eager decode, with
+  # ncu's speed-of-light, memory, occupancy, warp-state and source-counter (stall sampling over the
+  # SASS) sections, as text (ncu_detail_<size>.txt); NCU_DETAIL_ENV: an environment for that run;
+  # and the matching kernels' SASS (cuobjdump, where the image has it) in sass.txt
+  if [[ -n ${NCU_DETAIL:-} ]]; then
+    ids=$(python3 -c 'print(",".join(str(1000 + 7 * i) for i in range(128)))')
+    # shellcheck disable=SC2086  # an environment: VAR=VALUE words
+    env ${NCU_DETAIL_ENV:-} timeout ${NCU_TIMEOUT:-150} $NCU --clock-control none -k "regex:$NCU_DETAIL" --launch-skip 200 \
+      --launch-count ${NCU_COUNT:-12} --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+      --section LaunchStats --section WarpStateStats --section SourceCounters \
+      "$B/dsserve" generate --device cuda --model deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B --load-format dummy \
+      --prompt-ids "$ids" --max-tokens 16 --ignore-eos --temperature 0 --enforce-eager --max-num-seqs 1 --num-kv-blocks 64 \
+      >"$O/ncu_detail_1.5B.txt" 2>"$O/ncu_detail.err"
+    echo "ncu detail rc=$?"
+    CUOBJDUMP=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
+    [[ -x $CUOBJDUMP ]] && "$CUOBJDUMP" -sass "$B/dsserve" >"$O/sass_all.txt" 2>&1
+    [[ -s $O/sass_all.txt ]] && python3 - "$O/sass_all.txt" "$NCU_DETAIL" >"$O/sass.txt" <<'PY'
+import re, sys
+text, pat = open(sys.argv[1]).read(), re.compile(sys.argv[2])
+for block in re.split(r"(?=\n\s+Function : )", text):  # one function per block
+    m = re.search(r"Function : (\S+)", block)
+    if m and pat.search(m.group(1)) and "sm_90" in text: print(block)
+PY
+    rm -f "$O/sass_all.txt"
+    echo "sass: $(grep -c 'Function :' "$O/sass.txt" 2>/dev/null) functions"
+  fi
   # NCU_PREFILL=1: the 7B's first forwards from start (the memory-profiling forward at 2,048 tokens,
   # then a 2,048-token prompt's prefill), per-kernel times of a prefill step
   if [[ -n ${NCU_PREFILL:-} ]]; then

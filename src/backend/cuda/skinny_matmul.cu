@@ -18,6 +18,8 @@
 // Needs K % 8 == 0 and 16-byte aligned x and w (the caller falls back to cuBLASLt otherwise).
 // CPU reference: cpu::matmul (tests/gpu/matmul_test.cpp compares both paths against it).
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <type_traits>
 
 #include "backend/cuda/cuda_check.h"
@@ -29,7 +31,7 @@ namespace ds::cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
-constexpr int kUnroll = 4;  // 16-byte weight words in flight per lane
+constexpr int kUnroll = 4;  // 16-byte weight words per lane and chunk (two chunks in flight)
 
 __device__ __forceinline__ uint4 load_streaming(const uint4* p) {
   uint4 v;
@@ -137,13 +139,22 @@ __device__ __forceinline__ void norm_row_to_shared(const NormRow& nr, int64_t h,
 // silu_mul gives, without the second kernel.
 // kNormRow: the block normalizes the row while its first weight words are in flight, so a decode
 // step needs no norm kernel between the residual update and the next projection.
+// Blocks per SM a launch keeps resident (a register cap for ptxas). The plain one-row-per-warp
+// launches: 4 at T = 1 (<= 64 registers), so that the 7B's 448-block o_proj and down_proj grids are
+// one wave (4 blocks on 52 SMs, 3 on the rest; at 3 per SM a second wave of 52 blocks), 3 at T = 2.
+// The two-row and norm-fused launches: 2 (<= 128 registers; the norm-fused grids are one wave of
+// them). (Without the cap, loading a partial last chunk's x words together took the one-row
+// launches to 70-76 registers: 3 blocks per SM.)
+template <int T, Epilogue E, bool kNormRow>
+constexpr int kMinBlocks = !kNormRow && (E == Epilogue::kStore || E == Epilogue::kAdd) ? (T == 1 ? 4 : 3) : 2;
+
 template <int T, class Out, class B, Epilogue E, bool kNormRow>
-__global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(const bf16* __restrict__ x,
+__global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRow>)) skinny_matmul_kernel(const bf16* __restrict__ x,
                                                                           const bf16* __restrict__ w,
                                                                           const B* __restrict__ bias,
                                                                           Out* __restrict__ out, int64_t n,
                                                                           int64_t k, NormRow nr, QkvRope rs,
-                                                                          bool dealt) {
+                                                                          bool dealt, bool serial_tail) {
   constexpr bool kSwiglu = E == Epilogue::kSwiglu, kRope = E == Epilogue::kRope;
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
   static_assert(E != Epilogue::kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
@@ -161,7 +172,13 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   int64_t col = dealt ? warp * gridDim.x + blockIdx.x : int64_t(blockIdx.x) * kWarpsPerBlock + warp;
   const int64_t words = k / 8;
   constexpr int64_t kStep = 32 * kUnroll;
-  auto full = [&](int64_t at) { return at + 32 * (kUnroll - 1) < words; };  // kUnroll words from `at` exist
+  // A lane's words come in chunks of kUnroll (words at, at + 32, ...), each chunk loaded while the one
+  // before is multiplied. The row's last chunk may be partial: its words past the row are neither
+  // loaded nor added, so it is pipelined like the others and every word is added in the same order
+  // as one at a time. serial_tail (long rows of full grids, see serial_tail() below): the partial
+  // chunk's words one at a time after the loop instead.
+  const int64_t chunk_end = serial_tail ? words - 32 * (kUnroll - 1) : words;
+  auto has = [&](int64_t at, int u) { return at + 32 * u < words; };  // word u of the chunk at `at`
   const int64_t half = rs.head_dim / 2;  // kRope
   auto row_of = [&](int64_t c, int r) {
     int64_t row;
@@ -170,14 +187,16 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
     return reinterpret_cast<const uint4*>(w + row * k);
   };
   uint4 wv[R][kUnroll];
-  auto load_first = [&](int64_t c) {
+  // The chunk at `at` of column c's rows into dst (words past the row: left as they are, unused).
+  auto load_chunk = [&](uint4 (&dst)[R][kUnroll], int64_t c, int64_t at) {
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) wv[r][u] = load_streaming(row_of(c, r) + lane + 32 * u);
+      for (int u = 0; u < kUnroll; ++u)
+        if (has(at, u)) dst[r][u] = load_streaming(row_of(c, r) + at + 32 * u);
   };
-  bool primed = col < n && full(lane);  // wv holds the first words of `col`
-  if (primed) load_first(col);
+  bool primed = col < n && lane < chunk_end;  // wv holds the first chunk of `col`
+  if (primed) load_chunk(wv, col, lane);
   bf16* const normed_s = reinterpret_cast<bf16*>(x_shared);
   if constexpr (kNormRow) norm_weights_to_shared(nr, k, normed_s + k);
   // kRope: the token's angles (after the norm's arrays), and its slot; both are inputs of the
@@ -202,8 +221,21 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
   };
   // One column's sums and epilogue; `next` is the warp's next column (n: none).
   auto run_column = [&](int64_t col, int64_t next) {
-    if (!primed && full(lane)) load_first(col);
+    if (!primed && lane < chunk_end) load_chunk(wv, col, lane);
     primed = false;
+    // Epilogue operands, loaded now so that their round trip overlaps the weight stream: the bias
+    // (kRope: of the column's two rows) and, kAdd, the residual value lane t adds to.
+    float b0 = 0.f, b1 = 0.f, prev = 0.f;
+    if constexpr (!std::is_void_v<B>) {
+      if constexpr (kRope) {
+        const int64_t r0 = (col / half) * rs.head_dim + col % half;
+        b0 = to_f32(bias[r0]), b1 = to_f32(bias[r0 + half]);
+      } else {
+        b0 = to_f32(bias[col]);
+      }
+    }
+    if constexpr (E == Epilogue::kAdd)
+      if (lane < T) prev = out[lane * n + col];
     const uint4* wr[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) wr[r] = row_of(col, r);
@@ -213,28 +245,33 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
 #pragma unroll
       for (int t = 0; t < T; ++t) acc[r][t] = 0.f;
     int64_t i = lane;
-    for (; full(i); i += kStep) {
+    for (; i < chunk_end; i += kStep) {
       uint4 nx[R][kUnroll];
-      const bool more = full(i + kStep);
-      const bool ahead = !more && next < n;  // last full chunk: the next column's first words
-      if (more) {
+      const bool more = i + kStep < chunk_end;
+      const bool ahead = !more && next < n && lane < chunk_end;  // last chunk: the next column's first
+      if (more) load_chunk(nx, col, i + kStep);
+      else if (ahead) load_chunk(nx, next, lane);
+      if (has(i, kUnroll - 1)) {
 #pragma unroll
-        for (int r = 0; r < R; ++r)
+        for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) nx[r][u] = load_streaming(wr[r] + i + kStep + 32 * u);
-      } else if (ahead) {
+          for (int t = 0; t < T; ++t) {
+            const uint4 xv = load_x(t * words + i + 32 * u);
 #pragma unroll
-        for (int r = 0; r < R; ++r)
+            for (int r = 0; r < R; ++r) acc[r][t] += dot8(wv[r][u], xv);
+          }
+        }
+      } else {  // the row's partial last chunk: x words past the row are read too (the row's last
+                // word, unused), so that no branch stands between the loads and they overlap
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) nx[r][u] = load_streaming(row_of(next, r) + lane + 32 * u);
-      }
+        for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+          for (int t = 0; t < T; ++t) {
+            const uint4 xv = load_x(t * words + min(i + 32 * u, words - 1));
+            if (has(i, u))
 #pragma unroll
-        for (int t = 0; t < T; ++t) {
-          const uint4 xv = load_x(t * words + i + 32 * u);
-#pragma unroll
-          for (int r = 0; r < R; ++r) acc[r][t] += dot8(wv[r][u], xv);
+              for (int r = 0; r < R; ++r) acc[r][t] += dot8(wv[r][u], xv);
+          }
         }
       }
       if (more || ahead) {
@@ -260,8 +297,6 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
     if constexpr (kRope) {
       if (lane == 0) {
         const int64_t head = col / half, i = col % half, r0 = head * rs.head_dim + i;
-        float b0 = 0.f, b1 = 0.f;
-        if constexpr (!std::is_void_v<B>) b0 = to_f32(bias[r0]), b1 = to_f32(bias[r0 + half]);
         // The qkv buffer's bf16 values, then rotated as rope_store_kv does.
         float y1 = __bfloat162float(__float2bfloat16(acc[0][0] + b0));
         float y2 = __bfloat162float(__float2bfloat16(acc[1][0] + b1));
@@ -282,14 +317,12 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) skinny_matmul_kernel(cons
         store(out + col, silu_times(g, u));
       }
     } else {
-      float b = 0.f;
-      if constexpr (!std::is_void_v<B>) b = to_f32(bias[col]);
 #pragma unroll
       for (int t = 0; t < T; ++t) {
         if (lane != t) continue;
         Out* o = out + t * n + col;
-        if constexpr (E == Epilogue::kAdd) *o = *o + (acc[0][t] + b);
-        else store(o, acc[0][t] + b);
+        if constexpr (E == Epilogue::kAdd) *o = prev + (acc[0][t] + b0);
+        else store(o, acc[0][t] + b0);
       }
     }
   };
@@ -336,6 +369,23 @@ Grid grid_of(Kernel kernel, bool norm_row, int64_t n, size_t smem, const LaunchO
   return {unsigned(std::min(wave, (blocks + sms - 1) / sms * sms)), true};
 }
 
+// Whether a launch takes the kernel's serial_tail (a row's partial last chunk one word at a time after
+// the pipelined chunks): where its grid is not dealt (at least two blocks per SM: other warps keep
+// the memory busy while one waits) and its rows have at least 3 full chunks (k >= 3,072: the tail is
+// at most a seventh of the row). H200, CUDA graphs (bench/results/cuda_h200_session12.md): the 1.5B
+// (dealt grids, and k = 1,536: the tail is a third of the row) took 1.484-1.505 ms per token with
+// every tail pipelined, 1.545-1.559 with every tail serial, and 1.504 with its dealt down_proj
+// (k = 8,960) serial; the 7B (448+-block grids, k = 3,584 and 18,944) took 4.119-4.141 with every
+// tail serial against 4.154-4.203 pipelined. DS_SKINNY_SERIAL_TAIL=1 / =0 (A/B runs): every launch
+// serial / pipelined; the variable is read once per process.
+bool serial_tail(int64_t k, bool dealt) {
+  static const int mode = [] {
+    const char* e = std::getenv("DS_SKINNY_SERIAL_TAIL");
+    return e && std::string_view(e) == "1" ? 1 : e && std::string_view(e) == "0" ? 0 : -1;
+  }();
+  return mode >= 0 ? mode == 1 : !dealt && k / 8 >= 3 * 32 * kUnroll;
+}
+
 template <int T, class Out, Epilogue E, bool kNormRow, class B>
 void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_t n, int64_t k, cudaStream_t stream,
                    int64_t row_groups, const LaunchOpts& nl, const QkvRope& rs = {}) {
@@ -346,7 +396,7 @@ void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_
   const Grid g = row_groups > 1 ? Grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), false}
                                 : grid_of(kernel, kNormRow, n, smem, nl);
   launch_pdl(kernel, dim3{g.blocks, unsigned(row_groups)}, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out,
-             n, k, nl.nr, rs, g.dealt);
+             n, k, nl.nr, rs, g.dealt, serial_tail(k, g.dealt));
 }
 
 template <int T, class Out, Epilogue E = Epilogue::kStore, bool kNormRow = false>
