@@ -201,7 +201,7 @@ import re, sys
 text, pat = open(sys.argv[1]).read(), re.compile(sys.argv[2])
 for block in re.split(r"(?=\n\s+Function : )", text):  # one function per block
     m = re.search(r"Function : (\S+)", block)
-    if m and pat.search(m.group(1)) and "sm_90" in text: print(block)
+    if m and pat.search(m.group(1)): print(block)
 PY
     rm -f "$O/sass_all.txt"
     echo "sass: $(grep -c 'Function :' "$O/sass.txt" 2>/dev/null) functions"

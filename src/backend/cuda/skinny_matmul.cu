@@ -127,6 +127,15 @@ __device__ __forceinline__ void norm_row_to_shared(const NormRow& nr, int64_t h,
   __syncthreads();
 }
 
+// Blocks per SM a launch keeps resident (a register cap for ptxas). The plain one-row-per-warp
+// launches: 4 at T = 1 (<= 64 registers), so that the 7B's 448-block o_proj and down_proj grids are
+// one wave (4 blocks on 52 SMs, 3 on the rest; at 3 per SM a second wave of 52 blocks), 3 at T = 2.
+// The two-row and norm-fused launches: 2 (<= 128 registers; the norm-fused grids are one wave of
+// them). (Uncapped, the partial-chunk code of session 12 took the one-row launches to 70-76
+// registers: 3 blocks per SM.)
+template <int T, Epilogue E, bool kNormRow>
+constexpr int kMinBlocks = !kNormRow && (E == Epilogue::kStore || E == Epilogue::kAdd) ? (T == 1 ? 4 : 3) : 2;
+
 // x [T, K] (kNormRow: unused, the row is nr.x), w [N, K] (kSwiglu: [2N, K], gate rows then up rows),
 // bias [N] (B = void: none), out [T, N].
 // The next kUnroll weight words of a lane are loaded while the current ones are multiplied
@@ -139,22 +148,11 @@ __device__ __forceinline__ void norm_row_to_shared(const NormRow& nr, int64_t h,
 // silu_mul gives, without the second kernel.
 // kNormRow: the block normalizes the row while its first weight words are in flight, so a decode
 // step needs no norm kernel between the residual update and the next projection.
-// Blocks per SM a launch keeps resident (a register cap for ptxas). The plain one-row-per-warp
-// launches: 4 at T = 1 (<= 64 registers), so that the 7B's 448-block o_proj and down_proj grids are
-// one wave (4 blocks on 52 SMs, 3 on the rest; at 3 per SM a second wave of 52 blocks), 3 at T = 2.
-// The two-row and norm-fused launches: 2 (<= 128 registers; the norm-fused grids are one wave of
-// them). (Without the cap, loading a partial last chunk's x words together took the one-row
-// launches to 70-76 registers: 3 blocks per SM.)
-template <int T, Epilogue E, bool kNormRow>
-constexpr int kMinBlocks = !kNormRow && (E == Epilogue::kStore || E == Epilogue::kAdd) ? (T == 1 ? 4 : 3) : 2;
-
 template <int T, class Out, class B, Epilogue E, bool kNormRow>
-__global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRow>)) skinny_matmul_kernel(const bf16* __restrict__ x,
-                                                                          const bf16* __restrict__ w,
-                                                                          const B* __restrict__ bias,
-                                                                          Out* __restrict__ out, int64_t n,
-                                                                          int64_t k, NormRow nr, QkvRope rs,
-                                                                          bool dealt, bool serial_tail) {
+__global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRow>))
+    skinny_matmul_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, const B* __restrict__ bias,
+                         Out* __restrict__ out, int64_t n, int64_t k, NormRow nr, QkvRope rs, bool dealt,
+                         bool serial_tail) {
   constexpr bool kSwiglu = E == Epilogue::kSwiglu, kRope = E == Epilogue::kRope;
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
   static_assert(E != Epilogue::kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
