@@ -6,7 +6,7 @@
 #   1. the card; test_gpu_ops (every CUDA op vs the CPU reference, graphs, device sampling);
 #      test_gpu_engine (the engine's batch-invariance test on CUDA, --batch-invariant);
 #      tests/gpu/test_gpu_e2e.py (stories260k golden, HF numerics goldens within 0.05)
-#   2. bench_cuda_decode 7B and 1.5B: single stream 128/512 eager and graphs (ratio to the copy
+#   2. bench_cuda_decode 7B and 1.5B: single stream 128/512 (DECODE_LENS) eager and graphs (ratio to the copy
 #      bandwidth measured there), start to ready, memory within 0.9, prefill of 2,048 tokens vs the
 #      matmul rate measured there
 #   3. offline throughput, 7B, 1,000 prompts of 512/256 (dsserve bench throughput)
@@ -86,7 +86,8 @@ if [[ $steps == *" 2 "* ]]; then
   for size in ${DECODE_SIZES:-7B 1.5B}; do  # DECODE_SIZES: a subset ("1.5B")
     for ((a = 0; a <= ${#abs[@]}; a++)); do
       if ((a == 0)); then v=""; ab=(); else v="_ab$a"; read -ra ab <<<"${abs[a - 1]}"; fi
-      env "${ab[@]}" timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" 128 512 \
+      # shellcheck disable=SC2086  # DECODE_LENS: "PROMPT OUTPUT" (default 128 512; e.g. 4096 512: long-context decode)
+      env "${ab[@]}" timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" ${DECODE_LENS:-128 512} \
         >"$O/decode_$size$v.json" 2>"$O/decode_$size$v.err"
       echo "bench_cuda_decode $size$v rc=$?"
       python3 -c "import json,sys; j=json.load(open(sys.argv[1])); g=j['graphs']; print('  graphs: %.3f ms/token = %.1f%% of the limit (forward %.1f%%); prefill 2048: %.1f ms = %.1f%% of %.0f TFLOP/s' % (g['decode_ms_per_token'], 100*g['ratio_to_bandwidth_limit'], 100*g['forward_only_ratio_to_limit'], j['prefill']['ms'], 100*j['prefill']['ratio_to_matmul_rate'], j['prefill']['matmul_rate_tflops']))" "$O/decode_$size$v.json"
