@@ -183,7 +183,7 @@ if [[ $steps == *" 7 "* ]]; then
   done
   # NCU_DETAIL=REGEX: the kernels whose names match REGEX (e.g. skinny_matmul), 1.5B eager decode, with
   # ncu's speed-of-light, memory, occupancy, warp-state and source-counter (stall sampling over the
-  # SASS) sections, as text (ncu_detail_<size>.txt); NCU_DETAIL_ENV: an environment for that run;
+  # SASS) sections, as text (ncu_detail_1.5B.txt); NCU_DETAIL_ENV: an environment for that run;
   # and the matching kernels' SASS (cuobjdump, where the image has it) in sass.txt
   if [[ -n ${NCU_DETAIL:-} ]]; then
     ids=$(python3 -c 'print(",".join(str(1000 + 7 * i) for i in range(128)))')
