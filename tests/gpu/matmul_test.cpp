@@ -1,5 +1,8 @@
 // CUDA matmul (skinny decode kernel for T <= 2, cuBLASLt otherwise) against the CPU reference: bf16
 // x and w, with and without bias, bf16 and fp32 (logits) output, decode and prefill row counts, odd N.
+#include <algorithm>
+
+#include "backend/cuda/cuda_kernels.h"
 #include "gpu_test_util.h"
 
 namespace ds::gputest {
@@ -37,6 +40,47 @@ TEST(GpuOps, Matmul) {
         EXPECT_LT(rel_error(download(out.t), ref), kBf16Tol);
       }
     }
+  }
+}
+
+// A one-row skinny launch dealt over every SM (the decode path; its row tail pipelined) gives the
+// same bits as the batch-invariant launch of the same row (not dealt; the serial row tail where
+// k >= 3,072), stored (bf16 / fp32, with and without bias) and added into the residual: the sums'
+// order does not depend on the form. Shapes of the 1.5B's o_proj and down_proj, a partial last
+// chunk (k = 904), one word (k = 8), odd N.
+TEST(GpuOps, SkinnyFormsAgree) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  struct Case { int64_t k, n; };
+  for (const Case c : {Case{1536, 1536}, Case{8960, 1536}, Case{904, 77}, Case{8, 33}, Case{3584, 515}}) {
+    SCOPED_TRACE("k " + std::to_string(c.k) + " n " + std::to_string(c.n));
+    std::vector<float> x = random_bf16_values(rng, size_t(c.k));
+    std::vector<float> w = random_bf16_values(rng, size_t(c.n * c.k), -0.1f, 0.1f);
+    std::vector<float> b = random_bf16_values(rng, size_t(c.n)), res = random_bf16_values(rng, size_t(c.n), -4.f, 4.f);
+    DevTensor dx = upload_bf16(x, {1, c.k}), dw = upload_bf16(w, {c.n, c.k}), db = upload_bf16(b, {c.n});
+    const auto* xp = static_cast<const cuda::bf16*>(dx.t.data);
+    const auto* wp = static_cast<const cuda::bf16*>(dw.t.data);
+    for (DType out_dt : {DType::kBF16, DType::kF32}) {
+      for (bool with_bias : {false, true}) {
+        SCOPED_TRACE(std::string(dtype_name(out_dt)) + (with_bias ? " bias" : ""));
+        DevTensor dealt = poisoned(out_dt, {1, c.n}), plain = poisoned(out_dt, {1, c.n});
+        const void* bias = with_bias ? db.t.data : nullptr;
+        cuda::launch_skinny_matmul(xp, wp, bias, DType::kBF16, dealt.t.data, out_dt, 1, c.n, c.k, sms, nullptr);
+        cuda::launch_invariant_matmul(xp, wp, bias, DType::kBF16, plain.t.data, out_dt, 1, c.n, c.k, nullptr);
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const std::vector<float> got = download(dealt.t), ref = download(plain.t);
+        EXPECT_EQ(bit_differences(got, ref), 0) << "dealt launch differs from the invariant one";
+        EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](float v) { return std::isfinite(v); }));
+      }
+    }
+    DevTensor dealt = upload(res, DType::kF32, {1, c.n}), plain = upload(res, DType::kF32, {1, c.n});
+    cuda::launch_skinny_matmul_add(xp, wp, static_cast<float*>(dealt.t.data), 1, c.n, c.k, sms, nullptr);
+    cuda::launch_invariant_matmul_add(xp, wp, static_cast<float*>(plain.t.data), 1, c.n, c.k, nullptr);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(bit_differences(download(dealt.t), download(plain.t)), 0) << "add: dealt launch differs from the invariant one";
   }
 }
 

@@ -152,7 +152,7 @@ template <int T, class Out, class B, Epilogue E, bool kNormRow>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRow>))
     skinny_matmul_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, const B* __restrict__ bias,
                          Out* __restrict__ out, int64_t n, int64_t k, NormRow nr, QkvRope rs, bool dealt,
-                         bool serial_tail) {
+                         bool serial_tail, bool prime_two) {
   constexpr bool kSwiglu = E == Epilogue::kSwiglu, kRope = E == Epilogue::kRope;
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
   static_assert(E != Epilogue::kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
@@ -194,7 +194,13 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
         if (has(at, u)) dst[r][u] = load_streaming(row_of(c, r) + at + 32 * u);
   };
   bool primed = col < n && lane < chunk_end;  // wv holds the first chunk of `col`
+  // nx: the chunk after wv (loaded while wv is multiplied). prime_two (rows of two chunks, see
+  // prime_two() below): nx is loaded with the second chunk of `col` here, so that only x is loaded
+  // after pdl_wait().
+  uint4 nx[R][kUnroll];
+  bool primed2 = primed && prime_two && lane + kStep < chunk_end;
   if (primed) load_chunk(wv, col, lane);
+  if (primed2) load_chunk(nx, col, lane + kStep);
   bf16* const normed_s = reinterpret_cast<bf16*>(x_shared);
   if constexpr (kNormRow) norm_weights_to_shared(nr, k, normed_s + k);
   // kRope: the token's angles (after the norm's arrays), and its slot; both are inputs of the
@@ -244,11 +250,11 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
       for (int t = 0; t < T; ++t) acc[r][t] = 0.f;
     int64_t i = lane;
     for (; i < chunk_end; i += kStep) {
-      uint4 nx[R][kUnroll];
       const bool more = i + kStep < chunk_end;
       const bool ahead = !more && next < n && lane < chunk_end;  // last chunk: the next column's first
-      if (more) load_chunk(nx, col, i + kStep);
+      if (more && !primed2) load_chunk(nx, col, i + kStep);
       else if (ahead) load_chunk(nx, next, lane);
+      primed2 = false;
       if (has(i, kUnroll - 1)) {
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
@@ -384,6 +390,22 @@ bool serial_tail(int64_t k, bool dealt) {
   return mode >= 0 ? mode == 1 : !dealt && k / 8 >= 3 * 32 * kUnroll;
 }
 
+// Whether a launch's warps load the first two chunks of their first column before pdl_wait() (the
+// kernel's prime_two): rows of more than one and at most two chunks (1,024 < k <= 2,048: the 1.5B's
+// q/k/v, o_proj, gate/up and lm_head), whose second chunk would otherwise be requested after the
+// wait. H200, CUDA graphs, same-run A/Bs on three machines (bench/results/cuda_h200_session13.md): 1.5B
+// 128/512 decode 1.520-1.525 ms per token against 1.603-1.625 without; priming two chunks of every
+// row (=2) took the 1.5B to 1.548 and left the 7B where it was (4.164-4.179 vs 4.174).
+// DS_SKINNY_PRIME_TWO=0 / =2 (A/B runs): never / rows of any length; read once per process.
+bool prime_two(int64_t k) {
+  static const int mode = [] {
+    const char* e = std::getenv("DS_SKINNY_PRIME_TWO");
+    return e && *e ? std::atoi(e) : 1;
+  }();
+  const int64_t words = k / 8;
+  return mode > 0 && words > 32 * kUnroll && (mode == 2 || words <= 2 * 32 * kUnroll);
+}
+
 template <int T, class Out, Epilogue E, bool kNormRow, class B>
 void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_t n, int64_t k, cudaStream_t stream,
                    int64_t row_groups, const LaunchOpts& nl, const QkvRope& rs = {}) {
@@ -394,7 +416,7 @@ void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_
   const Grid g = row_groups > 1 ? Grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), false}
                                 : grid_of(kernel, kNormRow, n, smem, nl);
   launch_pdl(kernel, dim3{g.blocks, unsigned(row_groups)}, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out,
-             n, k, nl.nr, rs, g.dealt, serial_tail(k, g.dealt));
+             n, k, nl.nr, rs, g.dealt, serial_tail(k, g.dealt), prime_two(k));
 }
 
 template <int T, class Out, Epilogue E = Epilogue::kStore, bool kNormRow = false>
