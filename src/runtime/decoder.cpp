@@ -35,9 +35,12 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     // Not below a hidden size of 2,048: each block of the fused projections normalizes the row
     // itself, and on the 1.5B (1,536) that costs more than the two norm kernels per layer it saves
     // (H200, bench/results/cuda_h200_session4.md: 1.5B 1.782 vs 1.691 ms per token, 7B 4.327 vs 4.402).
-    // Session 11 again: 1.5B 1.714 with the fused layers vs 1.671 ms per token without.
+    // Session 11 again: 1.5B 1.714 with the fused layers vs 1.671 ms per token without; session 13:
+    // 1.552 vs 1.532. DS_FUSED_NORM=1 takes the fused layers whatever the hidden size (A/B runs).
     const char* no_norm = std::getenv("DS_NO_FUSED_NORM");
-    row_layers_ = !fused_.empty() && cfg.hidden_size >= 2048 && !(no_norm && *no_norm && *no_norm != '0');
+    const char* force_norm = std::getenv("DS_FUSED_NORM");
+    const bool want_norm = cfg.hidden_size >= 2048 || (force_norm && *force_norm && *force_norm != '0');
+    row_layers_ = !fused_.empty() && want_norm && !(no_norm && *no_norm && *no_norm != '0');
     for (const FusedLayer& f : fused_) row_layers_ = row_layers_ && f.qkv.defined() && f.gate_up.defined();
     // DS_NO_BATCH_GATE_UP=1: forwards of several tokens run gate and up as two matmuls again (A/B).
     const char* no_batch = std::getenv("DS_NO_BATCH_GATE_UP");
