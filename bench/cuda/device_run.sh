@@ -86,7 +86,7 @@ if [[ $steps == *" 2 "* ]]; then
   for size in ${DECODE_SIZES:-7B 1.5B}; do  # DECODE_SIZES: a subset ("1.5B")
     for ((a = 0; a <= ${#abs[@]}; a++)); do
       if ((a == 0)); then v=""; ab=(); else v="_ab$a"; read -ra ab <<<"${abs[a - 1]}"; fi
-      # shellcheck disable=SC2086  # DECODE_LENS: "PROMPT OUTPUT" (default 128 512; e.g. 4096 512: long-context decode)
+      # shellcheck disable=SC2086  # DECODE_LENS: "PROMPT OUTPUT" (default 128 512; e.g. 3584 512: long-context decode, at most 4,096 in all)
       env "${ab[@]}" timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" ${DECODE_LENS:-128 512} \
         >"$O/decode_$size$v.json" 2>"$O/decode_$size$v.err"
       echo "bench_cuda_decode $size$v rc=$?"
