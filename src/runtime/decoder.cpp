@@ -13,6 +13,12 @@ namespace {
 // kQkv/kGateUp hold the fused projections (max_tokens rows where every forward uses them, else one).
 enum Act { kResidual, kNormed, kQ, kK, kV, kAttn, kOut, kGate, kUp, kMlp, kSel, kLogits, kQkv, kGateUp, kNumActs };
 
+// An A/B switch: the variable is set to anything but empty or "0".
+bool env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && *v != '0';
+}
+
 }  // namespace
 
 Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int32_t max_tokens,
@@ -20,8 +26,7 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     : cfg_(cfg), w_(w), be_(be), ops_(be.ops()), max_tokens_(max_tokens), max_logit_rows_(max_logit_rows) {
   // The CPU backend keeps its separate matmuls (its numerics stay exactly as they are).
   // DS_NO_FUSED_MATMUL=1 turns fusion off (for same-card before/after timings).
-  const char* no_fuse = std::getenv("DS_NO_FUSED_MATMUL");
-  if (be.name() != "cpu" && !(no_fuse && *no_fuse && *no_fuse != '0')) {
+  if (be.name() != "cpu" && !env_on("DS_NO_FUSED_MATMUL")) {
     for (const LayerWeights& lw : w.layers) {
       FusedLayer f;
       f.qkv = fused_rows({&lw.q_proj, &lw.k_proj, &lw.v_proj});
@@ -37,23 +42,18 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     // (H200, bench/results/cuda_h200_session4.md: 1.5B 1.782 vs 1.691 ms per token, 7B 4.327 vs 4.402).
     // Session 11 again: 1.5B 1.714 with the fused layers vs 1.671 ms per token without; session 13:
     // 1.552 vs 1.532. DS_FUSED_NORM=1 takes the fused layers whatever the hidden size (A/B runs).
-    const char* no_norm = std::getenv("DS_NO_FUSED_NORM");
-    const char* force_norm = std::getenv("DS_FUSED_NORM");
-    const bool want_norm = cfg.hidden_size >= 2048 || (force_norm && *force_norm && *force_norm != '0');
-    row_layers_ = !fused_.empty() && want_norm && !(no_norm && *no_norm && *no_norm != '0');
+    row_layers_ = !fused_.empty() && (cfg.hidden_size >= 2048 || env_on("DS_FUSED_NORM")) &&
+                  !env_on("DS_NO_FUSED_NORM");
     for (const FusedLayer& f : fused_) row_layers_ = row_layers_ && f.qkv.defined() && f.gate_up.defined();
     // DS_NO_BATCH_GATE_UP=1: forwards of several tokens run gate and up as two matmuls again (A/B).
-    const char* no_batch = std::getenv("DS_NO_BATCH_GATE_UP");
-    batch_gate_up_ = !(no_batch && *no_batch && *no_batch != '0');
+    batch_gate_up_ = !env_on("DS_NO_BATCH_GATE_UP");
     for (const FusedLayer& f : fused_) batch_gate_up_ = batch_gate_up_ && f.gate_up.defined();
     // DS_NO_BATCH_QKV=1: forwards of several tokens run q, k and v as three matmuls again (A/B).
-    const char* no_qkv = std::getenv("DS_NO_BATCH_QKV");
-    batch_qkv_ = !(no_qkv && *no_qkv && *no_qkv != '0');
+    batch_qkv_ = !env_on("DS_NO_BATCH_QKV");
     for (const FusedLayer& f : fused_) batch_qkv_ = batch_qkv_ && f.qkv.defined();
     // DS_NO_ROW_QKV_ROPE=1: a decode row of the unfused layer runs q|k|v and rope_store_kv as two ops
     // again (A/B).
-    const char* no_row_rope = std::getenv("DS_NO_ROW_QKV_ROPE");
-    row_qkv_rope_ = !(no_row_rope && *no_row_rope && *no_row_rope != '0');
+    row_qkv_rope_ = !env_on("DS_NO_ROW_QKV_ROPE");
   }
   const int64_t h = cfg.hidden_size, i = cfg.intermediate_size;
   const int64_t cols[kNumActs] = {h, h, cfg.q_size(), cfg.kv_size(), cfg.kv_size(), cfg.q_size(), h, i, i, h, h,
