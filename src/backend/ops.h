@@ -86,6 +86,15 @@ class Ops {
   // (o_proj and down_proj added straight into the residual stream; `scratch` [T, N] float32 may be
   // used for the product). The sum is residual + (x . w_n), as matmul then add_rmsnorm's add.
   virtual void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) = 0;
+  // The unfused layer's o_proj / down_proj and the norm after them:    scratch [T, N] float32
+  // scratch = x @ w^T; residual += scratch; normed = rmsnorm(residual) * norm_w (add_rmsnorm).
+  // The default is those two ops; CUDA runs a single row as one kernel (matmul_add's epilogue, and
+  // the grid's last block normalizes the row; scratch unwritten), bit for bit the same numbers.
+  virtual void matmul_add_rmsnorm(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual,
+                                  const Tensor& norm_w, float eps, Tensor normed) {
+    matmul(x, w, Tensor(), scratch);
+    add_rmsnorm(scratch, residual, norm_w, eps, normed);
+  }
   // A single-token forward's other layer boundaries, where the decode step is a chain of short
   // kernels (the decoder uses these only for T == 1 and only on backends with fused weights):
   // out = rmsnorm(x) * norm_w @ w^T (+ bias)           x [1, H] (the residual stream), w [N, H]

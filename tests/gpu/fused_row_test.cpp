@@ -57,6 +57,54 @@ TEST(GpuOps, MatmulAdd) {
   }
 }
 
+// matmul_add_rmsnorm: one row is one kernel whose last block normalizes the updated residual; it
+// must give the residual and the normalized row of matmul + add_rmsnorm bit for bit (the default,
+// and what T > 1 runs), and match the CPU reference. The cases run one after another on the same
+// counter, so each launch also checks that the one before left it at zero. n % 4 != 0 takes the
+// default path. Several rows: the default path against the CPU reference.
+TEST(GpuOps, MatmulAddRmsnorm) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  struct Case { int64_t t, k, n; };
+  for (const Case c : {Case{1, 1536, 1536}, Case{1, 8960, 1536}, Case{1, 3584, 3584}, Case{1, 18944, 3584},
+                       Case{1, 1536, 1536}, Case{1, 512, 8192}, Case{1, 904, 36}, Case{1, 8, 4}, Case{1, 904, 33},
+                       Case{3, 1536, 1536}}) {
+    SCOPED_TRACE("t " + std::to_string(c.t) + " k " + std::to_string(c.k) + " n " + std::to_string(c.n));
+    const float eps = 1e-6f;
+    std::vector<float> x = random_bf16_values(rng, size_t(c.t * c.k));
+    std::vector<float> w = random_bf16_values(rng, size_t(c.n * c.k), -0.1f, 0.1f);
+    std::vector<float> norm_w = random_bf16_values(rng, size_t(c.n), 0.5f, 1.5f), res;
+    for (int64_t r = 0; r < c.t; ++r) {
+      const std::vector<float> row = residual_row(rng, c.n);
+      res.insert(res.end(), row.begin(), row.end());
+    }
+    DevTensor dx = upload_bf16(x, {c.t, c.k}), dw = upload_bf16(w, {c.n, c.k}), dnw = upload_bf16(norm_w, {c.n});
+    DevTensor res1 = upload(res, DType::kF32, {c.t, c.n}), res2 = upload(res, DType::kF32, {c.t, c.n});
+    DevTensor scratch = poisoned(DType::kF32, {c.t, c.n}), scratch2 = poisoned(DType::kF32, {c.t, c.n});
+    DevTensor normed = poisoned(DType::kBF16, {c.t, c.n}), normed2 = poisoned(DType::kBF16, {c.t, c.n});
+    gpu().ops().matmul_add_rmsnorm(dx.t, dw.t, scratch.t, res1.t, dnw.t, eps, normed.t);
+    gpu().ops().Ops::matmul_add_rmsnorm(dx.t, dw.t, scratch2.t, res2.t, dnw.t, eps, normed2.t);
+    std::vector<uint16_t> w16 = to_bf16(w), nw16 = to_bf16(norm_w);
+    std::vector<float> ref = res, ref_scratch(size_t(c.t * c.n)), ref_normed(size_t(c.t * c.n));
+    cpu_ops().matmul_add(host_f32(x, {c.t, c.k}), Tensor(w16.data(), DType::kBF16, {c.n, c.k}),
+                         host_f32(ref_scratch, {c.t, c.n}), host_f32(ref, {c.t, c.n}));
+    cpu_ops().rmsnorm(host_f32(ref, {c.t, c.n}), Tensor(nw16.data(), DType::kBF16, {c.n}), eps,
+                      host_f32(ref_normed, {c.t, c.n}));
+    const std::vector<float> got = download(res1.t), two = download(res2.t);
+    const std::vector<float> got_normed = download(normed.t), two_normed = download(normed2.t);
+    std::vector<float> got_delta(got.size()), ref_delta(ref.size());
+    for (size_t j = 0; j < got.size(); ++j) {
+      got_delta[j] = got[j] - res[j];
+      ref_delta[j] = ref[j] - res[j];
+    }
+    EXPECT_LT(rel_error(got_delta, ref_delta), kBf16Tol);
+    EXPECT_LT(rel_error(got_normed, ref_normed), kBf16Tol);
+    EXPECT_EQ(bit_differences(got, two), 0) << "residual differs from matmul + add_rmsnorm's";
+    EXPECT_EQ(bit_differences(got_normed, two_normed), 0) << "normed row differs from matmul + add_rmsnorm's";
+  }
+}
+
 // Several rows: cuBLASLt with the residual as C and D (beta = 1), against the CPU reference's
 // residual + product.
 TEST(GpuOps, MatmulAddRows) {

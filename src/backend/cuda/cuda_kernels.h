@@ -72,6 +72,17 @@ void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64
 // decode step's o_proj / down_proj added into the residual stream in the matmul's epilogue.
 void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int64_t t, int64_t n, int64_t k,
                               int deal_sms, cudaStream_t stream);
+// The same for one row (t = 1), then normed[1, n] = rmsnorm(residual) * norm_w (bf16) with
+// launch_add_rmsnorm's numbers, bit for bit: the last block of the grid to finish normalizes the
+// row (a decode step's o_proj / down_proj and the norm after them in one kernel). counter: one
+// int32 in device memory, zero before the launch and left zero by it (one counter may serve every
+// launch of a stream). Needs skinny_add_norm_supports (n % 4 == 0, n <= kSkinnyNormMaxHidden,
+// 16-byte aligned residual, 8-byte aligned normed).
+void launch_skinny_matmul_add_norm(const bf16* x, const bf16* w, float* residual, int64_t n, int64_t k,
+                                   const bf16* norm_w, float eps, bf16* normed, int32_t* counter, int deal_sms,
+                                   cudaStream_t stream);
+bool skinny_add_norm_supports(int64_t k, int64_t n, const void* x, const void* w, const void* residual,
+                              const void* normed);
 // One decode row normalized and projected in one kernel: out[1, n] = rmsnorm(x) * norm_w @ w^T (+ bias),
 // or (norm_swiglu) the fused gate/up projection with SwiGLU as launch_skinny_swiglu. x [1, k] fp32
 // (the residual stream), norm_w [k] bf16; every block normalizes the row into shared memory with

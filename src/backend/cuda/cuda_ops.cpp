@@ -37,11 +37,16 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
   attn_clusters_ = !(clusters && *clusters == '0');
   const char* one = std::getenv("DS_ONE_ATTENTION_LAUNCH");
   split_mixed_ = !(one && *one && *one != '0');
+  const char* add_norm = std::getenv("DS_NO_ADD_NORM");
+  add_norm_ = !(add_norm && *add_norm && *add_norm != '0');
+  CUDA_CHECK(cudaMalloc(&add_norm_counter_, sizeof(int32_t)));
+  CUDA_CHECK(cudaMemset(add_norm_counter_, 0, sizeof(int32_t)));
 }
 
 CudaOps::~CudaOps() {
   if (attn_workspace_) cudaFree(attn_workspace_);
   if (split_counters_) cudaFree(split_counters_);
+  if (add_norm_counter_) cudaFree(add_norm_counter_);
   for (void* w : retired_workspaces_) cudaFree(w);
 }
 
@@ -248,6 +253,24 @@ void CudaOps::matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tenso
     return;
   }
   matmul_.run(x, w, Tensor(), Tensor(r, DType::kF32, {t, n}), stream_, /*accumulate=*/true);
+}
+
+// One row: matmul_add's kernel, whose last block normalizes the updated row (no add_rmsnorm kernel
+// after it). Otherwise the product into scratch, then add_rmsnorm.
+void CudaOps::matmul_add_rmsnorm(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual,
+                                 const Tensor& norm_w, float eps, Tensor normed) {
+  const int64_t k = x.dim(1), n = w.dim(0);
+  if (add_norm_ && row_kernels(x, w) && x.dtype == DType::kBF16 && residual.dtype == DType::kF32 &&
+      norm_w.dtype == DType::kBF16 && normed.dtype == DType::kBF16 &&
+      skinny_add_norm_supports(k, n, x.data, w.data, residual.data, normed.data)) {
+    DS_CHECK(w.dim(1) == k && residual.numel() == n && norm_w.numel() == n && normed.numel() == n)
+        << x.shape_str() << w.shape_str() << residual.shape_str() << norm_w.shape_str() << normed.shape_str();
+    launch_skinny_matmul_add_norm(bf(x), static_cast<const bf16*>(w.data), static_cast<float*>(residual.data), n, k,
+                                  static_cast<const bf16*>(norm_w.data), eps, bf(normed), add_norm_counter_,
+                                  deal_sms(), stream_);
+    return;
+  }
+  Ops::matmul_add_rmsnorm(x, w, scratch, residual, norm_w, eps, normed);
 }
 
 // Fused where the skinny kernels apply and the residual row is fp32 and the norm weight bf16 (every

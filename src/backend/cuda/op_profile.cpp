@@ -90,6 +90,12 @@ class ProfiledOps final : public Ops {
     auto s = p_.span("matmul_add", x.dim(0), weight_shape(w), matmul_flops(x.dim(0), w));
     in_.matmul_add(x, w, scratch, residual);
   }
+  void matmul_add_rmsnorm(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual, const Tensor& norm_w,
+                          float eps, Tensor normed) override {
+    if (p_.skips("matmul_add_rmsnorm", weight_shape(w))) return;
+    auto s = p_.span("matmul_add_rmsnorm", x.dim(0), weight_shape(w), matmul_flops(x.dim(0), w));
+    in_.matmul_add_rmsnorm(x, w, scratch, residual, norm_w, eps, normed);
+  }
   void rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
                       Tensor normed, Tensor out) override {
     if (p_.skips("rmsnorm_matmul", weight_shape(w))) return;

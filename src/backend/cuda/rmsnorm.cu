@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_utils.cuh"
+#include "backend/cuda/norm_row.cuh"
 #include "backend/cuda/pdl.cuh"
 
 namespace ds::cuda {
@@ -71,13 +72,9 @@ __global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const X* __restrict__
 // each thread owning 4-element groups g = threadIdx.x + 256 m (16-byte loads and stores of the fp32
 // row and residual, 8-byte bf16 stores), so several rows per SM are in flight. (The 1024-thread
 // kernel is latency-bound there: 38% of the copy bandwidth at 2,048 rows of 3,584 on an H200,
-// bench_cuda_ops.) The sum of squares replays the 1024-thread kernel's order exactly, so a row's
-// output does not depend on how many rows share the launch (a seeded request samples the same tokens
-// alone and batched; --batch-invariant): element 4g + c belongs to that kernel's thread
-// v = 4 threadIdx.x + c, whose running sum this thread keeps as s[c]; those 32-lane warps are lanes
-// of 8 threads here (real xor offsets 4, 2, 1 = virtual 16, 8, 4; virtual 2 and 1 combine s[c]
-// within the thread), and the 32 virtual-warp sums are combined by one warp_sum as in block_sum.
-constexpr int kRowThreads = 256, kRowGroups = 8;  // h <= 8 x 4 x 256 = 8192 = kPer x kThreads
+// bench_cuda_ops.) The sum of squares replays the 1024-thread kernel's order exactly (norm_row.cuh),
+// so a row's output does not depend on how many rows share the launch (a seeded request samples the
+// same tokens alone and batched; --batch-invariant).
 static_assert(4 * kRowThreads == kThreads && kRowGroups == kPer, "the rows kernel replays the 1024-thread order");
 template <class W, bool kAdd>
 __global__ void __launch_bounds__(kRowThreads) rmsnorm_rows_kernel(const float* __restrict__ x,
@@ -89,7 +86,6 @@ __global__ void __launch_bounds__(kRowThreads) rmsnorm_rows_kernel(const float* 
   pdl_wait();
   pdl_trigger();
   float4 v[kRowGroups];
-  float s[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
   for (int m = 0; m < kRowGroups; ++m) {
     const int64_t g = threadIdx.x + int64_t(m) * kRowThreads;
@@ -103,31 +99,9 @@ __global__ void __launch_bounds__(kRowThreads) rmsnorm_rows_kernel(const float* 
         *rp = v[m];
       }
     }
-    s[0] += v[m].x * v[m].x;
-    s[1] += v[m].y * v[m].y;
-    s[2] += v[m].z * v[m].z;
-    s[3] += v[m].w * v[m].w;
   }
-#pragma unroll
-  for (int o = 4; o > 0; o >>= 1)
-#pragma unroll
-    for (int c = 0; c < 4; ++c) s[c] += __shfl_xor_sync(0xffffffffu, s[c], o);
-  const float vs = (s[0] + s[2]) + (s[1] + s[3]);  // virtual xor 2 (c, c ^ 2), then xor 1
-  if ((threadIdx.x & 7) == 0) virtual_warp_sums[threadIdx.x >> 3] = vs;
-  __syncthreads();
-  const float r = rsqrtf(warp_sum(virtual_warp_sums[threadIdx.x & 31]) / float(h) + eps);
-#pragma unroll
-  for (int m = 0; m < kRowGroups; ++m) {
-    const int64_t g = threadIdx.x + int64_t(m) * kRowThreads;
-    if (g >= groups) continue;
-    const W* wg = w + 4 * g;
-    const __nv_bfloat162 lo = __floats2bfloat162_rn(v[m].x * r * to_f32(wg[0]), v[m].y * r * to_f32(wg[1]));
-    const __nv_bfloat162 hi = __floats2bfloat162_rn(v[m].z * r * to_f32(wg[2]), v[m].w * r * to_f32(wg[3]));
-    uint2 packed;
-    packed.x = *reinterpret_cast<const uint32_t*>(&lo);
-    packed.y = *reinterpret_cast<const uint32_t*>(&hi);
-    *reinterpret_cast<uint2*>(out + row + 4 * g) = packed;
-  }
+  const float r = row_rsqrt(v, h, eps, virtual_warp_sums);
+  store_normed_row(v, r, w, groups, out + row);
 }
 
 // Whether rmsnorm_rows_kernel takes a launch (fp32 x and residual, 16-byte aligned rows).

@@ -25,6 +25,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/device_utils.cuh"
+#include "backend/cuda/norm_row.cuh"
 #include "backend/cuda/pdl.cuh"
 
 namespace ds::cuda {
@@ -67,7 +68,57 @@ __device__ __forceinline__ void store<bf16>(bf16* p, float v) { *p = __float2bfl
 // kRope (T = 1, the q/k/v projection): "column" c is the pair (i, i + d/2) of head c / (d/2),
 // rounded to bf16, rotated (q and k heads) and stored (q into out, k and v into their cache slot):
 // launch_skinny_norm_qkv_rope, launch_skinny_qkv_rope.
-enum class Epilogue { kStore, kAdd, kSwiglu, kRope };
+// kAddNorm (T = 1): kAdd, then the last block of the grid to finish normalizes the updated residual
+// row into NormTail::out (launch_skinny_matmul_add_norm).
+enum class Epilogue { kStore, kAdd, kSwiglu, kRope, kAddNorm };
+
+// kAddNorm: the norm weights, eps, the bf16 output row, and a counter that is zero before the launch
+// (blocks count themselves in; the last one resets it).
+struct NormTail {
+  const bf16* w = nullptr;
+  float eps = 0.f;
+  bf16* out = nullptr;
+  int32_t* counter = nullptr;
+};
+
+// kAddNorm's end, called by every thread of every block after its columns are added: the block
+// counts itself in, and the block that finds itself last reads the whole residual row (h = N
+// elements; the other blocks' sums come from other SMs: fenced before the count, read past L1
+// after it) and writes rmsnorm(row) * w with rmsnorm.cu's numbers, bit for bit (norm_row.cuh). The
+// decode row's norm kernel between o_proj/down_proj and the next projection is then not launched.
+__device__ __forceinline__ void norm_if_last(const NormTail& nt, const float* residual, int64_t h) {
+  static_assert(kRowThreads == 32 * kWarpsPerBlock, "one row per block of the skinny kernel");
+  __shared__ bool s_last;
+  __shared__ float virtual_warp_sums[32];
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    s_last = atomicAdd(nt.counter, 1) == int32_t(gridDim.x) - 1;
+    if (s_last) *nt.counter = 0;  // every block of this launch has counted
+  }
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  const int64_t groups = h / 4;
+  float4 v[kRowGroups];
+#pragma unroll
+  for (int m = 0; m < kRowGroups; ++m) {
+    const int64_t g = threadIdx.x + int64_t(m) * kRowThreads;
+    v[m] = g < groups ? __ldcg(reinterpret_cast<const float4*>(residual) + g) : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  const float r = row_rsqrt(v, h, nt.eps, virtual_warp_sums);
+  store_normed_row(v, r, nt.w, groups, nt.out);
+}
+
+// The norm weights of a kAddNorm launch into the L2 (block 0, before pdl_wait(): they depend on no
+// earlier kernel), kept there while the projection's weights stream past, so that the last block
+// does not wait for them in device memory.
+__device__ __forceinline__ void prefetch_norm_weights(const NormTail& nt, int64_t h) {
+  constexpr int64_t kLine = 64;  // bf16 per 128-byte line
+  if (blockIdx.x == 0)
+    for (int64_t i = threadIdx.x * kLine; i < h; i += 32 * kWarpsPerBlock * kLine)
+      asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(nt.w + i));
+}
 
 // kNormRow: x is not a bf16 operand but one fp32 residual row, normalized by each block into shared
 // memory before the weights are multiplied (h == K).
@@ -134,7 +185,8 @@ __device__ __forceinline__ void norm_row_to_shared(const NormRow& nr, int64_t h,
 // them). (Uncapped, the partial-chunk code of session 12 took the one-row launches to 70-76
 // registers: 3 blocks per SM.)
 template <int T, Epilogue E, bool kNormRow>
-constexpr int kMinBlocks = !kNormRow && (E == Epilogue::kStore || E == Epilogue::kAdd) ? (T == 1 ? 4 : 3) : 2;
+constexpr int kMinBlocks =
+    !kNormRow && (E == Epilogue::kStore || E == Epilogue::kAdd || E == Epilogue::kAddNorm) ? (T == 1 ? 4 : 3) : 2;
 
 // x [T, K] (kNormRow: unused, the row is nr.x), w [N, K] (kSwiglu: [2N, K], gate rows then up rows),
 // bias [N] (B = void: none), out [T, N].
@@ -151,11 +203,13 @@ constexpr int kMinBlocks = !kNormRow && (E == Epilogue::kStore || E == Epilogue:
 template <int T, class Out, class B, Epilogue E, bool kNormRow>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRow>))
     skinny_matmul_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, const B* __restrict__ bias,
-                         Out* __restrict__ out, int64_t n, int64_t k, NormRow nr, QkvRope rs, bool dealt,
-                         bool serial_tail, bool prime_two) {
+                         Out* __restrict__ out, int64_t n, int64_t k, NormRow nr, QkvRope rs, NormTail nt,
+                         bool dealt, bool serial_tail, bool prime_two) {
   constexpr bool kSwiglu = E == Epilogue::kSwiglu, kRope = E == Epilogue::kRope;
+  constexpr bool kAdd = E == Epilogue::kAdd || E == Epilogue::kAddNorm;
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
-  static_assert(E != Epilogue::kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
+  static_assert(!kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
+  static_assert(E != Epilogue::kAddNorm || (T == 1 && !kNormRow), "add + norm: one row");
   static_assert(!kNormRow || T == 1, "norm prologue: one row");
   static_assert(!kRope || (T == 1 && std::is_same_v<Out, bf16>), "rope: one q/k/v row");
   constexpr int R = kSwiglu || kRope ? 2 : 1;  // weight rows per warp
@@ -207,6 +261,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
   // forward (published by the norm's barriers, or by one of their own).
   float* const angles = reinterpret_cast<float*>(reinterpret_cast<char*>(x_shared) + (kNormRow ? norm_shared_bytes(k) : 0));
   int64_t slot = -1;
+  if constexpr (E == Epilogue::kAddNorm) prefetch_norm_weights(nt, n);
   if constexpr (kRope) {
     token_angles(float(rs.positions[0]), rs.inv_freq, half, angles);
     slot = rs.slot_mapping[0];
@@ -238,7 +293,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
         b0 = to_f32(bias[col]);
       }
     }
-    if constexpr (E == Epilogue::kAdd)
+    if constexpr (kAdd)
       if (lane < T) prev = out[lane * n + col];
     const uint4* wr[R];
 #pragma unroll
@@ -325,7 +380,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
       for (int t = 0; t < T; ++t) {
         if (lane != t) continue;
         Out* o = out + t * n + col;
-        if constexpr (E == Epilogue::kAdd) *o = prev + (acc[0][t] + b0);
+        if constexpr (kAdd) *o = prev + (acc[0][t] + b0);
         else store(o, acc[0][t] + b0);
       }
     }
@@ -337,6 +392,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
   } else if (col < n) {
     run_column(col, n);
   }
+  if constexpr (E == Epilogue::kAddNorm) norm_if_last(nt, out, n);
 }
 
 // A launch's options: the norm row (kNormRow launches), `sms` = the device's multiprocessors (0:
@@ -408,7 +464,7 @@ bool prime_two(int64_t k) {
 
 template <int T, class Out, Epilogue E, bool kNormRow, class B>
 void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_t n, int64_t k, cudaStream_t stream,
-                   int64_t row_groups, const LaunchOpts& nl, const QkvRope& rs = {}) {
+                   int64_t row_groups, const LaunchOpts& nl, const QkvRope& rs = {}, const NormTail& nt = {}) {
   const auto kernel = skinny_matmul_kernel<T, Out, B, E, kNormRow>;
   const size_t smem = (kNormRow ? norm_shared_bytes(k) : 0) + (E == Epilogue::kRope ? size_t(rs.head_dim) * sizeof(float) : 0);
   if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
@@ -416,7 +472,7 @@ void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_
   const Grid g = row_groups > 1 ? Grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), false}
                                 : grid_of(kernel, kNormRow, n, smem, nl);
   launch_pdl(kernel, dim3{g.blocks, unsigned(row_groups)}, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out,
-             n, k, nl.nr, rs, g.dealt, serial_tail(k, g.dealt), prime_two(k));
+             n, k, nl.nr, rs, nt, g.dealt, serial_tail(k, g.dealt), prime_two(k));
 }
 
 template <int T, class Out, Epilogue E = Epilogue::kStore, bool kNormRow = false>
@@ -508,6 +564,22 @@ void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int
   const LaunchOpts nl{NormRow{}, deal_sms, deal_sms > 0};
   if (t == 1) launch_t<1, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream, 1, nl);
   else launch_t<2, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream, 1, nl);
+}
+
+void launch_skinny_matmul_add_norm(const bf16* x, const bf16* w, float* residual, int64_t n, int64_t k,
+                                   const bf16* norm_w, float eps, bf16* normed, int32_t* counter, int deal_sms,
+                                   cudaStream_t stream) {
+  if (n == 0) return;
+  DS_CHECK(skinny_add_norm_supports(k, n, x, w, residual, normed) && counter) << "k " << k << " n " << n;
+  launch_kernel<1, float, Epilogue::kAddNorm, false>(x, w, static_cast<const void*>(nullptr), residual, n, k, stream, 1,
+                                                     LaunchOpts{NormRow{}, deal_sms, deal_sms > 0}, QkvRope{},
+                                                     NormTail{norm_w, eps, normed, counter});
+}
+
+bool skinny_add_norm_supports(int64_t k, int64_t n, const void* x, const void* w, const void* residual,
+                              const void* normed) {
+  return skinny_matmul_supports(1, k, x, w) && n % 4 == 0 && n <= kSkinnyNormMaxHidden &&
+         reinterpret_cast<uintptr_t>(residual) % 16 == 0 && reinterpret_cast<uintptr_t>(normed) % 8 == 0;
 }
 
 void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, const bf16* w, const void* bias,
