@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "backend/cuda/cuda_check.h"
@@ -377,9 +378,14 @@ __global__ void __launch_bounds__(kThreads) sorted_draw_kernel(const float* __re
 
 class CudaSampler final : public DeviceSampler {
  public:
-  explicit CudaSampler(cudaStream_t stream) : stream_(stream) {}
+  explicit CudaSampler(cudaStream_t stream) : stream_(stream) {
+    const char* pageable = std::getenv("DS_SAMPLER_PAGEABLE");
+    pinned_ = !(pageable && *pageable && *pageable != '0');
+  }
   ~CudaSampler() override {
     for (void* p : {meta_, results_, sort_, parts_}) cudaFree(p);
+    cudaFreeHost(host_up_);
+    cudaFreeHost(host_results_);
   }
 
   void sample(const Tensor& logits, const SampleBatch& b, std::vector<SampleResult>& out) override {
@@ -406,14 +412,15 @@ class CudaSampler final : public DeviceSampler {
     const size_t rows_bytes = align16(n * sizeof(SampleRow));
     const size_t adj_bytes = align16(b.adjustments.size() * sizeof(LogitAdjustment));
     const size_t total = rows_bytes + adj_bytes + sorted.size() * sizeof(int32_t);
-    staging_.assign(total, 0);
-    std::memcpy(staging_.data(), b.rows.data(), n * sizeof(SampleRow));
+    uint8_t* up = staging_for(total);
+    std::memset(up, 0, total);
+    std::memcpy(up, b.rows.data(), n * sizeof(SampleRow));
     if (!b.adjustments.empty())
-      std::memcpy(staging_.data() + rows_bytes, b.adjustments.data(), b.adjustments.size() * sizeof(LogitAdjustment));
-    if (!sorted.empty()) std::memcpy(staging_.data() + rows_bytes + adj_bytes, sorted.data(), sorted.size() * 4);
+      std::memcpy(up + rows_bytes, b.adjustments.data(), b.adjustments.size() * sizeof(LogitAdjustment));
+    if (!sorted.empty()) std::memcpy(up + rows_bytes + adj_bytes, sorted.data(), sorted.size() * 4);
     grow_rows(n, total);
     uint8_t* meta = static_cast<uint8_t*>(meta_);
-    CUDA_CHECK(cudaMemcpyAsync(meta, staging_.data(), total, cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(meta, up, total, cudaMemcpyHostToDevice, stream_));
     const auto* d_rows = reinterpret_cast<const SampleRow*>(meta);
     const auto* d_adj = reinterpret_cast<const LogitAdjustment*>(meta + rows_bytes);
     const auto* d_sorted = reinterpret_cast<const int32_t*>(meta + rows_bytes + adj_bytes);
@@ -432,8 +439,15 @@ class CudaSampler final : public DeviceSampler {
       const int chunk = int(std::min<size_t>(kSortChunk, sorted.size() - c0));
       sort_and_draw(x, vocab, chunk, d_rows, d_adj, d_sorted + c0, d_lse, d_results);
     }
-    CUDA_CHECK(cudaMemcpyAsync(out.data(), d_results, n * sizeof(SampleResult), cudaMemcpyDeviceToHost, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (pinned_) {
+      grow_host(reinterpret_cast<void**>(&host_results_), &host_results_bytes_, n * sizeof(SampleResult));
+      CUDA_CHECK(cudaMemcpyAsync(host_results_, d_results, n * sizeof(SampleResult), cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaStreamSynchronize(stream_));
+      std::memcpy(out.data(), host_results_, n * sizeof(SampleResult));
+    } else {
+      CUDA_CHECK(cudaMemcpyAsync(out.data(), d_results, n * sizeof(SampleResult), cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
   }
 
   void reserve(int32_t max_rows, int64_t vocab) override {
@@ -443,11 +457,34 @@ class CudaSampler final : public DeviceSampler {
     // knowable, so the metadata is sized for rows + sorted indices + lse (adjustments grow later:
     // a few bytes per token of a request's history).
     grow_rows(n, align16(n * sizeof(SampleRow)) + n * sizeof(int32_t));
+    if (pinned_) {
+      grow_host(reinterpret_cast<void**>(&host_up_), &host_up_bytes_, align16(n * sizeof(SampleRow)) + n * sizeof(int32_t));
+      grow_host(reinterpret_cast<void**>(&host_results_), &host_results_bytes_, n * sizeof(SampleResult));
+    }
     grow_sort(size_t(std::min<size_t>(kSortChunk, n)) * size_t(vocab));
   }
 
  private:
   static size_t align16(size_t b) { return (b + 15) / 16 * 16; }
+  // Page-locked host memory: the step's upload and the results are copied by the DMA engine
+  // straight from and to it (a pageable buffer goes through the driver's own staging copy on the
+  // path of every decode step). Grown only between calls: each call ends with the stream
+  // synchronized, so no copy still reads the old buffer.
+  static void grow_host(void** p, size_t* have, size_t need) {
+    if (need <= *have) return;
+    if (*p) CUDA_CHECK(cudaFreeHost(*p));
+    CUDA_CHECK(cudaMallocHost(p, need));
+    *have = need;
+  }
+  // The upload's host buffer (DS_SAMPLER_PAGEABLE=1: a std::vector, for A/B runs).
+  uint8_t* staging_for(size_t bytes) {
+    if (!pinned_) {
+      staging_.resize(bytes);
+      return staging_.data();
+    }
+    grow_host(reinterpret_cast<void**>(&host_up_), &host_up_bytes_, std::max<size_t>(bytes, 1));
+    return host_up_;
+  }
   void grow(void** p, size_t* have, size_t need) {
     if (need <= *have) return;
     if (*p) CUDA_CHECK(cudaFree(*p));  // synchronizes: no kernel still uses it
@@ -500,7 +537,12 @@ class CudaSampler final : public DeviceSampler {
   }
 
   cudaStream_t stream_;
+  bool pinned_ = true;
   std::vector<uint8_t> staging_;
+  uint8_t* host_up_ = nullptr;
+  size_t host_up_bytes_ = 0;
+  SampleResult* host_results_ = nullptr;
+  size_t host_results_bytes_ = 0;
   void* meta_ = nullptr;
   size_t meta_bytes_ = 0;
   void* results_ = nullptr;
