@@ -37,13 +37,13 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
       f.gate_up = fused_rows({&lw.gate_proj, &lw.up_proj});
       fused_.push_back(f);
     }
-    // Not below a hidden size of 2,048: each block of the fused projections normalizes the row
-    // itself, and on the 1.5B (1,536) that costs more than the two norm kernels per layer it saves
-    // (H200, bench/results/cuda_h200_session4.md: 1.5B 1.782 vs 1.691 ms per token, 7B 4.327 vs 4.402).
-    // Session 11 again: 1.5B 1.714 with the fused layers vs 1.671 ms per token without; session 13:
-    // 1.552 vs 1.532. DS_FUSED_NORM=1 takes the fused layers whatever the hidden size (A/B runs).
-    row_layers_ = !fused_.empty() && (cfg.hidden_size >= 2048 || env_on("DS_FUSED_NORM")) &&
-                  !env_on("DS_NO_FUSED_NORM");
+    // layer_row (norm-fused projections) only with DS_FUSED_NORM=1 (A/B runs): since o_proj and
+    // down_proj normalize the residual in their own kernel's last block (matmul_add_rmsnorm), layer's
+    // decode row is 5 kernels with plain one-column-per-warp projections, which beat layer_row's
+    // one-wave norm-fused grids: H200 (bench/results/cuda_h200_session14.md) 7B 128/512 decode 4.057
+    // vs 4.115 ms per token. (Before, layer_row took the 7B: 4.327 vs 4.402 against the 7-kernel
+    // layer in session 4, while the 1.5B measured faster without it in sessions 4, 11 and 13.)
+    row_layers_ = !fused_.empty() && env_on("DS_FUSED_NORM");
     for (const FusedLayer& f : fused_) row_layers_ = row_layers_ && f.qkv.defined() && f.gate_up.defined();
     // DS_NO_BATCH_GATE_UP=1: forwards of several tokens run gate and up as two matmuls again (A/B).
     batch_gate_up_ = !env_on("DS_NO_BATCH_GATE_UP");
@@ -141,8 +141,7 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   }
   ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
   const Tensor residual = act(kResidual, t, h);
-  ops_.matmul(attn, lw.o_proj, Tensor(), out);
-  ops_.add_rmsnorm(out, residual, lw.post_attention_layernorm, eps, normed);
+  ops_.matmul_add_rmsnorm(attn, lw.o_proj, out, residual, lw.post_attention_layernorm, eps, normed);
   Tensor gate = act(kGate, t, i), mlp = act(kMlp, t, h);
   if (f && f->gate_up.defined() && (t == 1 || batch_gate_up_)) {  // one matmul into [T, gate|up]
     ops_.gate_up_silu(normed, f->gate_up, act(kGateUp, t, 2 * i), gate);
@@ -153,8 +152,7 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
     ops_.silu_mul(gate, up, gate);
   }
   const Tensor& next_norm = (l + 1 < cfg_.num_hidden_layers) ? w_.layers[size_t(l + 1)].input_layernorm : w_.norm;
-  ops_.matmul(gate, lw.down_proj, Tensor(), mlp);
-  ops_.add_rmsnorm(mlp, residual, next_norm, eps, normed);
+  ops_.matmul_add_rmsnorm(gate, lw.down_proj, mlp, residual, next_norm, eps, normed);
 }
 
 void Decoder::layer_row(int64_t l, const AttentionBatch& ab, KvCache& kv) {

@@ -89,8 +89,8 @@ class Decoder {
     Tensor qkv, qkv_bias, gate_up;
   };
   std::vector<FusedLayer> fused_;
-  // Single-token forwards go through layer_row: every layer has both fused matrices, hidden_size
-  // >= 2048 (or DS_FUSED_NORM=1), and DS_NO_FUSED_NORM=1 is not set (A/B switches).
+  // Single-token forwards go through layer_row: DS_FUSED_NORM=1 (an A/B switch) and every layer has
+  // both fused matrices.
   bool row_layers_ = false;
   bool row_qkv_rope_ = true;  // layer()'s decode row: q|k|v, rope and the K/V store in one op
   // Every layer has a fused gate|up: forwards of any length run it as one matmul (kGateUp has
