@@ -184,14 +184,17 @@ __device__ __forceinline__ void norm_row_to_shared(const NormRow& nr, int64_t h,
 // The two-row and norm-fused launches: 2 (<= 128 registers; the norm-fused grids are one wave of
 // them). (Uncapped, the partial-chunk code of session 12 took the one-row launches to 70-76
 // registers: 3 blocks per SM.)
-template <int T, Epilogue E, bool kNormRow>
-constexpr int kMinBlocks =
-    !kNormRow && (E == Epilogue::kStore || E == Epilogue::kAdd || E == Epilogue::kAddNorm) ? (T == 1 ? 4 : 3) : 2;
+// U = 2 x kUnroll (wide chunks, wide_chunks() below): 2, one-wave dealt grids only.
+template <int T, Epilogue E, bool kNormRow, int U>
+constexpr int kMinBlocks = U == kUnroll && !kNormRow &&
+                                   (E == Epilogue::kStore || E == Epilogue::kAdd || E == Epilogue::kAddNorm)
+                               ? (T == 1 ? 4 : 3)
+                               : 2;
 
 // x [T, K] (kNormRow: unused, the row is nr.x), w [N, K] (kSwiglu: [2N, K], gate rows then up rows),
 // bias [N] (B = void: none), out [T, N].
-// The next kUnroll weight words of a lane are loaded while the current ones are multiplied
-// (2 x kUnroll in flight), and the first ones before pdl_wait(): the weights depend on no earlier
+// The next U weight words of a lane (U = kUnroll, or 2 x kUnroll: wide_chunks) are loaded while
+// the current ones are multiplied (2 x U in flight), and the first ones before pdl_wait(): the weights depend on no earlier
 // kernel, so under programmatic dependent launch they stream in while the kernel that writes x (a
 // norm, attention, silu) is still running. (H100, bench/results/cuda_h100_session3.md: 7B decode
 // 5.645 vs 5.753 ms, 1.5B 1.947 vs 2.079 ms against the plain loop with every load after the wait.)
@@ -200,8 +203,8 @@ constexpr int kMinBlocks =
 // silu_mul gives, without the second kernel.
 // kNormRow: the block normalizes the row while its first weight words are in flight, so a decode
 // step needs no norm kernel between the residual update and the next projection.
-template <int T, class Out, class B, Epilogue E, bool kNormRow>
-__global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRow>))
+template <int T, class Out, class B, Epilogue E, bool kNormRow, int U>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRow, U>))
     skinny_matmul_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, const B* __restrict__ bias,
                          Out* __restrict__ out, int64_t n, int64_t k, NormRow nr, QkvRope rs, NormTail nt,
                          bool dealt, bool serial_tail, bool prime_two) {
@@ -223,13 +226,13 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
   const int64_t warp = threadIdx.x >> 5;
   int64_t col = dealt ? warp * gridDim.x + blockIdx.x : int64_t(blockIdx.x) * kWarpsPerBlock + warp;
   const int64_t words = k / 8;
-  constexpr int64_t kStep = 32 * kUnroll;
-  // A lane's words come in chunks of kUnroll (words at, at + 32, ...), each chunk loaded while the one
+  constexpr int64_t kStep = 32 * U;
+  // A lane's words come in chunks of U (words at, at + 32, ...), each chunk loaded while the one
   // before is multiplied. The row's last chunk may be partial: its words past the row are neither
   // loaded nor added, so it is pipelined like the others and every word is added in the same order
   // as one at a time. serial_tail (long rows of full grids, see serial_tail() below): the partial
   // chunk's words one at a time after the loop instead.
-  const int64_t chunk_end = serial_tail ? words - 32 * (kUnroll - 1) : words;
+  const int64_t chunk_end = serial_tail ? words - 32 * (U - 1) : words;
   auto has = [&](int64_t at, int u) { return at + 32 * u < words; };  // word u of the chunk at `at`
   const int64_t half = rs.head_dim / 2;  // kRope
   auto row_of = [&](int64_t c, int r) {
@@ -238,20 +241,20 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
     else row = c + r * n;
     return reinterpret_cast<const uint4*>(w + row * k);
   };
-  uint4 wv[R][kUnroll];
+  uint4 wv[R][U];
   // The chunk at `at` of column c's rows into dst (words past the row: left as they are, unused).
-  auto load_chunk = [&](uint4 (&dst)[R][kUnroll], int64_t c, int64_t at) {
+  auto load_chunk = [&](uint4 (&dst)[R][U], int64_t c, int64_t at) {
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u)
+      for (int u = 0; u < U; ++u)
         if (has(at, u)) dst[r][u] = load_streaming(row_of(c, r) + at + 32 * u);
   };
   bool primed = col < n && lane < chunk_end;  // wv holds the first chunk of `col`
   // nx: the chunk after wv (loaded while wv is multiplied). prime_two (rows of two chunks, see
   // prime_two() below): nx is loaded with the second chunk of `col` here, so that only x is loaded
   // after pdl_wait().
-  uint4 nx[R][kUnroll];
+  uint4 nx[R][U];
   bool primed2 = primed && prime_two && lane + kStep < chunk_end;
   if (primed) load_chunk(wv, col, lane);
   if (primed2) load_chunk(nx, col, lane + kStep);
@@ -310,9 +313,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
       if (more && !primed2) load_chunk(nx, col, i + kStep);
       else if (ahead) load_chunk(nx, next, lane);
       primed2 = false;
-      if (has(i, kUnroll - 1)) {
+      if (has(i, U - 1)) {
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
+        for (int u = 0; u < U; ++u) {
 #pragma unroll
           for (int t = 0; t < T; ++t) {
             const uint4 xv = load_x(t * words + i + 32 * u);
@@ -323,7 +326,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
       } else {  // the row's partial last chunk: x words past the row are read too (the row's last
                 // word, unused), so that no branch stands between the loads and they overlap
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
+        for (int u = 0; u < U; ++u) {
 #pragma unroll
           for (int t = 0; t < T; ++t) {
             const uint4 xv = load_x(t * words + min(i + 32 * u, words - 1));
@@ -337,7 +340,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
 #pragma unroll
         for (int r = 0; r < R; ++r)
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) wv[r][u] = nx[r][u];
+          for (int u = 0; u < U; ++u) wv[r][u] = nx[r][u];
       }
       primed = ahead;
     }
@@ -462,15 +465,34 @@ bool prime_two(int64_t k) {
   return mode > 0 && words > 32 * kUnroll && (mode == 2 || words <= 2 * 32 * kUnroll);
 }
 
+// Whether a dealt one-row launch streams its rows in chunks of 2 x kUnroll words (twice the bytes in
+// flight per warp): rows of >= 3 full chunks (k >= 3,072: the 1.5B's down_proj, whose dealt grid has
+// ~12 warps per SM, each with a 17.5 KB row). The sums and their order are the same.
+// DS_SKINNY_WIDE=0: never (A/B runs); read once per process.
+bool wide_chunks(int64_t k, bool dealt) {
+  static const bool on = [] {
+    const char* e = std::getenv("DS_SKINNY_WIDE");
+    return !(e && std::string_view(e) == "0");
+  }();
+  return on && dealt && k / 8 >= 3 * 32 * kUnroll;
+}
+
 template <int T, class Out, Epilogue E, bool kNormRow, class B>
 void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_t n, int64_t k, cudaStream_t stream,
                    int64_t row_groups, const LaunchOpts& nl, const QkvRope& rs = {}, const NormTail& nt = {}) {
-  const auto kernel = skinny_matmul_kernel<T, Out, B, E, kNormRow>;
+  const auto kernel = skinny_matmul_kernel<T, Out, B, E, kNormRow, kUnroll>;
   const size_t smem = (kNormRow ? norm_shared_bytes(k) : 0) + (E == Epilogue::kRope ? size_t(rs.head_dim) * sizeof(float) : 0);
   if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   DS_CHECK(row_groups >= 1 && row_groups < 65536) << "rows " << row_groups;
   const Grid g = row_groups > 1 ? Grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), false}
                                 : grid_of(kernel, kNormRow, n, smem, nl);
+  if constexpr (T == 1 && !kNormRow && (E == Epilogue::kStore || E == Epilogue::kAdd || E == Epilogue::kAddNorm)) {
+    if (row_groups == 1 && wide_chunks(k, g.dealt)) {  // a dealt grid is at most 2 blocks per SM
+      launch_pdl(skinny_matmul_kernel<T, Out, B, E, kNormRow, 2 * kUnroll>, dim3{g.blocks, 1u},
+                 dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out, n, k, nl.nr, rs, nt, g.dealt, false, false);
+      return;
+    }
+  }
   launch_pdl(kernel, dim3{g.blocks, unsigned(row_groups)}, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out,
              n, k, nl.nr, rs, nt, g.dealt, serial_tail(k, g.dealt), prime_two(k));
 }
