@@ -80,7 +80,7 @@ if [[ $steps == *" 2 "* ]]; then
   at "step 2"
   # DECODE_AB="VAR=VALUE[ VAR=VALUE][;...]": each size also with each environment (variables of one
   # environment separated by spaces) (e.g. DS_NO_PDL=1,
-  # DS_NO_FUSED_NORM=1), same run, as decode_<size>_ab<n>.json. (Session 3's runs 3 and 6 had matmul
+  # DS_FUSED_NORM=1), same run, as decode_<size>_ab<n>.json. (Session 3's runs 3 and 6 had matmul
   # variants since removed.)
   IFS=';' read -ra abs <<<"${DECODE_AB:-}"
   for size in ${DECODE_SIZES:-7B 1.5B}; do  # DECODE_SIZES: a subset ("1.5B")
