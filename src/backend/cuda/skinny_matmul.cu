@@ -32,6 +32,7 @@ namespace ds::cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
+static_assert(32 * kWarpsPerBlock == kRowThreads, "norm_row.cuh's row norms run on a whole block");
 constexpr int kUnroll = 4;  // 16-byte weight words per lane and chunk (two chunks in flight)
 
 __device__ __forceinline__ uint4 load_streaming(const uint4* p) {
@@ -72,119 +73,14 @@ __device__ __forceinline__ void store<bf16>(bf16* p, float v) { *p = __float2bfl
 // row into NormTail::out (launch_skinny_matmul_add_norm).
 enum class Epilogue { kStore, kAdd, kSwiglu, kRope, kAddNorm };
 
-// kAddNorm: the norm weights, eps, the bf16 output row, and a counter that is zero before the launch
-// (blocks count themselves in; the last one resets it).
-struct NormTail {
-  const bf16* w = nullptr;
-  float eps = 0.f;
-  bf16* out = nullptr;
-  int32_t* counter = nullptr;
-};
-
-// kAddNorm's end, called by every thread of every block after its columns are added: the block
-// counts itself in, and the block that finds itself last reads the whole residual row (h = N
-// elements; the other blocks' sums come from other SMs: fenced before the count, read past L1
-// after it) and writes rmsnorm(row) * w with rmsnorm.cu's numbers, bit for bit (norm_row.cuh). The
-// decode row's norm kernel between o_proj/down_proj and the next projection is then not launched.
-__device__ __forceinline__ void norm_if_last(const NormTail& nt, const float* residual, int64_t h) {
-  static_assert(kRowThreads == 32 * kWarpsPerBlock, "one row per block of the skinny kernel");
-  __shared__ bool s_last;
-  __shared__ float virtual_warp_sums[32];
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    s_last = atomicAdd(nt.counter, 1) == int32_t(gridDim.x) - 1;
-    if (s_last) *nt.counter = 0;  // every block of this launch has counted
-  }
-  __syncthreads();
-  if (!s_last) return;
-  __threadfence();
-  const int64_t groups = h / 4;
-  float4 v[kRowGroups];
-#pragma unroll
-  for (int m = 0; m < kRowGroups; ++m) {
-    const int64_t g = threadIdx.x + int64_t(m) * kRowThreads;
-    v[m] = g < groups ? __ldcg(reinterpret_cast<const float4*>(residual) + g) : make_float4(0.f, 0.f, 0.f, 0.f);
-  }
-  const float r = row_rsqrt(v, h, nt.eps, virtual_warp_sums);
-  store_normed_row(v, r, nt.w, groups, nt.out);
-}
-
-// The norm weights of a kAddNorm launch into the L2 (block 0, before pdl_wait(): they depend on no
-// earlier kernel), kept there while the projection's weights stream past, so that the last block
-// does not wait for them in device memory.
-__device__ __forceinline__ void prefetch_norm_weights(const NormTail& nt, int64_t h) {
-  constexpr int64_t kLine = 64;  // bf16 per 128-byte line
-  if (blockIdx.x == 0)
-    for (int64_t i = threadIdx.x * kLine; i < h; i += 32 * kWarpsPerBlock * kLine)
-      asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(nt.w + i));
-}
-
-// kNormRow: x is not a bf16 operand but one fp32 residual row, normalized by each block into shared
-// memory before the weights are multiplied (h == K).
-struct NormRow {
-  const float* x = nullptr;
-  const bf16* w = nullptr;
-  float eps = 0.f;
-};
-
-// Shared memory of a kNormRow block: the row as fp32, the norm weights and the normalized row (bf16),
-// at most 8 x 8192 bytes.
-__host__ __device__ constexpr size_t norm_shared_bytes(int64_t h) {
-  return size_t(h) * (sizeof(float) + 2 * sizeof(bf16));
-}
-
-// The norm weights into shared memory: they depend on no earlier kernel, so this runs before
-// pdl_wait(), while the kernel that writes the row is still running.
-__device__ __forceinline__ void norm_weights_to_shared(const NormRow& nr, int64_t h, bf16* w_s) {
-  for (int64_t i = threadIdx.x; i < h; i += 32 * kWarpsPerBlock) w_s[i] = nr.w[i];
-}
-
-// rmsnorm(nr.x) * w_s for one row of h <= 8192 elements into dst (bf16, shared memory), with
-// launch_rmsnorm's numbers bit for bit: the sum of squares is formed in the order of rmsnorm.cu's
-// 1024-thread layout (virtual thread j adds elements j, j + 1024, ... in turn; each virtual warp's 32
-// sums are combined by warp_sum, then the 32 warp sums by one more warp_sum), and every element is
-// (x * r) * w as there. All of a thread's loads of the row are issued together (one round trip);
-// the row is kept in x_s for the second pass. Called by all threads of the block.
-__device__ __forceinline__ void norm_row_to_shared(const NormRow& nr, int64_t h, float* x_s, const bf16* w_s,
-                                                   bf16* dst) {
-  constexpr int kThreads = 32 * kWarpsPerBlock, kVirtual = 1024, kPer = 8;
-  static_assert(kVirtual % kThreads == 0 && kVirtual / 32 == 32, "rmsnorm.cu's layout");
-  __shared__ float warp_sums[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  float v[kVirtual / kThreads][kPer];
-#pragma unroll
-  for (int q = 0; q < kVirtual / kThreads; ++q)
-#pragma unroll
-    for (int p = 0; p < kPer; ++p) {
-      const int64_t i = threadIdx.x + q * kThreads + int64_t(p) * kVirtual;
-      v[q][p] = i < h ? __ldcg(nr.x + i) : 0.f;
-    }
-#pragma unroll
-  for (int q = 0; q < kVirtual / kThreads; ++q) {
-    float ss = 0.f;
-#pragma unroll
-    for (int p = 0; p < kPer; ++p) {
-      const int64_t i = threadIdx.x + q * kThreads + int64_t(p) * kVirtual;
-      ss += v[q][p] * v[q][p];
-      if (i < h) x_s[i] = v[q][p];
-    }
-    ss = warp_sum(ss);
-    if (lane == 0) warp_sums[warp + q * kWarpsPerBlock] = ss;  // virtual warp (threadIdx.x + q * kThreads) / 32
-  }
-  __syncthreads();
-  const float r = rsqrtf(warp_sum(warp_sums[lane]) / float(h) + nr.eps);
-  for (int64_t i = threadIdx.x; i < h; i += kThreads) dst[i] = __float2bfloat16(x_s[i] * r * __bfloat162float(w_s[i]));
-  __syncthreads();
-}
-
 // Blocks per SM a launch keeps resident (a register cap for ptxas). The plain one-row-per-warp
 // launches: 4 at T = 1 (<= 64 registers), so that the 7B's 448-block o_proj and down_proj grids are
 // one wave (4 blocks on 52 SMs, 3 on the rest; at 3 per SM a second wave of 52 blocks), 3 at T = 2.
 // The two-row and norm-fused launches: 2 (<= 128 registers; the norm-fused grids are one wave of
 // them). (Uncapped, the partial-chunk code of session 12 took the one-row launches to 70-76
 // registers: 3 blocks per SM.)
-// U = 2 x kUnroll (wide chunks, wide_chunks() below): 2, one-wave dealt grids only.
+// Launches with chunks of 2 x kUnroll words (U, wide_chunks() below): 2 (<= 128 registers; they
+// are dealt grids, at most 2 blocks per SM).
 template <int T, Epilogue E, bool kNormRow, int U>
 constexpr int kMinBlocks = U == kUnroll && !kNormRow &&
                                    (E == Epilogue::kStore || E == Epilogue::kAdd || E == Epilogue::kAddNorm)
@@ -194,8 +90,8 @@ constexpr int kMinBlocks = U == kUnroll && !kNormRow &&
 // x [T, K] (kNormRow: unused, the row is nr.x), w [N, K] (kSwiglu: [2N, K], gate rows then up rows),
 // bias [N] (B = void: none), out [T, N].
 // The next U weight words of a lane (U = kUnroll, or 2 x kUnroll: wide_chunks) are loaded while
-// the current ones are multiplied (2 x U in flight), and the first ones before pdl_wait(): the weights depend on no earlier
-// kernel, so under programmatic dependent launch they stream in while the kernel that writes x (a
+// the current ones are multiplied (2 x U in flight), and the first ones before pdl_wait(): the
+// weights depend on no earlier kernel, so under programmatic dependent launch they stream in while the kernel that writes x (a
 // norm, attention, silu) is still running. (H100, bench/results/cuda_h100_session3.md: 7B decode
 // 5.645 vs 5.753 ms, 1.5B 1.947 vs 2.079 ms against the plain loop with every load after the wait.)
 // kSwiglu: the warp of column n streams rows n and N + n and writes silu(g) * u with g and u
