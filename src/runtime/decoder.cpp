@@ -41,7 +41,7 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     // down_proj normalize the residual in their own kernel's last block (matmul_add_rmsnorm), layer's
     // decode row is 5 kernels with plain one-column-per-warp projections, which beat layer_row's
     // one-wave norm-fused grids: H200 (bench/results/cuda_h200_session14.md) 7B 128/512 decode 4.057
-    // vs 4.115 ms per token. (Before, layer_row took the 7B: 4.327 vs 4.402 against the 7-kernel
+    // vs 4.115 and 4.100 vs 4.159 ms per token in two runs. (Before, layer_row took the 7B: 4.327 vs 4.402 against the 7-kernel
     // layer in session 4, while the 1.5B measured faster without it in sessions 4, 11 and 13.)
     row_layers_ = !fused_.empty() && env_on("DS_FUSED_NORM");
     for (const FusedLayer& f : fused_) row_layers_ = row_layers_ && f.qkv.defined() && f.gate_up.defined();
