@@ -167,83 +167,56 @@ void run(const std::vector<std::string_view>& only) {
     }
   }
 
-  // A decode row's fused layer boundaries (decoder.cpp layer_row) against the ops' defaults: the
-  // norm inside the q/k/v and gate/up projections, the residual add inside o_proj and down.
+  // A decode row's fused layer boundaries (decoder.cpp layer) against the ops' defaults: o_proj and
+  // down_proj with the residual add and the next norm in one kernel (matmul_add_rmsnorm), q/k/v with
+  // rope and the K/V store (matmul_qkv_rope_store); bytes: the weights.
   if (want("layer")) {
-    {
-      std::vector<float> row_host(static_cast<size_t>(h));
-      for (size_t j = 0; j < row_host.size(); ++j) row_host[j] = float(int(j * 7919 % 2001) - 1000) / 500.f;
-      auto res = be->alloc(size_t(h) * 4), scratch = be->alloc(size_t(2 * inter) * 4);
-      be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);
-      auto nw = random_bf16(size_t(h), 40), normed = be->alloc(size_t(h) * 2), y = be->alloc(size_t(2 * inter) * 2);
-      const Tensor tres(res->data(), DType::kF32, {1, h}), tnw(nw->data(), DType::kBF16, {h}),
-          tnormed(normed->data(), DType::kBF16, {1, h});
-      struct Fused { const char* name; int64_t n, k; int kind; };  // 0 norm+matmul, 1 norm+gate_up_silu, 2 matmul_add
-      for (const Fused f : {Fused{"qkv", hq * d + 2 * hk * d, h, 0}, Fused{"gate_up", inter, h, 1},
-                            Fused{"o_proj", h, hq * d, 2}, Fused{"down", h, inter, 2}}) {
-        const int64_t rows = f.kind == 1 ? 2 * f.n : f.n;
-        std::vector<std::unique_ptr<DeviceBuffer>> ws;
-        for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(rows * f.k), 50 + i));
-        auto x = random_bf16(size_t(f.k), 45);
-        const Tensor tx(x->data(), DType::kBF16, {1, f.k}), ty(y->data(), DType::kBF16, {1, f.n}),
-            tgu(y->data(), DType::kBF16, {1, 2 * f.n}), tsc(scratch->data(), DType::kF32, {1, f.n});
-        auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {rows, f.k}); };
-        const double bytes = 2.0 * double(rows * f.k);
-        for (bool fused : {true, false}) {
-          char name[64];
-          std::snprintf(name, sizeof name, "%s T=1 %s", f.name,
-                        f.kind == 2 ? (fused ? "matmul_add" : "matmul+add_rmsnorm") : (fused ? "norm fused" : "rmsnorm+matmul"));
-          double sec = 0;
-          if (f.kind == 0) {
-            sec = time_op([&](int i) {
-              if (fused) ops.rmsnorm_matmul(tres, tnw, 1e-6f, w(i), Tensor(), tnormed, ty);
-              else ops.Ops::rmsnorm_matmul(tres, tnw, 1e-6f, w(i), Tensor(), tnormed, ty);
-            });
-          } else if (f.kind == 1) {
-            const Tensor tgate(y->data(), DType::kBF16, {1, f.n});
-            sec = time_op([&](int i) {
-              if (fused) ops.rmsnorm_gate_up_silu(tres, tnw, 1e-6f, w(i), tnormed, tgu, tgate);
-              else ops.Ops::rmsnorm_gate_up_silu(tres, tnw, 1e-6f, w(i), tnormed, tgu, tgate);
-            });
-          } else {
-            sec = time_op([&](int i) {
-              if (fused) {
-                ops.matmul_add(tx, w(i), tsc, tres);
-              } else {
-                ops.matmul(tx, w(i), Tensor(), tsc);
-                ops.add_rmsnorm(tsc, tres, tnw, 1e-6f, tnormed);
-              }
-            });
-            be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);  // keep the row finite
-          }
-          row(name, sec, bytes, 0, bw, peak);
-        }
+    std::vector<float> row_host(static_cast<size_t>(h));
+    for (size_t j = 0; j < row_host.size(); ++j) row_host[j] = float(int(j * 7919 % 2001) - 1000) / 500.f;
+    auto res = be->alloc(size_t(h) * 4), scratch = be->alloc(size_t(h) * 4);
+    be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);
+    auto nw = random_bf16(size_t(h), 40), normed = be->alloc(size_t(h) * 2);
+    const Tensor tres(res->data(), DType::kF32, {1, h}), tnw(nw->data(), DType::kBF16, {h}),
+        tnormed(normed->data(), DType::kBF16, {1, h}), tsc(scratch->data(), DType::kF32, {1, h});
+    struct Proj { const char* name; int64_t k; };
+    for (const Proj p : {Proj{"o_proj", hq * d}, Proj{"down", inter}}) {
+      std::vector<std::unique_ptr<DeviceBuffer>> ws;
+      for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(h * p.k), 50 + i));
+      auto x = random_bf16(size_t(p.k), 45);
+      const Tensor tx(x->data(), DType::kBF16, {1, p.k});
+      auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {h, p.k}); };
+      for (bool fused : {true, false}) {
+        const double sec = time_op([&](int i) {
+          if (fused) ops.matmul_add_rmsnorm(tx, w(i), tsc, tres, tnw, 1e-6f, tnormed);
+          else ops.Ops::matmul_add_rmsnorm(tx, w(i), tsc, tres, tnw, 1e-6f, tnormed);
+        });
+        be->copy_to_device(res->data(), row_host.data(), row_host.size() * 4);  // keep the row finite
+        char name[64];
+        std::snprintf(name, sizeof name, "%s T=1 %s", p.name, fused ? "matmul_add_rmsnorm" : "matmul+add_rmsnorm");
+        row(name, sec, 2.0 * double(h * p.k), 0, bw, peak);
       }
-      // The attention block's start: norm + q/k/v projection + rope + K/V store (rmsnorm_qkv_rope_store:
-      // one kernel, vs rmsnorm_matmul then rope_store_kv); bytes: the q/k/v weights.
-      {
-        const int64_t n = hq * d + 2 * hk * d, bs = 16, blocks = 4;
-        std::vector<std::unique_ptr<DeviceBuffer>> ws;
-        for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(n * h), 70 + i));
-        auto kc = be->alloc(size_t(blocks * bs * hk * d) * 2), vc = be->alloc(size_t(blocks * bs * hk * d) * 2);
-        std::vector<float> inv(size_t(d / 2));
-        for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(d)));
-        const std::vector<int32_t> pos{600}, slots{17};
-        auto dinv = upload(inv), dpos = upload(pos), dslots = upload(slots);
-        const RopeParams rp{static_cast<const float*>(dinv->data()), int32_t(d)};
-        const Tensor tqkv(y->data(), DType::kBF16, {1, n}), tkc(kc->data(), DType::kBF16, {blocks, bs, hk, d}),
-            tvc(vc->data(), DType::kBF16, {blocks, bs, hk, d});
-        auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {n, h}); };
-        const auto* p = static_cast<const int32_t*>(dpos->data());
-        const auto* sl = static_cast<const int32_t*>(dslots->data());
-        for (bool fused : {true, false}) {
-          const double sec = time_op([&](int i) {
-            if (fused) ops.rmsnorm_qkv_rope_store(tres, tnw, 1e-6f, w(i), Tensor(), p, rp, tkc, tvc, sl, tnormed, tqkv);
-            else ops.Ops::rmsnorm_qkv_rope_store(tres, tnw, 1e-6f, w(i), Tensor(), p, rp, tkc, tvc, sl, tnormed, tqkv);
-          });
-          row(fused ? "qkv+rope_store T=1 (op)" : "qkv+rope_store T=1 (two ops)", sec, 2.0 * double(n * h), 0, bw, peak);
-        }
-      }
+    }
+    const int64_t n = hq * d + 2 * hk * d, bs = 16, blocks = 4;
+    std::vector<std::unique_ptr<DeviceBuffer>> ws;
+    for (int i = 0; i < 4; ++i) ws.push_back(random_bf16(size_t(n * h), 70 + i));
+    auto kc = be->alloc(size_t(blocks * bs * hk * d) * 2), vc = be->alloc(size_t(blocks * bs * hk * d) * 2);
+    auto qkv = be->alloc(size_t(n) * 2);
+    std::vector<float> inv(size_t(d / 2));
+    for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(d)));
+    const std::vector<int32_t> pos{600}, slots{17};
+    auto dinv = upload(inv), dpos = upload(pos), dslots = upload(slots);
+    const RopeParams rp{static_cast<const float*>(dinv->data()), int32_t(d)};
+    const Tensor tqkv(qkv->data(), DType::kBF16, {1, n}), tkc(kc->data(), DType::kBF16, {blocks, bs, hk, d}),
+        tvc(vc->data(), DType::kBF16, {blocks, bs, hk, d});
+    auto w = [&](int i) { return Tensor(ws[size_t(i % 4)]->data(), DType::kBF16, {n, h}); };
+    const auto* p = static_cast<const int32_t*>(dpos->data());
+    const auto* sl = static_cast<const int32_t*>(dslots->data());
+    for (bool fused : {true, false}) {
+      const double sec = time_op([&](int i) {
+        if (fused) ops.matmul_qkv_rope_store(tnormed, w(i), Tensor(), p, rp, tkc, tvc, sl, tqkv);
+        else ops.Ops::matmul_qkv_rope_store(tnormed, w(i), Tensor(), p, rp, tkc, tvc, sl, tqkv);
+      });
+      row(fused ? "qkv+rope_store T=1 (op)" : "qkv+rope_store T=1 (two ops)", sec, 2.0 * double(n * h), 0, bw, peak);
     }
   }
 

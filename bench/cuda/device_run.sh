@@ -17,7 +17,8 @@
 #   7. ncu profile of eager decode steps, 1.5B and 7B (kernel time, DRAM and SM % of peak), with a
 #      64-block KV cache: with the default (90% of the card) ncu's kernel replay timed out on an H200
 #      (session 3); NCU_PREFILL=1 adds a 7B 2,048-token prefill forward; NCU_DETAIL=REGEX the
-#      detailed sections of the matching kernels (1.5B) and their SASS. NCU_SIZES: a subset.
+#      detailed sections of the matching kernels (1.5B) and their SASS; NCU_SOURCE=REGEX one matching
+#      launch's stall samples per SASS instruction. NCU_SIZES: a subset.
 #   8. bench_cuda_ops (every op's time against the copy bandwidth / matmul rate measured there)
 # THROUGHPUT_ARGS adds flags to step 3 (default none: the offline defaults, as vLLM's LLM class);
 # ';' separates flag sets, each run in turn (e.g. "--max-num-seqs 256;--max-num-batched-tokens 32768")
@@ -79,9 +80,8 @@ fi
 if [[ $steps == *" 2 "* ]]; then
   at "step 2"
   # DECODE_AB="VAR=VALUE[ VAR=VALUE][;...]": each size also with each environment (variables of one
-  # environment separated by spaces) (e.g. DS_NO_PDL=1,
-  # DS_FUSED_NORM=1), same run, as decode_<size>_ab<n>.json. (Session 3's runs 3 and 6 had matmul
-  # variants since removed.)
+  # environment separated by spaces) (e.g. DS_NO_PDL=1, DS_ATTN_DROP=2), same run, as
+  # decode_<size>_ab<n>.json. (Session 3's runs 3 and 6 had matmul variants since removed.)
   IFS=';' read -ra abs <<<"${DECODE_AB:-}"
   for size in ${DECODE_SIZES:-7B 1.5B}; do  # DECODE_SIZES: a subset ("1.5B")
     for ((a = 0; a <= ${#abs[@]}; a++)); do
@@ -206,6 +206,24 @@ for block in re.split(r"(?=\n\s+Function : )", text):  # one function per block
 PY
     rm -f "$O/sass_all.txt"
     echo "sass: $(grep -c 'Function :' "$O/sass.txt" 2>/dev/null) functions"
+  fi
+  # NCU_SOURCE=REGEX: one launch of the matching kernel (1.5B eager decode, NCU_DETAIL_ENV applies)
+  # with ncu's stall sampling per SASS instruction (the source page, as CSV: ncu_source_sass.csv);
+  # NCU_CACHE=none keeps the caches warm between kernels (ncu's default flushes them)
+  if [[ -n ${NCU_SOURCE:-} ]]; then
+    ids=$(python3 -c 'print(",".join(str(1000 + 7 * i) for i in range(128)))')
+    # shellcheck disable=SC2086  # an environment: VAR=VALUE words
+    env ${NCU_DETAIL_ENV:-} timeout ${NCU_TIMEOUT:-150} $NCU --clock-control none --cache-control ${NCU_CACHE:-all} \
+      -k "regex:$NCU_SOURCE" --launch-skip ${NCU_SOURCE_SKIP:-200} --launch-count 1 --section WarpStateStats \
+      --section SourceCounters -f -o "$O/ncu_source" \
+      "$B/dsserve" generate --device cuda --model deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B --load-format dummy \
+      --prompt-ids "$ids" --max-tokens 16 --ignore-eos --temperature 0 --enforce-eager --max-num-seqs 1 --num-kv-blocks 64 \
+      >"$O/ncu_source.log" 2>&1
+    echo "ncu source rc=$?"
+    $NCU --import "$O/ncu_source.ncu-rep" --page source --csv --print-source sass >"$O/ncu_source_sass.csv" 2>>"$O/ncu_source.log"
+    echo "ncu source export rc=$? ($(wc -l <"$O/ncu_source_sass.csv") lines)"
+    $NCU --import "$O/ncu_source.ncu-rep" --page details >"$O/ncu_source_details.txt" 2>>"$O/ncu_source.log"
+    rm -f "$O/ncu_source.ncu-rep"
   fi
   # NCU_PREFILL=1: the 7B's first forwards from start (the memory-profiling forward at 2,048 tokens,
   # then a 2,048-token prompt's prefill), per-kernel times of a prefill step

@@ -86,7 +86,7 @@ class Ops {
   // (o_proj and down_proj added straight into the residual stream; `scratch` [T, N] float32 may be
   // used for the product). The sum is residual + (x . w_n), as matmul then add_rmsnorm's add.
   virtual void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) = 0;
-  // The unfused layer's o_proj / down_proj and the norm after them:    scratch [T, N] float32
+  // A layer's o_proj / down_proj and the norm after them:            scratch [T, N] float32
   // scratch = x @ w^T; residual += scratch; normed = rmsnorm(residual) * norm_w (add_rmsnorm).
   // The default is those two ops; CUDA runs a single row as one kernel (matmul_add's epilogue, and
   // the grid's last block normalizes the row; scratch unwritten), bit for bit the same numbers.
@@ -95,19 +95,9 @@ class Ops {
     matmul(x, w, Tensor(), scratch);
     add_rmsnorm(scratch, residual, norm_w, eps, normed);
   }
-  // A single-token forward's other layer boundaries, where the decode step is a chain of short
-  // kernels (the decoder uses these only for T == 1 and only on backends with fused weights):
-  // out = rmsnorm(x) * norm_w @ w^T (+ bias)           x [1, H] (the residual stream), w [N, H]
-  // The default materializes the norm in `normed` [1, H] and runs matmul; CUDA normalizes the row
-  // in each block of the matmul kernel (same numbers as rmsnorm, bit for bit) and never writes it.
-  virtual void rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
-                              Tensor normed, Tensor out) {
-    rmsnorm(x, norm_w, eps, normed);
-    matmul(normed, w, bias, out);
-  }
   // The attention block's start for one row: qkv = x @ w_qkv^T (+ bias), then rope_store_kv on qkv's
   // q, k and v column slices (q rotated in place; k and v into the caches): a decode row's q/k/v
-  // projection without the norm (the unfused layer: the norm came with the residual add). x [1, h];
+  // projection (its norm came with the residual add: matmul_add_rmsnorm). x [1, h];
   // qkv [1, (Hq + 2 Hk) D]; the caches give Hk and D. The default is those two ops; CUDA does the
   // rotation and the store in the matmul's epilogue (k and v columns of qkv unwritten).
   virtual void matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const Tensor& bias, const int32_t* positions,
@@ -116,26 +106,10 @@ class Ops {
     matmul(x, w_qkv, bias, qkv);
     rope_store_qkv_columns(qkv, positions, rope, k_cache, v_cache, slot_mapping);
   }
-  // The same with qkv = rmsnorm(x) * norm_w @ w_qkv^T (+ bias) (normed: the normalized row). The
-  // default is rmsnorm_matmul and rope_store_kv; CUDA does the rotation and the store in the
-  // norm-fused matmul's epilogue.
-  virtual void rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv,
-                                      const Tensor& bias, const int32_t* positions, const RopeParams& rope,
-                                      Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping, Tensor normed,
-                                      Tensor qkv) {
-    rmsnorm_matmul(x, norm_w, eps, w_qkv, bias, normed, qkv);
-    rope_store_qkv_columns(qkv, positions, rope, k_cache, v_cache, slot_mapping);
-  }
-  // out = gate_up_silu(rmsnorm(x) * norm_w)            the same for the MLP's first half
-  virtual void rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up,
-                                    Tensor normed, Tensor gate_up, Tensor out) {
-    rmsnorm(x, norm_w, eps, normed);
-    gate_up_silu(normed, w_gate_up, gate_up, out);
-  }
   // out[i, :] = x[rows[i], :]                          selects the rows whose logits are needed
   virtual void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) = 0;
  protected:
-  // rope_store_kv on a [1, q|k|v] row's column slices (the two q/k/v + rope defaults' second half).
+  // rope_store_kv on a [1, q|k|v] row's column slices (matmul_qkv_rope_store's default, second half).
   void rope_store_qkv_columns(Tensor qkv, const int32_t* positions, const RopeParams& rope, Tensor k_cache,
                               Tensor v_cache, const int32_t* slot_mapping) {
     const int64_t ks = k_cache.dim(2) * k_cache.dim(3), qs = qkv.dim(1) - 2 * ks;

@@ -37,22 +37,17 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
       f.gate_up = fused_rows({&lw.gate_proj, &lw.up_proj});
       fused_.push_back(f);
     }
-    // layer_row (norm-fused projections) only with DS_FUSED_NORM=1 (A/B runs): since o_proj and
-    // down_proj normalize the residual in their own kernel's last block (matmul_add_rmsnorm), layer's
-    // decode row is 5 kernels with plain one-column-per-warp projections, which beat layer_row's
-    // one-wave norm-fused grids: H200 (bench/results/cuda_h200_session14.md) 7B 128/512 decode 4.057
-    // vs 4.115 and 4.100 vs 4.159 ms per token in two runs. (Before, layer_row took the 7B: 4.327 vs 4.402 against the 7-kernel
-    // layer in session 4, while the 1.5B measured faster without it in sessions 4, 11 and 13.)
-    row_layers_ = !fused_.empty() && env_on("DS_FUSED_NORM");
-    for (const FusedLayer& f : fused_) row_layers_ = row_layers_ && f.qkv.defined() && f.gate_up.defined();
+    // (A decode row's layer with the norms inside the projections instead, each block of a one-wave
+    // grid normalizing the row itself, was slower than layer()'s 5 kernels once o_proj and down_proj
+    // normalized the residual in their last block: H200, 7B 128/512 decode 4.115 vs 4.057 and 4.159
+    // vs 4.100 ms per token (bench/results/cuda_h200_session14.md); removed in session 15.)
     // DS_NO_BATCH_GATE_UP=1: forwards of several tokens run gate and up as two matmuls again (A/B).
     batch_gate_up_ = !env_on("DS_NO_BATCH_GATE_UP");
     for (const FusedLayer& f : fused_) batch_gate_up_ = batch_gate_up_ && f.gate_up.defined();
     // DS_NO_BATCH_QKV=1: forwards of several tokens run q, k and v as three matmuls again (A/B).
     batch_qkv_ = !env_on("DS_NO_BATCH_QKV");
     for (const FusedLayer& f : fused_) batch_qkv_ = batch_qkv_ && f.qkv.defined();
-    // DS_NO_ROW_QKV_ROPE=1: a decode row of the unfused layer runs q|k|v and rope_store_kv as two ops
-    // again (A/B).
+    // DS_NO_ROW_QKV_ROPE=1: a decode row runs q|k|v and rope_store_kv as two ops again (A/B).
     row_qkv_rope_ = !env_on("DS_NO_ROW_QKV_ROPE");
   }
   const int64_t h = cfg.hidden_size, i = cfg.intermediate_size;
@@ -63,7 +58,7 @@ Decoder::Decoder(const ModelConfig& cfg, const ModelWeights& w, Backend& be, int
     if (a == kSel || a == kLogits) rows = max_logit_rows;
     if (a == kQkv && !batch_qkv_) rows = 1;              // one row's fused product
     if ((a == kK || a == kV) && batch_qkv_) rows = 1;    // only the unfused projections write them
-    if (a == kGateUp && !batch_gate_up_) rows = 1;       // one row's fused product (layer_row's scratch)
+    if (a == kGateUp && !batch_gate_up_) rows = 1;       // one row's fused product
     if (a == kUp && batch_gate_up_) rows = 1;            // only the unfused MLP writes it
     bufs_.push_back(be.alloc(size_t(rows * cols[a]) * dtype_size(act_dtype(a))));
   }
@@ -155,22 +150,6 @@ void Decoder::layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv)
   ops_.matmul_add_rmsnorm(gate, lw.down_proj, mlp, residual, next_norm, eps, normed);
 }
 
-void Decoder::layer_row(int64_t l, const AttentionBatch& ab, KvCache& kv) {
-  const LayerWeights& lw = w_.layers[size_t(l)];
-  const FusedLayer& f = fused_[size_t(l)];
-  const int64_t h = cfg_.hidden_size, i = cfg_.intermediate_size, qs = cfg_.q_size(), ks = cfg_.kv_size();
-  const float eps = float(cfg_.rms_norm_eps);
-  Tensor residual = act(kResidual, 1, h), normed = act(kNormed, 1, h), qkv = act(kQkv, 1, qs + 2 * ks),
-         attn = act(kAttn, 1, qs), gate = act(kGate, 1, i);
-  ops_.rmsnorm_qkv_rope_store(residual, lw.input_layernorm, eps, f.qkv, f.qkv_bias, d_positions_, rope_, kv.k(l),
-                              kv.v(l), d_slots_, normed, qkv);
-  const Tensor q = qkv.cols(0, qs);
-  ops_.attention(q, kv.k(l), kv.v(l), ab, 1.0f / std::sqrt(float(cfg_.head_dim)), attn);
-  ops_.matmul_add(attn, lw.o_proj, act(kOut, 1, h), residual);
-  ops_.rmsnorm_gate_up_silu(residual, lw.post_attention_layernorm, eps, f.gate_up, normed, act(kGateUp, 1, 2 * i), gate);
-  ops_.matmul_add(gate, lw.down_proj, act(kMlp, 1, h), residual);
-}
-
 Decoder::~Decoder() { drop_graphs(); }
 
 void Decoder::drop_graphs() {
@@ -183,13 +162,8 @@ void Decoder::body(int32_t t, int64_t rows, const AttentionBatch& ab, KvCache& k
   const int64_t h = cfg_.hidden_size;
   const float eps = float(cfg_.rms_norm_eps);
   ops_.embedding(w_.embed_tokens, d_tokens_, act(kResidual, t, h));
-  if (t == 1 && row_layers_) {
-    for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer_row(l, ab, kv);
-    ops_.rmsnorm(act(kResidual, t, h), w_.norm, eps, act(kNormed, t, h));
-  } else {
-    ops_.rmsnorm(act(kResidual, t, h), w_.layers[0].input_layernorm, eps, act(kNormed, t, h));
-    for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer(l, t, ab, kv);
-  }
+  ops_.rmsnorm(act(kResidual, t, h), w_.layers[0].input_layernorm, eps, act(kNormed, t, h));
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer(l, t, ab, kv);
   if (rows == 0) return;  // a prefill chunk that samples nothing
   // `normed` now holds the final-norm output of every token; project only the wanted rows.
   Tensor sel = act(kSel, rows, h), out = act(kLogits, rows, cfg_.vocab_size);

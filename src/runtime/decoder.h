@@ -69,11 +69,6 @@ class Decoder {
   Tensor act(int which, int64_t rows, int64_t cols);
   void upload_metadata(const ForwardBatch& b);
   void layer(int64_t l, int32_t t, const AttentionBatch& ab, KvCache& kv);
-  // One token's layer through the fused weights with the norms inside the projections
-  // (rmsnorm_matmul, rmsnorm_gate_up_silu) and the residual adds inside o_proj and down_proj
-  // (matmul_add): six ops, where layer() has eight. Leaves the residual stream updated and `normed`
-  // unwritten (the next layer_row normalizes it itself).
-  void layer_row(int64_t l, const AttentionBatch& ab, KvCache& kv);
   // Embedding, layers and the logits projection of `t` tokens / `rows` logits rows, reading the
   // d_* pointers and `ab` as set by the caller.
   void body(int32_t t, int64_t rows, const AttentionBatch& ab, KvCache& kv);
@@ -89,9 +84,6 @@ class Decoder {
     Tensor qkv, qkv_bias, gate_up;
   };
   std::vector<FusedLayer> fused_;
-  // Single-token forwards go through layer_row: DS_FUSED_NORM=1 (an A/B switch) and every layer has
-  // both fused matrices.
-  bool row_layers_ = false;
   bool row_qkv_rope_ = true;  // layer()'s decode row: q|k|v, rope and the K/V store in one op
   // Every layer has a fused gate|up: forwards of any length run it as one matmul (kGateUp has
   // max_tokens rows, kUp one).

@@ -1,11 +1,10 @@
-// The fused ops of a single-token forward (decoder.cpp's layer_row): matmul_add (o_proj/down_proj
-// added into the fp32 residual in the matmul's epilogue), rmsnorm_matmul and rmsnorm_gate_up_silu
-// (the row normalized inside the projection's kernel), the q/k/v projections with rope and the K/V
-// store in their epilogue. Each against the CPU reference, and bit for
-// bit against what CUDA's separate kernels (matmul, add_rmsnorm, rmsnorm, gate_up_silu) compute,
-// so that decode at batch 1 gives the same numbers with and without the fusion. Shapes of the 1.5B
-// and 7B layers, the largest hidden size (8192), the unroll tail, odd N, and K % 8 != 0 (the
-// default path).
+// The fused ops of a single-token forward (decoder.cpp's layer): matmul_add (o_proj/down_proj added
+// into the fp32 residual in the matmul's epilogue), matmul_add_rmsnorm (and the next norm in the
+// grid's last block), the q/k/v projection with rope and the K/V store in its epilogue. Each against
+// the CPU reference, and bit for bit against what CUDA's separate kernels (matmul, add_rmsnorm,
+// rope_store_kv) compute, so that decode at batch 1 gives the same numbers with and without the
+// fusion. Shapes of the 1.5B and 7B layers, the largest hidden size (8192), the unroll tail, odd N,
+// and K % 8 != 0 (the default path).
 #include <cmath>
 
 #include "gpu_test_util.h"
@@ -134,46 +133,12 @@ TEST(GpuOps, MatmulAddRows) {
   }
 }
 
-TEST(GpuOps, RmsnormMatmul) {
-  const uint64_t seed = test_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 rng(seed);
-  struct Case { int64_t k, n; int bias; DType out; };  // bias: 0 none, 1 bf16, 2 f32
-  for (const Case c : {Case{1536, 2048, 2, DType::kBF16}, Case{3584, 4608, 1, DType::kBF16},
-                       Case{8192, 100, 0, DType::kF32}, Case{5120, 7168, 2, DType::kBF16}, Case{8, 33, 0, DType::kBF16},
-                       Case{904, 1, 2, DType::kF32}, Case{900, 65, 1, DType::kBF16}}) {
-    SCOPED_TRACE("k " + std::to_string(c.k) + " n " + std::to_string(c.n) + " bias " + std::to_string(c.bias) + " " +
-                 std::string(dtype_name(c.out)));
-    const float eps = 1e-6f;
-    std::vector<float> x = residual_row(rng, c.k), norm_w = random_bf16_values(rng, size_t(c.k), 0.5f, 1.5f);
-    std::vector<float> w = random_bf16_values(rng, size_t(c.n * c.k), -0.1f, 0.1f), b = random_bf16_values(rng, size_t(c.n));
-    DevTensor dx = upload(x, DType::kF32, {1, c.k}), dnw = upload_bf16(norm_w, {c.k}), dw = upload_bf16(w, {c.n, c.k});
-    DevTensor db = c.bias == 1 ? upload_bf16(b, {c.n}) : upload(b, DType::kF32, {c.n});
-    const Tensor bias = c.bias ? db.t : Tensor();
-    DevTensor normed = poisoned(DType::kBF16, {1, c.k}), normed2 = poisoned(DType::kBF16, {1, c.k});
-    DevTensor fused = poisoned(c.out, {1, c.n}), two = poisoned(c.out, {1, c.n});
-    gpu().ops().rmsnorm_matmul(dx.t, dnw.t, eps, dw.t, bias, normed.t, fused.t);
-    gpu().ops().Ops::rmsnorm_matmul(dx.t, dnw.t, eps, dw.t, bias, normed2.t, two.t);
-    std::vector<uint16_t> w16 = to_bf16(w), nw16 = to_bf16(norm_w);
-    // Reference: CPU rmsnorm, rounded to bf16 (the `normed` buffer), then the CPU matmul.
-    std::vector<float> ref_normed(size_t(c.k)), ref(size_t(c.n));
-    cpu_ops().rmsnorm(host_f32(x, {1, c.k}), Tensor(nw16.data(), DType::kBF16, {c.k}), eps, host_f32(ref_normed, {1, c.k}));
-    ref_normed = bf16_rounded(ref_normed);
-    cpu_ops().matmul(host_f32(ref_normed, {1, c.k}), Tensor(w16.data(), DType::kBF16, {c.n, c.k}),
-                     c.bias ? host_f32(b, {c.n}) : Tensor(), host_f32(ref, {1, c.n}));
-    const std::vector<float> got = download(fused.t), unfused = download(two.t);
-    EXPECT_LT(rel_error(got, ref), kBf16Tol);
-    EXPECT_EQ(bit_differences(got, unfused), 0) << "rmsnorm_matmul differs from rmsnorm + matmul";
-  }
-}
-
-// The q/k/v projection of a decode row with rope and the K/V store in its epilogue: norm-fused
-// (rmsnorm_qkv_rope_store: x is the fp32 residual row) or not (matmul_qkv_rope_store: x is the
-// normalized bf16 row, the unfused layer's). Against CUDA's separate path (rmsnorm_matmul or matmul,
-// then rope_store_kv: the op's default) bit for bit (q columns, both caches) and against the CPU
+// The q/k/v projection of a decode row with rope and the K/V store in its epilogue
+// (matmul_qkv_rope_store: x is the normalized bf16 row). Against CUDA's separate path (matmul, then
+// rope_store_kv: the op's default) bit for bit (q columns, both caches) and against the CPU
 // reference; 1.5B, 7B and 14B-like heads, biases none/bf16/f32, head_dim 64 and 8, a slot of -1
 // (nothing stored) and the last slot.
-void check_qkv_rope_store(bool norm) {
+TEST(GpuOps, MatmulQkvRopeStore) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
@@ -184,16 +149,13 @@ void check_qkv_rope_store(bool norm) {
     const int64_t qs = c.hq * c.d, ks = c.hk * c.d, n = qs + 2 * ks;
     SCOPED_TRACE("k " + std::to_string(c.k) + " heads " + std::to_string(c.hq) + "/" + std::to_string(c.hk) + " d " +
                  std::to_string(c.d) + " bias " + std::to_string(c.bias) + " slot " + std::to_string(c.slot));
-    const float eps = 1e-6f;
-    std::vector<float> x = norm ? residual_row(rng, c.k) : random_bf16_values(rng, size_t(c.k));
-    std::vector<float> norm_w = random_bf16_values(rng, size_t(c.k), 0.5f, 1.5f);
+    std::vector<float> x = random_bf16_values(rng, size_t(c.k));
     std::vector<float> w = random_bf16_values(rng, size_t(n * c.k), -0.1f, 0.1f), b = random_bf16_values(rng, size_t(n));
     std::vector<float> kc = random_bf16_values(rng, size_t(slots * ks)), vc = random_bf16_values(rng, size_t(slots * ks));
     std::vector<float> inv(size_t(c.d / 2));
     for (size_t i = 0; i < inv.size(); ++i) inv[i] = float(std::pow(1e6, -2.0 * double(i) / double(c.d)));
     std::vector<int32_t> pos{int32_t(rng() % 32768)}, slot{c.slot == -2 ? int32_t(rng() % uint64_t(slots)) : c.slot};
-    DevTensor dx = norm ? upload(x, DType::kF32, {1, c.k}) : upload_bf16(x, {1, c.k});
-    DevTensor dnw = upload_bf16(norm_w, {c.k}), dw = upload_bf16(w, {n, c.k});
+    DevTensor dx = upload_bf16(x, {1, c.k}), dw = upload_bf16(w, {n, c.k});
     DevTensor db = c.bias == 1 ? upload_bf16(b, {n}) : upload(b, DType::kF32, {n});
     const Tensor bias = c.bias ? db.t : Tensor();
     DevTensor dpos = upload(pos, DType::kI32, {1}), dslot = upload(slot, DType::kI32, {1}), dinv = upload(inv, DType::kF32, {c.d / 2});
@@ -202,16 +164,10 @@ void check_qkv_rope_store(bool norm) {
     const int32_t* sl = dslot.t.ptr<const int32_t>();
     DevTensor kc1 = upload_bf16(kc, {blocks, bs, c.hk, c.d}), vc1 = upload_bf16(vc, {blocks, bs, c.hk, c.d});
     DevTensor kc2 = upload_bf16(kc, {blocks, bs, c.hk, c.d}), vc2 = upload_bf16(vc, {blocks, bs, c.hk, c.d});
-    DevTensor normed = poisoned(DType::kBF16, {1, c.k}), normed2 = poisoned(DType::kBF16, {1, c.k});
     DevTensor fused = poisoned(DType::kBF16, {1, n}), two = poisoned(DType::kBF16, {1, n});
     Ops& ops = gpu().ops();
-    if (norm) {
-      ops.rmsnorm_qkv_rope_store(dx.t, dnw.t, eps, dw.t, bias, p, rope, kc1.t, vc1.t, sl, normed.t, fused.t);
-      ops.Ops::rmsnorm_qkv_rope_store(dx.t, dnw.t, eps, dw.t, bias, p, rope, kc2.t, vc2.t, sl, normed2.t, two.t);
-    } else {
-      ops.matmul_qkv_rope_store(dx.t, dw.t, bias, p, rope, kc1.t, vc1.t, sl, fused.t);
-      ops.Ops::matmul_qkv_rope_store(dx.t, dw.t, bias, p, rope, kc2.t, vc2.t, sl, two.t);
-    }
+    ops.matmul_qkv_rope_store(dx.t, dw.t, bias, p, rope, kc1.t, vc1.t, sl, fused.t);
+    ops.Ops::matmul_qkv_rope_store(dx.t, dw.t, bias, p, rope, kc2.t, vc2.t, sl, two.t);
     std::vector<float> got_q = download(fused.t), two_q = download(two.t);
     got_q.resize(size_t(qs)), two_q.resize(size_t(qs));
     const std::vector<float> got_k = download(kc1.t), got_v = download(vc1.t);
@@ -219,19 +175,13 @@ void check_qkv_rope_store(bool norm) {
     EXPECT_EQ(bit_differences(got_k, download(kc2.t)), 0) << "k cache";
     EXPECT_EQ(bit_differences(got_v, download(vc2.t)), 0) << "v cache";
     // CPU reference: the op's default on the CPU backend (fp32 activations and caches).
-    std::vector<float> ref_normed(static_cast<size_t>(c.k)), ref_qkv(static_cast<size_t>(n)), ref_kc = kc, ref_vc = vc;
-    std::vector<uint16_t> w16 = to_bf16(w), nw16 = to_bf16(norm_w);
+    std::vector<float> ref_qkv(static_cast<size_t>(n)), ref_kc = kc, ref_vc = vc;
+    std::vector<uint16_t> w16 = to_bf16(w);
     const Tensor hw(w16.data(), DType::kBF16, {n, c.k}), hb = c.bias ? host_f32(b, {n}) : Tensor();
     const RopeParams hrope{inv.data(), int32_t(c.d)};
     const Tensor hkc = host_f32(ref_kc, {blocks, bs, c.hk, c.d}), hvc = host_f32(ref_vc, {blocks, bs, c.hk, c.d});
-    if (norm) {
-      cpu_ops().rmsnorm_qkv_rope_store(host_f32(x, {1, c.k}), Tensor(nw16.data(), DType::kBF16, {c.k}), eps, hw, hb,
-                                       pos.data(), hrope, hkc, hvc, slot.data(), host_f32(ref_normed, {1, c.k}),
-                                       host_f32(ref_qkv, {1, n}));
-    } else {
-      cpu_ops().matmul_qkv_rope_store(host_f32(x, {1, c.k}), hw, hb, pos.data(), hrope, hkc, hvc, slot.data(),
-                                      host_f32(ref_qkv, {1, n}));
-    }
+    cpu_ops().matmul_qkv_rope_store(host_f32(x, {1, c.k}), hw, hb, pos.data(), hrope, hkc, hvc, slot.data(),
+                                    host_f32(ref_qkv, {1, n}));
     ref_qkv.resize(size_t(qs));
     EXPECT_LT(rel_error(got_q, ref_qkv), kBf16Tol) << "q";
     EXPECT_LT(rel_error(got_k, ref_kc), kBf16Tol) << "k cache";
@@ -239,38 +189,6 @@ void check_qkv_rope_store(bool norm) {
     if (slot[0] < 0) {
       EXPECT_EQ(got_k, kc) << "slot -1 stores nothing";
     }
-  }
-}
-
-TEST(GpuOps, RmsnormQkvRopeStore) { check_qkv_rope_store(true); }
-TEST(GpuOps, MatmulQkvRopeStore) { check_qkv_rope_store(false); }
-
-TEST(GpuOps, RmsnormGateUpSilu) {
-  const uint64_t seed = test_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 rng(seed);
-  struct Case { int64_t k, i; };
-  for (const Case c : {Case{1536, 8960}, Case{3584, 1000}, Case{8192, 29}, Case{8, 77}, Case{904, 33}, Case{900, 5}}) {
-    SCOPED_TRACE("k " + std::to_string(c.k) + " i " + std::to_string(c.i));
-    const float eps = 1e-5f;
-    std::vector<float> x = residual_row(rng, c.k), norm_w = random_bf16_values(rng, size_t(c.k), 0.5f, 1.5f);
-    std::vector<float> w = random_bf16_values(rng, size_t(2 * c.i * c.k), -0.1f, 0.1f);
-    DevTensor dx = upload(x, DType::kF32, {1, c.k}), dnw = upload_bf16(norm_w, {c.k});
-    DevTensor dw = upload_bf16(w, {2 * c.i, c.k});
-    DevTensor normed = poisoned(DType::kBF16, {1, c.k}), normed2 = poisoned(DType::kBF16, {1, c.k});
-    DevTensor gu = poisoned(DType::kBF16, {1, 2 * c.i}), gu2 = poisoned(DType::kBF16, {1, 2 * c.i});
-    DevTensor fused = poisoned(DType::kBF16, {1, c.i}), two = poisoned(DType::kBF16, {1, c.i});
-    gpu().ops().rmsnorm_gate_up_silu(dx.t, dnw.t, eps, dw.t, normed.t, gu.t, fused.t);
-    gpu().ops().Ops::rmsnorm_gate_up_silu(dx.t, dnw.t, eps, dw.t, normed2.t, gu2.t, two.t);
-    // Reference: CPU rmsnorm, the normalized row rounded to bf16 (the `normed` buffer), then the
-    // SwiGLU reference with its bf16 gate_up buffer (gate_up_silu_reference).
-    std::vector<uint16_t> w16 = to_bf16(w), nw16 = to_bf16(norm_w);
-    std::vector<float> ref_normed(size_t(c.k));
-    cpu_ops().rmsnorm(host_f32(x, {1, c.k}), Tensor(nw16.data(), DType::kBF16, {c.k}), eps, host_f32(ref_normed, {1, c.k}));
-    const std::vector<float> ref = gate_up_silu_reference(bf16_rounded(ref_normed), w16, c.k, c.i);
-    const std::vector<float> got = download(fused.t), unfused = download(two.t);
-    EXPECT_LT(rel_error(got, ref), kBf16Tol);
-    EXPECT_EQ(bit_differences(got, unfused), 0) << "rmsnorm_gate_up_silu differs from rmsnorm + gate_up_silu";
   }
 }
 

@@ -83,23 +83,13 @@ void launch_skinny_matmul_add_norm(const bf16* x, const bf16* w, float* residual
                                    cudaStream_t stream);
 bool skinny_add_norm_supports(int64_t k, int64_t n, const void* x, const void* w, const void* residual,
                               const void* normed);
-// One decode row normalized and projected in one kernel: out[1, n] = rmsnorm(x) * norm_w @ w^T (+ bias),
-// or (norm_swiglu) the fused gate/up projection with SwiGLU as launch_skinny_swiglu. x [1, k] fp32
-// (the residual stream), norm_w [k] bf16; every block normalizes the row into shared memory with
-// launch_rmsnorm's numbers, bit for bit. Needs k <= kSkinnyNormMaxHidden (rmsnorm.cu's 1024 x 8 layout).
-// The grid is at most one wave of resident blocks on `sms` multiprocessors; `deal`: see below.
-constexpr int64_t kSkinnyNormMaxHidden = 8192;
-bool skinny_norm_supports(int64_t k, const void* w);
-void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, const bf16* w, const void* bias,
-                               DType bias_dtype, void* out, DType out_dtype, int64_t n, int64_t k, int sms,
-                               bool deal, cudaStream_t stream);
-void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, const bf16* w_gate_up, int64_t n,
-                               int64_t k, bf16* out, int sms, bool deal, cudaStream_t stream);
-// The attention block's start for one decode row: qkv = rmsnorm(x) * norm_w @ w_qkv^T (+ bias) as
-// launch_skinny_norm_matmul (bf16 out), then rope on q and k and the store of k and v into their
-// cache slot as launch_rope_store_kv, in the matmul's epilogue: a warp computes columns i and
-// i + d/2 of one head, rounds them to bf16 as the qkv buffer would, rotates them (q, k) and writes
-// q into qkv's q columns, k and v into the caches. qkv's k and v columns are not written.
+constexpr int64_t kSkinnyNormMaxHidden = 8192;  // the row norm's layout (norm_row.cuh: 8 x 4 x 256)
+// The attention block's start for one decode row: qkv = x @ w_qkv^T (+ bias), x [1, k] bf16 (already
+// normalized), with launch_skinny_matmul's sums (dealt as it is: deal_sms), then rope on q and k and
+// the store of k and v into their cache slot as launch_rope_store_kv, in the matmul's epilogue: a
+// warp computes columns i and i + d/2 of one head, rounds them to bf16 as the qkv buffer would,
+// rotates them (q, k) and writes q into qkv's q columns, k and v into the caches. qkv's k and v
+// columns are not written.
 struct QkvRope {
   const int32_t* positions = nullptr;     // [1]
   const float* inv_freq = nullptr;        // [d / 2]
@@ -109,11 +99,6 @@ struct QkvRope {
   int64_t num_slots = 0;
   int32_t head_dim = 0, q_heads = 0, kv_heads = 0;
 };
-void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, const bf16* w_qkv, const void* bias,
-                                 DType bias_dtype, bf16* qkv, const QkvRope& r, int64_t k, int sms, bool deal,
-                                 cudaStream_t stream);
-// The same epilogue after a plain decode row: qkv = x @ w_qkv^T (+ bias), x [1, k] bf16 (already
-// normalized), with launch_skinny_matmul's sums (dealt as it is: deal_sms).
 void launch_skinny_qkv_rope(const bf16* x, const bf16* w_qkv, const void* bias, DType bias_dtype, bf16* qkv,
                             const QkvRope& r, int64_t k, int deal_sms, cudaStream_t stream);
 // The same kernel for any t, one row at a time: every output element's summation order depends on k
@@ -124,7 +109,7 @@ void launch_invariant_matmul(const bf16* x, const bf16* w, const void* bias, DTy
 // form of matmul_add: residual + sum, as matmul into fp32 then add_rmsnorm's add).
 void launch_invariant_matmul_add(const bf16* x, const bf16* w, float* residual, int64_t t, int64_t n, int64_t k,
                                  cudaStream_t stream);
-// Dealing (deal_sms > 0: the device's multiprocessor count; deal for the norm-fused launches): a
+// Dealing (deal_sms > 0: the device's multiprocessor count): a
 // grid of fewer than two blocks per multiprocessor is rounded up to a multiple of them and the
 // columns are dealt out over all its blocks (warp w of block b starts at column w * blocks + b), so
 // every SM streams the same share of the weights. Each column's sum is the same either way.
@@ -166,6 +151,16 @@ struct PagedAttentionArgs {
   // a longer one through part_ml / part_acc and the counter.
   AttentionKernel kernel = AttentionKernel::kSimple;
   int32_t num_splits = 1, split_len = 1 << 30, cluster_splits = 0;
+  // kDecode, timing experiments only (DS_ATTN_DROP; outputs are wrong): stages left out, bits
+  // kDropAll (the whole kernel after the wait), kDropMerge (the splits' merge: each split writes
+  // its own rows), kDropCompute (the tiles' QK / softmax / PV; their loads are still waited for),
+  // kDropWarpMerge (the 4 warps' merge through shared memory), kDropCachedKV (the cached K/V rows'
+  // loads: only q and the token's own row are read), kDropMergeReads (the cluster merge's barriers
+  // without its reads: block 0 writes its own state), kNoTrigger (no early launch of the next
+  // kernel: it starts when this grid completes).
+  int32_t drop = 0;
+  static constexpr int32_t kDropAll = 1, kDropMerge = 2, kDropCompute = 4, kDropWarpMerge = 8, kDropCachedKV = 16,
+                           kDropMergeReads = 32, kNoTrigger = 64;
   float* part_ml = nullptr;
   float* part_acc = nullptr;
   int32_t* split_counters = nullptr;

@@ -1,5 +1,6 @@
 #include "backend/cuda/cuda_ops.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "backend/cuda/cuda_check.h"
@@ -35,6 +36,11 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
   deal_ = !(deal && *deal == '0');
   const char* clusters = std::getenv("DS_ATTN_CLUSTER");
   attn_clusters_ = !(clusters && *clusters == '0');
+  if (const char* e = std::getenv("DS_ATTN_DROP"); e && *e) {
+    attn_drop_ = std::atoi(e);
+    std::fprintf(stderr, "DS_ATTN_DROP=%d: decode attention leaves stages out (timing experiments only: outputs are wrong)\n",
+                 attn_drop_);
+  }
   const char* one = std::getenv("DS_ONE_ATTENTION_LAUNCH");
   split_mixed_ = !(one && *one && *one != '0');
   const char* add_norm = std::getenv("DS_NO_ADD_NORM");
@@ -190,6 +196,7 @@ void CudaOps::run_attention(PagedAttentionArgs a, AttentionKernel want, const Te
     a.split_len = 1 << 30;
   }
   if (!attn_clusters_ || batch_invariant_) a.cluster_splits = 0;
+  if (!batch_invariant_) a.drop = attn_drop_;
   const size_t need = paged_attention_workspace_floats(a);
   if (need > attn_workspace_floats_) {
     // Grown in eager forwards only (a decode graph's shape runs eagerly once before it is captured).
@@ -273,25 +280,8 @@ void CudaOps::matmul_add_rmsnorm(const Tensor& x, const Tensor& w, Tensor scratc
   Ops::matmul_add_rmsnorm(x, w, scratch, residual, norm_w, eps, normed);
 }
 
-// Fused where the skinny kernels apply and the residual row is fp32 and the norm weight bf16 (every
-// R1-Distill checkpoint); otherwise rmsnorm into `normed`, then the matmul.
-void CudaOps::rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
-                             Tensor normed, Tensor out) {
-  const int64_t k = x.dim(1), n = w.dim(0);
-  if (row_kernels(x, w) && x.dtype == DType::kF32 && norm_w.dtype == DType::kBF16 && skinny_norm_supports(k, w.data)) {
-    DS_CHECK(norm_w.numel() == k && w.dim(1) == k && out.dim(0) == 1 && out.dim(1) == n &&
-             (!bias.defined() || bias.numel() == n))
-        << x.shape_str() << norm_w.shape_str() << w.shape_str() << out.shape_str();
-    launch_skinny_norm_matmul(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
-                              static_cast<const bf16*>(w.data), bias.defined() ? bias.data : nullptr,
-                              bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, n, k, num_sms_, deal_, stream_);
-    return;
-  }
-  Ops::rmsnorm_matmul(x, norm_w, eps, w, bias, normed, out);
-}
-
-// One kernel for projection, rope and K/V store (the unfused layer's decode row: the 1.5B); no
-// qkv_rope_store kernel between the matmul and attention.
+// One kernel for projection, rope and K/V store (a decode row); no qkv_rope_store kernel between the
+// matmul and attention.
 void CudaOps::matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const Tensor& bias, const int32_t* positions,
                                     const RopeParams& rope, Tensor k_cache, Tensor v_cache,
                                     const int32_t* slot_mapping, Tensor qkv) {
@@ -310,45 +300,6 @@ void CudaOps::matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const 
     return;
   }
   Ops::matmul_qkv_rope_store(x, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, qkv);
-}
-
-// One kernel for norm, projection, rope and K/V store. H200 (bench/results/cuda_h200_session7.md):
-// 15.5 vs 16.6 us per 7B layer against rmsnorm_matmul + rope_store_kv; 7B decode 4.289 vs 4.349
-// ms/token (the 1.5B does not take Decoder::layer_row).
-void CudaOps::rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv,
-                                     const Tensor& bias, const int32_t* positions, const RopeParams& rope,
-                                     Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping, Tensor normed,
-                                     Tensor qkv) {
-  const int64_t k = x.dim(1), n = w_qkv.dim(0), d = rope.head_dim;
-  const int64_t hk = k_cache.dim(2), ks = hk * d;
-  if (row_kernels(x, w_qkv) && x.dtype == DType::kF32 && norm_w.dtype == DType::kBF16 &&
-      qkv.dtype == DType::kBF16 && k_cache.dtype == DType::kBF16 && skinny_norm_supports(k, w_qkv.data) && d > 0 &&
-      d % 2 == 0 && k_cache.dim(3) == d && (n - 2 * ks) > 0 && (n - 2 * ks) % d == 0) {
-    DS_CHECK(norm_w.numel() == k && w_qkv.dim(1) == k && qkv.dim(0) == 1 && qkv.dim(1) == n &&
-             (!bias.defined() || bias.numel() == n) && v_cache.numel() == k_cache.numel())
-        << x.shape_str() << norm_w.shape_str() << w_qkv.shape_str() << qkv.shape_str() << k_cache.shape_str();
-    launch_skinny_norm_qkv_rope(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
-                                static_cast<const bf16*>(w_qkv.data), bias.defined() ? bias.data : nullptr,
-                                bias.defined() ? bias.dtype : DType::kF32, bf(qkv),
-                                qkv_rope(positions, rope, k_cache, v_cache, slot_mapping, n), k, num_sms_, deal_,
-                                stream_);
-    return;
-  }
-  Ops::rmsnorm_qkv_rope_store(x, norm_w, eps, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, normed, qkv);
-}
-
-void CudaOps::rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up,
-                                   Tensor normed, Tensor gate_up, Tensor out) {
-  const int64_t k = x.dim(1), i = out.dim(1);
-  if (row_kernels(x, w_gate_up) && x.dtype == DType::kF32 && norm_w.dtype == DType::kBF16 &&
-      out.dtype == DType::kBF16 && skinny_norm_supports(k, w_gate_up.data)) {
-    DS_CHECK(norm_w.numel() == k && w_gate_up.dim(0) == 2 * i && w_gate_up.dim(1) == k && out.dim(0) == 1)
-        << x.shape_str() << norm_w.shape_str() << w_gate_up.shape_str() << out.shape_str();
-    launch_skinny_norm_swiglu(static_cast<const float*>(x.data), static_cast<const bf16*>(norm_w.data), eps,
-                              static_cast<const bf16*>(w_gate_up.data), i, k, bf(out), num_sms_, deal_, stream_);
-    return;
-  }
-  Ops::rmsnorm_gate_up_silu(x, norm_w, eps, w_gate_up, normed, gate_up, out);
 }
 
 void CudaOps::gather_rows(const Tensor& x, const int32_t* rows, Tensor out) {

@@ -41,16 +41,9 @@ class CudaOps final : public Ops {
   void matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) override;
   void matmul_add_rmsnorm(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual, const Tensor& norm_w,
                           float eps, Tensor normed) override;
-  void rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
-                      Tensor normed, Tensor out) override;
   void matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const Tensor& bias, const int32_t* positions,
                              const RopeParams& rope, Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping,
                              Tensor qkv) override;
-  void rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv, const Tensor& bias,
-                              const int32_t* positions, const RopeParams& rope, Tensor k_cache, Tensor v_cache,
-                              const int32_t* slot_mapping, Tensor normed, Tensor qkv) override;
-  void rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up, Tensor normed,
-                            Tensor gate_up, Tensor out) override;
   void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) override;
 
  private:
@@ -64,6 +57,7 @@ class CudaOps final : public Ops {
   bool deal_ = true;  // small skinny grids deal their columns (DS_SKINNY_DEAL=0: off)
   int deal_sms() const { return deal_ ? num_sms_ : 0; }  // the plain skinny launchers' deal_sms
   bool attn_clusters_ = true;  // split decode attention merges in clusters (DS_ATTN_CLUSTER=0: off)
+  int32_t attn_drop_ = 0;  // PagedAttentionArgs::drop (DS_ATTN_DROP: timing experiments)
   bool split_mixed_ = true;  // a mixed batch's leading decodes in a launch of their own (DS_ONE_ATTENTION_LAUNCH=1: not)
   bool add_norm_ = true;  // matmul_add_rmsnorm of one row in one kernel (DS_NO_ADD_NORM=1: two)
   int32_t* add_norm_counter_ = nullptr;  // its last-block counter (zeroed once; launches leave it zero)

@@ -2,7 +2,7 @@
 // (the order of every norm of the forward, so a row's output does not depend on which kernel
 // normalized it): rmsnorm_rows_kernel (T > 1), and inside the skinny decode matmuls
 // (skinny_matmul.cu): the last block of a decode row's o_proj / down_proj (norm_if_last,
-// matmul_add_rmsnorm) and the norm-fused projections' prologue (norm_row_to_shared).
+// matmul_add_rmsnorm).
 // Thread i owns 4-element groups g = i + 256 m (m < kRowGroups: h <= 8192). Element 4g + c belongs
 // to the 1024-thread kernel's thread 4i + c, whose running sum this thread keeps as s[c]; that
 // kernel's 32-lane warps are lanes of 8 threads here (real xor offsets 4, 2, 1 = virtual 16, 8, 4;
@@ -106,64 +106,6 @@ __device__ __forceinline__ void prefetch_norm_weights(const NormTail& nt, int64_
   if (blockIdx.x == 0)
     for (int64_t i = threadIdx.x * kLine; i < h; i += kRowThreads * kLine)
       asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(nt.w + i));
-}
-
-// kNormRow: x is not a bf16 operand but one fp32 residual row, normalized by each block into shared
-// memory before the weights are multiplied (h == K).
-struct NormRow {
-  const float* x = nullptr;
-  const bf16* w = nullptr;
-  float eps = 0.f;
-};
-
-// Shared memory of a kNormRow block: the row as fp32, the norm weights and the normalized row (bf16),
-// at most 8 x 8192 bytes.
-__host__ __device__ constexpr size_t norm_shared_bytes(int64_t h) {
-  return size_t(h) * (sizeof(float) + 2 * sizeof(bf16));
-}
-
-// The norm weights into shared memory: they depend on no earlier kernel, so this runs before
-// pdl_wait(), while the kernel that writes the row is still running.
-__device__ __forceinline__ void norm_weights_to_shared(const NormRow& nr, int64_t h, bf16* w_s) {
-  for (int64_t i = threadIdx.x; i < h; i += kRowThreads) w_s[i] = nr.w[i];
-}
-
-// rmsnorm(nr.x) * w_s for one row of h <= 8192 elements into dst (bf16, shared memory), with
-// launch_rmsnorm's numbers bit for bit: the sum of squares is formed in the order of rmsnorm.cu's
-// 1024-thread layout (virtual thread j adds elements j, j + 1024, ... in turn; each virtual warp's 32
-// sums are combined by warp_sum, then the 32 warp sums by one more warp_sum), and every element is
-// (x * r) * w as there. All of a thread's loads of the row are issued together (one round trip);
-// the row is kept in x_s for the second pass. Called by all threads of the block.
-__device__ __forceinline__ void norm_row_to_shared(const NormRow& nr, int64_t h, float* x_s, const bf16* w_s,
-                                                   bf16* dst) {
-  constexpr int kThreads = kRowThreads, kVirtual = 1024, kPer = 8;
-  static_assert(kVirtual % kThreads == 0 && kVirtual / 32 == 32, "rmsnorm.cu's layout");
-  __shared__ float warp_sums[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  float v[kVirtual / kThreads][kPer];
-#pragma unroll
-  for (int q = 0; q < kVirtual / kThreads; ++q)
-#pragma unroll
-    for (int p = 0; p < kPer; ++p) {
-      const int64_t i = threadIdx.x + q * kThreads + int64_t(p) * kVirtual;
-      v[q][p] = i < h ? __ldcg(nr.x + i) : 0.f;
-    }
-#pragma unroll
-  for (int q = 0; q < kVirtual / kThreads; ++q) {
-    float ss = 0.f;
-#pragma unroll
-    for (int p = 0; p < kPer; ++p) {
-      const int64_t i = threadIdx.x + q * kThreads + int64_t(p) * kVirtual;
-      ss += v[q][p] * v[q][p];
-      if (i < h) x_s[i] = v[q][p];
-    }
-    ss = warp_sum(ss);
-    if (lane == 0) warp_sums[warp + q * (kThreads / 32)] = ss;  // virtual warp (threadIdx.x + q * kThreads) / 32
-  }
-  __syncthreads();
-  const float r = rsqrtf(warp_sum(warp_sums[lane]) / float(h) + nr.eps);
-  for (int64_t i = threadIdx.x; i < h; i += kThreads) dst[i] = __float2bfloat16(x_s[i] * r * __bfloat162float(w_s[i]));
-  __syncthreads();
 }
 
 }  // namespace ds::cuda

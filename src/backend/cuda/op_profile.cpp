@@ -96,12 +96,7 @@ class ProfiledOps final : public Ops {
     auto s = p_.span("matmul_add_rmsnorm", x.dim(0), weight_shape(w), matmul_flops(x.dim(0), w));
     in_.matmul_add_rmsnorm(x, w, scratch, residual, norm_w, eps, normed);
   }
-  void rmsnorm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& bias,
-                      Tensor normed, Tensor out) override {
-    if (p_.skips("rmsnorm_matmul", weight_shape(w))) return;
-    auto s = p_.span("rmsnorm_matmul", x.dim(0), weight_shape(w), matmul_flops(x.dim(0), w));
-    in_.rmsnorm_matmul(x, norm_w, eps, w, bias, normed, out);
-  }
+
   void matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const Tensor& bias, const int32_t* positions,
                              const RopeParams& rope, Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping,
                              Tensor qkv) override {
@@ -109,20 +104,8 @@ class ProfiledOps final : public Ops {
     auto s = p_.span("matmul_qkv_rope_store", x.dim(0), weight_shape(w_qkv), matmul_flops(x.dim(0), w_qkv));
     in_.matmul_qkv_rope_store(x, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, qkv);
   }
-  void rmsnorm_qkv_rope_store(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_qkv, const Tensor& bias,
-                              const int32_t* positions, const RopeParams& rope, Tensor k_cache, Tensor v_cache,
-                              const int32_t* slot_mapping, Tensor normed, Tensor qkv) override {
-    if (p_.skips("rmsnorm_qkv_rope_store", weight_shape(w_qkv))) return;
-    auto s = p_.span("rmsnorm_qkv_rope_store", x.dim(0), weight_shape(w_qkv), matmul_flops(x.dim(0), w_qkv));
-    in_.rmsnorm_qkv_rope_store(x, norm_w, eps, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, normed,
-                               qkv);
-  }
-  void rmsnorm_gate_up_silu(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w_gate_up, Tensor normed,
-                            Tensor gate_up, Tensor out) override {
-    if (p_.skips("rmsnorm_gate_up_silu", weight_shape(w_gate_up))) return;
-    auto s = p_.span("rmsnorm_gate_up_silu", x.dim(0), weight_shape(w_gate_up), matmul_flops(x.dim(0), w_gate_up));
-    in_.rmsnorm_gate_up_silu(x, norm_w, eps, w_gate_up, normed, gate_up, out);
-  }
+
+
   void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) override {
     if (p_.skips("gather_rows")) return;
     auto s = p_.span("gather_rows", out.dim(0));

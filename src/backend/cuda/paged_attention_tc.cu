@@ -147,6 +147,11 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     pdl_trigger();
   }
 
+  if (kDecode && (a.drop & PagedAttentionArgs::kDropAll)) {
+    pdl_wait();
+    pdl_trigger();
+    return;
+  }
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int32_t hq = a.num_q_heads, hk = a.num_kv_heads, group = hq / hk;
 
@@ -189,11 +194,12 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     used_splits = min(a.num_splits, (tiles + per - 1) / per);
     // The same for every block of a cluster (one token, one KV head): all or none take part.
     in_cluster = used_splits > 1 && used_splits <= a.cluster_splits && int32_t(blockIdx.y) < a.cluster_splits;
+    if (a.drop & PagedAttentionArgs::kDropMerge) used_splits = 1, in_cluster = false;
     // Blocks past num_splits (the grid's rounding) start at t0 >= num_splits * per >= tiles.
     const int32_t t0 = int32_t(blockIdx.y) * per, t1 = min(tiles, t0 + per);
     if (t1 <= t0) {  // past the context: no state, no count (the wait first: see pdl.cuh)
       pdl_wait();
-      pdl_trigger();
+      if (!(a.drop & PagedAttentionArgs::kNoTrigger)) pdl_trigger();
       if (in_cluster) {  // both barriers of merge_in_cluster (block 0 is never past the context)
         cluster_arrive();
         cluster_wait();
@@ -269,11 +275,13 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
   if constexpr (early) {
     // Tile 0 without the token's own key (if it is there), then after the wait Q and that key.
     const int32_t own = row_limit(0) - 1;
-    issue_rows(kbuf(0), k_cache, 0, own, -1);
-    issue_rows(vbuf(0), v_cache, 0, own, -1);
+    if (!(a.drop & PagedAttentionArgs::kDropCachedKV)) {
+      issue_rows(kbuf(0), k_cache, 0, own, -1);
+      issue_rows(vbuf(0), v_cache, 0, own, -1);
+    }
     cp_async_commit();
     pdl_wait();
-    pdl_trigger();
+    if (!(a.drop & PagedAttentionArgs::kNoTrigger)) pdl_trigger();
     issue_q();
     if (own >= key_begin && own < key_begin + kTileKeys) {
       issue_rows(kbuf(0), k_cache, 0, -1, own);
@@ -314,6 +322,12 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     issue(kbuf(b ^ 1), k_cache, it + 1);
     issue(vbuf(b ^ 1), v_cache, it + 1);
     fetch_table(it + 2);
+    if (kDecode && (a.drop & PagedAttentionArgs::kDropCompute)) {
+      cp_async_wait<2>();
+      __syncthreads();
+      m0 = m1 = 0.f, l0 = l1 = 1.f;
+      continue;
+    }
     // S = Q K^T for this warp's 16 rows x kWarpKeys keys.
     float s[C::kNt][4];
 #pragma unroll
@@ -413,7 +427,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     float* sm = so + 4 * 16 * D;                // [4][16] max, [4][16] sum
     float* sl = sm + 4 * 16;
 #pragma unroll
-    for (int dt = 0; dt < C::kDt; ++dt) {
+    for (int dt = 0; dt < C::kDt && !(a.drop & PagedAttentionArgs::kDropWarpMerge); ++dt) {
       *reinterpret_cast<float2*>(so + (warp * 16 + g) * D + dt * 8 + 2 * c) = make_float2(o[dt][0], o[dt][1]);
       *reinterpret_cast<float2*>(so + (warp * 16 + g + 8) * D + dt * 8 + 2 * c) = make_float2(o[dt][2], o[dt][3]);
     }
@@ -421,7 +435,7 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
       sm[warp * 16 + g] = m0, sm[warp * 16 + g + 8] = m1;
       sl[warp * 16 + g] = l0, sl[warp * 16 + g + 8] = l1;
     }
-    __syncthreads();
+    if (!(a.drop & PagedAttentionArgs::kDropWarpMerge)) __syncthreads();
     const bool split = used_splits > 1;
     float* const st = sl + 64;  // in_cluster: this block's state (see merge_in_cluster)
     for (int i = threadIdx.x; i < group * (D / 4); i += kThreads) {
@@ -459,7 +473,8 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
     // merge_if_last reuses all of the K/V buffers (the states above are read before its first
     // barrier); merge_in_cluster's st and weights lie past so/sm/sl.
     if (in_cluster) {
-      merge_in_cluster<D, kThreads>(tok * hq + int64_t(kvh) * group, group, used_splits, st, st + group * (D + 2), out);
+      const int32_t merged = a.drop & PagedAttentionArgs::kDropMergeReads ? 1 : used_splits;
+      merge_in_cluster<D, kThreads>(tok * hq + int64_t(kvh) * group, group, merged, st, st + group * (D + 2), out);
     } else if (split) {
       merge_if_last<D, kThreads>(a, tok, kvh, group, used_splits, so, C::kSmemBytes / 4, out);
     }

@@ -13,8 +13,8 @@
 // index: each output element is then the same sum in the same order whatever T is (it depends on K
 // only), which cuBLASLt cannot promise (its kernel choice, tiles and split-K depend on T). Correct
 // for any T, but a weight pass per row: slow for prefill.
-// Epilogues: store (+ bias), add into the fp32 residual, SwiGLU of a gate/up pair, and rope + K/V
-// store of a q/k/v pair (the q/k/v projection of a decode row, norm-fused or not).
+// Epilogues: store (+ bias), add into the fp32 residual (and the last block's norm of the updated
+// row), SwiGLU of a gate/up pair, and rope + K/V store of a q/k/v pair (a decode row's q/k/v).
 // Needs K % 8 == 0 and 16-byte aligned x and w (the caller falls back to cuBLASLt otherwise).
 // CPU reference: cpu::matmul (tests/gpu/matmul_test.cpp compares both paths against it).
 #include <algorithm>
@@ -32,7 +32,7 @@ namespace ds::cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
-static_assert(32 * kWarpsPerBlock == kRowThreads, "norm_row.cuh's row norms run on a whole block");
+static_assert(32 * kWarpsPerBlock == kRowThreads, "norm_row.cuh's row norm runs on a whole block");
 constexpr int kUnroll = 4;  // 16-byte weight words per lane and chunk (two chunks in flight)
 
 __device__ __forceinline__ uint4 load_streaming(const uint4* p) {
@@ -68,26 +68,23 @@ __device__ __forceinline__ void store<bf16>(bf16* p, float v) { *p = __float2bfl
 // (T = 1, no bias) apply SwiGLU to the gate and up rows of a fused [2N, K] weight.
 // kRope (T = 1, the q/k/v projection): "column" c is the pair (i, i + d/2) of head c / (d/2),
 // rounded to bf16, rotated (q and k heads) and stored (q into out, k and v into their cache slot):
-// launch_skinny_norm_qkv_rope, launch_skinny_qkv_rope.
+// launch_skinny_qkv_rope.
 // kAddNorm (T = 1): kAdd, then the last block of the grid to finish normalizes the updated residual
 // row into NormTail::out (launch_skinny_matmul_add_norm).
 enum class Epilogue { kStore, kAdd, kSwiglu, kRope, kAddNorm };
 
-// Blocks per SM a launch keeps resident (a register cap for ptxas). The plain one-row-per-warp
-// launches: 4 at T = 1 (<= 64 registers), so that the 7B's 448-block o_proj and down_proj grids are
-// one wave (4 blocks on 52 SMs, 3 on the rest; at 3 per SM a second wave of 52 blocks), 3 at T = 2.
-// The two-row and norm-fused launches: 2 (<= 128 registers; the norm-fused grids are one wave of
-// them). (Uncapped, the partial-chunk code of session 12 took the one-row launches to 70-76
-// registers: 3 blocks per SM.)
+// Blocks per SM a launch keeps resident (a register cap for ptxas). The plain store / add launches:
+// 4 at T = 1 (<= 64 registers), so that the 7B's 448-block o_proj and down_proj grids are one wave
+// (4 blocks on 52 SMs, 3 on the rest; at 3 per SM a second wave of 52 blocks), 3 at T = 2. The
+// two-row (SwiGLU, rope) launches: 2 (<= 128 registers). (Uncapped, the partial-chunk code of
+// session 12 took the one-row launches to 70-76 registers: 3 blocks per SM.)
 // Launches with chunks of 2 x kUnroll words (U, wide_chunks() below): 2 (<= 128 registers; they
 // are dealt grids, at most 2 blocks per SM).
-template <int T, Epilogue E, bool kNormRow, int U>
-constexpr int kMinBlocks = U == kUnroll && !kNormRow &&
-                                   (E == Epilogue::kStore || E == Epilogue::kAdd || E == Epilogue::kAddNorm)
-                               ? (T == 1 ? 4 : 3)
-                               : 2;
+template <int T, Epilogue E, int U>
+constexpr int kMinBlocks =
+    U == kUnroll && (E == Epilogue::kStore || E == Epilogue::kAdd || E == Epilogue::kAddNorm) ? (T == 1 ? 4 : 3) : 2;
 
-// x [T, K] (kNormRow: unused, the row is nr.x), w [N, K] (kSwiglu: [2N, K], gate rows then up rows),
+// x [T, K], w [N, K] (kSwiglu: [2N, K], gate rows then up rows),
 // bias [N] (B = void: none), out [T, N].
 // The next U weight words of a lane (U = kUnroll, or 2 x kUnroll: wide_chunks) are loaded while
 // the current ones are multiplied (2 x U in flight), and the first ones before pdl_wait(): the
@@ -97,28 +94,23 @@ constexpr int kMinBlocks = U == kUnroll && !kNormRow &&
 // kSwiglu: the warp of column n streams rows n and N + n and writes silu(g) * u with g and u
 // rounded to bf16 first: bit for bit what the matmul into a bf16 [1, 2N] buffer followed by
 // silu_mul gives, without the second kernel.
-// kNormRow: the block normalizes the row while its first weight words are in flight, so a decode
-// step needs no norm kernel between the residual update and the next projection.
-template <int T, class Out, class B, Epilogue E, bool kNormRow, int U>
-__global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRow, U>))
+template <int T, class Out, class B, Epilogue E, int U>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, U>))
     skinny_matmul_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w, const B* __restrict__ bias,
-                         Out* __restrict__ out, int64_t n, int64_t k, NormRow nr, QkvRope rs, NormTail nt,
-                         bool dealt, bool serial_tail, bool prime_two) {
+                         Out* __restrict__ out, int64_t n, int64_t k, QkvRope rs, NormTail nt, bool dealt,
+                         bool serial_tail, bool prime_two) {
   constexpr bool kSwiglu = E == Epilogue::kSwiglu, kRope = E == Epilogue::kRope;
   constexpr bool kAdd = E == Epilogue::kAdd || E == Epilogue::kAddNorm;
   static_assert(!kSwiglu || (T == 1 && std::is_void_v<B>), "swiglu: one row, no bias");
   static_assert(!kAdd || std::is_same_v<Out, float>, "add: into the fp32 residual");
-  static_assert(E != Epilogue::kAddNorm || (T == 1 && !kNormRow), "add + norm: one row");
-  static_assert(!kNormRow || T == 1, "norm prologue: one row");
+  static_assert(E != Epilogue::kAddNorm || T == 1, "add + norm: one row");
   static_assert(!kRope || (T == 1 && std::is_same_v<Out, bf16>), "rope: one q/k/v row");
   constexpr int R = kSwiglu || kRope ? 2 : 1;  // weight rows per warp
-  extern __shared__ uint4 x_shared[];  // kNormRow: the normalized row (k bf16), the norm weights, the row
+  extern __shared__ float angles[];  // kRope: the token's rotation angles (cos then sin)
   const int lane = threadIdx.x & 31;
-  // Warps take columns col, col + stride, ...: one each where the grid covers n (the plain launches);
-  // several where it is one wave of resident blocks (kNormRow: the row is normalized once per block).
-  // dealt (grid_of): warp w of block b starts at column w * gridDim.x + b, so the columns are spread
-  // over every block of the grid instead of filling the first n / kWarpsPerBlock blocks.
-  const int64_t stride = int64_t(gridDim.x) * kWarpsPerBlock;
+  // One column per warp (the grid covers n). dealt (grid_of): warp w of block b takes column
+  // w * gridDim.x + b, so the columns are spread over every block of the grid instead of filling the
+  // first n / kWarpsPerBlock blocks.
   const int64_t warp = threadIdx.x >> 5;
   int64_t col = dealt ? warp * gridDim.x + blockIdx.x : int64_t(blockIdx.x) * kWarpsPerBlock + warp;
   const int64_t words = k / 8;
@@ -154,11 +146,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
   bool primed2 = primed && prime_two && lane + kStep < chunk_end;
   if (primed) load_chunk(wv, col, lane);
   if (primed2) load_chunk(nx, col, lane + kStep);
-  bf16* const normed_s = reinterpret_cast<bf16*>(x_shared);
-  if constexpr (kNormRow) norm_weights_to_shared(nr, k, normed_s + k);
-  // kRope: the token's angles (after the norm's arrays), and its slot; both are inputs of the
-  // forward (published by the norm's barriers, or by one of their own).
-  float* const angles = reinterpret_cast<float*>(reinterpret_cast<char*>(x_shared) + (kNormRow ? norm_shared_bytes(k) : 0));
+  // kRope: the token's angles and its slot; both are inputs of the forward.
   int64_t slot = -1;
   if constexpr (E == Epilogue::kAddNorm) prefetch_norm_weights(nt, n);
   if constexpr (kRope) {
@@ -168,19 +156,14 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
   }
   pdl_wait();
   pdl_trigger();
-  if constexpr (kNormRow) norm_row_to_shared(nr, k, reinterpret_cast<float*>(normed_s + 2 * k), normed_s + k, normed_s);
-  else if constexpr (kRope) __syncthreads();  // the angles (the norm's barriers publish them otherwise)
+  if constexpr (kRope) __syncthreads();  // the angles
   x += int64_t(blockIdx.y) * T * k;  // row groups of the batch-invariant launch (grid.y > 1)
   out += int64_t(blockIdx.y) * T * n;
   const uint4* xr = reinterpret_cast<const uint4*>(x);
-  auto load_x = [&](int64_t word) {
-    if constexpr (kNormRow) return x_shared[word];
-    else return __ldg(xr + word);
-  };
-  // One column's sums and epilogue; `next` is the warp's next column (n: none).
-  auto run_column = [&](int64_t col, int64_t next) {
+  auto load_x = [&](int64_t word) { return __ldg(xr + word); };
+  // One column's sums and epilogue.
+  auto run_column = [&](int64_t col) {
     if (!primed && lane < chunk_end) load_chunk(wv, col, lane);
-    primed = false;
     // Epilogue operands, loaded now so that their round trip overlaps the weight stream: the bias
     // (kRope: of the column's two rows) and, kAdd, the residual value lane t adds to.
     float b0 = 0.f, b1 = 0.f, prev = 0.f;
@@ -205,9 +188,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
     int64_t i = lane;
     for (; i < chunk_end; i += kStep) {
       const bool more = i + kStep < chunk_end;
-      const bool ahead = !more && next < n && lane < chunk_end;  // last chunk: the next column's first
       if (more && !primed2) load_chunk(nx, col, i + kStep);
-      else if (ahead) load_chunk(nx, next, lane);
       primed2 = false;
       if (has(i, U - 1)) {
 #pragma unroll
@@ -232,13 +213,12 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
           }
         }
       }
-      if (more || ahead) {
+      if (more) {
 #pragma unroll
         for (int r = 0; r < R; ++r)
 #pragma unroll
           for (int u = 0; u < U; ++u) wv[r][u] = nx[r][u];
       }
-      primed = ahead;
     }
     for (; i < words; i += 32) {
 #pragma unroll
@@ -284,28 +264,21 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, kNormRo
       }
     }
   };
-  // The plain launches' grid (dealt or not) has a warp for every column: one column each. (Their
-  // running the loop below as well cost ~20% on an H200: down_proj T=1 46.7 us against 36.8-38.6.)
-  if constexpr (kNormRow) {
-    for (; col < n; col += stride) run_column(col, col + stride);
-  } else if (col < n) {
-    run_column(col, n);
-  }
+  // (A loop over several columns per warp cost ~20% on an H200: down_proj T=1 46.7 us against
+  // 36.8-38.6.)
+  if (col < n) run_column(col);
   if constexpr (E == Epilogue::kAddNorm) norm_if_last(nt, out, n);
 }
 
-// A launch's options: the norm row (kNormRow launches), `sms` = the device's multiprocessors (0:
-// unknown, plain launches without dealing), `deal` = spread the columns (DS_SKINNY_DEAL=0: never).
+// A launch's options: `sms` = the device's multiprocessors (0: unknown, launches without dealing),
+// `deal` = spread the columns (DS_SKINNY_DEAL=0: never).
 struct LaunchOpts {
-  NormRow nr;
   int sms = 0;
   bool deal = false;
 };
 
-// A launch's grid (x) and whether its columns are dealt (the kernel's `dealt`). The plain launches
-// have one block per kWarpsPerBlock columns; kNormRow launches normalize the row once per block, so
-// their grid is at most one wave of resident blocks (each warp then takes several columns).
-// Dealing: a grid of fewer than two blocks per multiprocessor is rounded up to a multiple of the
+// A launch's grid (x) and whether its columns are dealt (the kernel's `dealt`): one block per
+// kWarpsPerBlock columns. Dealing: a grid of fewer than two blocks per multiprocessor is rounded up to a multiple of the
 // multiprocessors and its columns dealt over all its blocks, so that blocks, placed evenly over the
 // SMs, carry the same number of columns within one. Without it the 1.5B's o_proj and down_proj (192
 // blocks for 1,536 columns) put 2 blocks on 60 SMs and 1 on 72: the slowest SM streams 38% more
@@ -317,14 +290,13 @@ struct Grid {
   bool dealt;
 };
 template <class Kernel>
-Grid grid_of(Kernel kernel, bool norm_row, int64_t n, size_t smem, const LaunchOpts& nl) {
-  int64_t blocks = (n + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  if (!norm_row && !nl.deal) return {unsigned(blocks), false};
+Grid grid_of(Kernel kernel, int64_t n, size_t smem, const LaunchOpts& nl) {
+  const int64_t blocks = (n + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  if (!nl.deal) return {unsigned(blocks), false};
   int per_sm = 0;
   CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kWarpsPerBlock, smem));
   const int64_t sms = std::max(nl.sms, 1), wave = int64_t(std::max(per_sm, 1)) * sms;
-  if (norm_row) blocks = std::min(blocks, wave);
-  if (!nl.deal || blocks >= wave || blocks >= 2 * sms) return {unsigned(blocks), false};
+  if (blocks >= wave || blocks >= 2 * sms) return {unsigned(blocks), false};
   return {unsigned(std::min(wave, (blocks + sms - 1) / sms * sms)), true};
 }
 
@@ -373,55 +345,47 @@ bool wide_chunks(int64_t k, bool dealt) {
   return on && dealt && k / 8 >= 3 * 32 * kUnroll;
 }
 
-template <int T, class Out, Epilogue E, bool kNormRow, class B>
+template <int T, class Out, Epilogue E, class B>
 void launch_kernel(const bf16* x, const bf16* w, const B* bias, Out* out, int64_t n, int64_t k, cudaStream_t stream,
                    int64_t row_groups, const LaunchOpts& nl, const QkvRope& rs = {}, const NormTail& nt = {}) {
-  const auto kernel = skinny_matmul_kernel<T, Out, B, E, kNormRow, kUnroll>;
-  const size_t smem = (kNormRow ? norm_shared_bytes(k) : 0) + (E == Epilogue::kRope ? size_t(rs.head_dim) * sizeof(float) : 0);
-  if (smem > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const auto kernel = skinny_matmul_kernel<T, Out, B, E, kUnroll>;
+  const size_t smem = E == Epilogue::kRope ? size_t(rs.head_dim) * sizeof(float) : 0;
   DS_CHECK(row_groups >= 1 && row_groups < 65536) << "rows " << row_groups;
   const Grid g = row_groups > 1 ? Grid{unsigned((n + kWarpsPerBlock - 1) / kWarpsPerBlock), false}
-                                : grid_of(kernel, kNormRow, n, smem, nl);
-  if constexpr (T == 1 && !kNormRow && (E == Epilogue::kStore || E == Epilogue::kAdd || E == Epilogue::kAddNorm)) {
+                                : grid_of(kernel, n, smem, nl);
+  if constexpr (T == 1 && (E == Epilogue::kStore || E == Epilogue::kAdd || E == Epilogue::kAddNorm)) {
     if (row_groups == 1 && wide_chunks(k, g.dealt)) {  // a dealt grid is at most 2 blocks per SM
-      launch_pdl(skinny_matmul_kernel<T, Out, B, E, kNormRow, 2 * kUnroll>, dim3{g.blocks, 1u},
-                 dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out, n, k, nl.nr, rs, nt, g.dealt, false, false);
+      launch_pdl(skinny_matmul_kernel<T, Out, B, E, 2 * kUnroll>, dim3{g.blocks, 1u}, dim3{32 * kWarpsPerBlock}, smem,
+                 stream, x, w, bias, out, n, k, rs, nt, g.dealt, false, false);
       return;
     }
   }
   launch_pdl(kernel, dim3{g.blocks, unsigned(row_groups)}, dim3{32 * kWarpsPerBlock}, smem, stream, x, w, bias, out,
-             n, k, nl.nr, rs, nt, g.dealt, serial_tail(k, g.dealt), prime_two(k));
+             n, k, rs, nt, g.dealt, serial_tail(k, g.dealt), prime_two(k));
 }
 
-template <int T, class Out, Epilogue E = Epilogue::kStore, bool kNormRow = false>
+template <int T, class Out, Epilogue E = Epilogue::kStore>
 void launch_t(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t n, int64_t k,
               cudaStream_t stream, int64_t row_groups = 1, const LaunchOpts& nl = {}, const QkvRope& rs = {}) {
   if (!bias) {
-    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const void*>(nullptr), out, n, k, stream, row_groups, nl, rs);
+    launch_kernel<T, Out, E>(x, w, static_cast<const void*>(nullptr), out, n, k, stream, row_groups, nl, rs);
   } else if (bias_dtype == DType::kBF16) {
-    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const bf16*>(bias), out, n, k, stream, row_groups, nl, rs);
+    launch_kernel<T, Out, E>(x, w, static_cast<const bf16*>(bias), out, n, k, stream, row_groups, nl, rs);
   } else {
     DS_CHECK(bias_dtype == DType::kF32) << "skinny matmul bias dtype " << dtype_name(bias_dtype);
-    launch_kernel<T, Out, E, kNormRow>(x, w, static_cast<const float*>(bias), out, n, k, stream, row_groups, nl, rs);
+    launch_kernel<T, Out, E>(x, w, static_cast<const float*>(bias), out, n, k, stream, row_groups, nl, rs);
   }
 }
 
 template <class Out>
 void launch_out(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, Out* out, int64_t t, int64_t n,
                 int64_t k, int deal_sms, cudaStream_t stream) {
-  const LaunchOpts nl{NormRow{}, deal_sms, deal_sms > 0};
+  const LaunchOpts nl{deal_sms, deal_sms > 0};
   switch (t) {
     case 1: return launch_t<1>(x, w, bias, bias_dtype, out, n, k, stream, 1, nl);
     case 2: return launch_t<2>(x, w, bias, bias_dtype, out, n, k, stream, 1, nl);
     default: DS_CHECK(false) << "skinny matmul rows " << t;
   }
-}
-
-template <bool kNormRow>
-void launch_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out, cudaStream_t stream,
-                   const LaunchOpts& nl = {}) {
-  launch_kernel<1, bf16, Epilogue::kSwiglu, kNormRow>(x, w_gate_up, static_cast<const void*>(nullptr), out, n, k,
-                                                      stream, 1, nl);
 }
 
 }  // namespace
@@ -452,15 +416,12 @@ bool skinny_matmul_supports(int64_t t, int64_t k, const void* x, const void* w) 
   return t >= 1 && t <= kSkinnyMatmulMaxRows && k > 0 && k % 8 == 0 && a % 16 == 0;
 }
 
-bool skinny_norm_supports(int64_t k, const void* w) {
-  return k <= kSkinnyNormMaxHidden && skinny_matmul_supports(1, k, w, w);
-}
-
 void launch_skinny_swiglu(const bf16* x, const bf16* w_gate_up, int64_t n, int64_t k, bf16* out, int deal_sms,
                           cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_matmul_supports(1, k, x, w_gate_up)) << "k " << k;
-  launch_swiglu<false>(x, w_gate_up, n, k, out, stream, LaunchOpts{NormRow{}, deal_sms, deal_sms > 0});
+  launch_kernel<1, bf16, Epilogue::kSwiglu>(x, w_gate_up, static_cast<const void*>(nullptr), out, n, k, stream, 1,
+                                            LaunchOpts{deal_sms, deal_sms > 0});
 }
 
 void launch_skinny_matmul(const bf16* x, const bf16* w, const void* bias, DType bias_dtype, void* out,
@@ -479,7 +440,7 @@ void launch_skinny_matmul_add(const bf16* x, const bf16* w, float* residual, int
                               int deal_sms, cudaStream_t stream) {
   if (t == 0 || n == 0) return;
   DS_CHECK(skinny_matmul_supports(t, k, x, w)) << "t " << t << " k " << k;
-  const LaunchOpts nl{NormRow{}, deal_sms, deal_sms > 0};
+  const LaunchOpts nl{deal_sms, deal_sms > 0};
   if (t == 1) launch_t<1, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream, 1, nl);
   else launch_t<2, float, Epilogue::kAdd>(x, w, nullptr, DType::kF32, residual, n, k, stream, 1, nl);
 }
@@ -489,9 +450,9 @@ void launch_skinny_matmul_add_norm(const bf16* x, const bf16* w, float* residual
                                    cudaStream_t stream) {
   if (n == 0) return;
   DS_CHECK(skinny_add_norm_supports(k, n, x, w, residual, normed) && counter) << "k " << k << " n " << n;
-  launch_kernel<1, float, Epilogue::kAddNorm, false>(x, w, static_cast<const void*>(nullptr), residual, n, k, stream, 1,
-                                                     LaunchOpts{NormRow{}, deal_sms, deal_sms > 0}, QkvRope{},
-                                                     NormTail{norm_w, eps, normed, counter});
+  launch_kernel<1, float, Epilogue::kAddNorm>(x, w, static_cast<const void*>(nullptr), residual, n, k, stream, 1,
+                                              LaunchOpts{deal_sms, deal_sms > 0}, QkvRope{},
+                                              NormTail{norm_w, eps, normed, counter});
 }
 
 bool skinny_add_norm_supports(int64_t k, int64_t n, const void* x, const void* w, const void* residual,
@@ -500,46 +461,14 @@ bool skinny_add_norm_supports(int64_t k, int64_t n, const void* x, const void* w
          reinterpret_cast<uintptr_t>(residual) % 16 == 0 && reinterpret_cast<uintptr_t>(normed) % 8 == 0;
 }
 
-void launch_skinny_norm_matmul(const float* x, const bf16* norm_w, float eps, const bf16* w, const void* bias,
-                               DType bias_dtype, void* out, DType out_dtype, int64_t n, int64_t k, int sms,
-                               bool deal, cudaStream_t stream) {
-  if (n == 0) return;
-  DS_CHECK(skinny_norm_supports(k, w)) << "k " << k;
-  const LaunchOpts nl{NormRow{x, norm_w, eps}, sms, deal};
-  if (out_dtype == DType::kF32) {
-    launch_t<1, float, Epilogue::kStore, true>(nullptr, w, bias, bias_dtype, static_cast<float*>(out), n, k, stream, 1, nl);
-  } else {
-    DS_CHECK(out_dtype == DType::kBF16) << "skinny matmul out dtype " << dtype_name(out_dtype);
-    launch_t<1, bf16, Epilogue::kStore, true>(nullptr, w, bias, bias_dtype, static_cast<bf16*>(out), n, k, stream, 1, nl);
-  }
-}
-
-void launch_skinny_norm_swiglu(const float* x, const bf16* norm_w, float eps, const bf16* w_gate_up, int64_t n,
-                               int64_t k, bf16* out, int sms, bool deal, cudaStream_t stream) {
-  if (n == 0) return;
-  DS_CHECK(skinny_norm_supports(k, w_gate_up)) << "k " << k;
-  launch_swiglu<true>(nullptr, w_gate_up, n, k, out, stream, LaunchOpts{NormRow{x, norm_w, eps}, sms, deal});
-}
-
-void launch_skinny_norm_qkv_rope(const float* x, const bf16* norm_w, float eps, const bf16* w_qkv, const void* bias,
-                                 DType bias_dtype, bf16* qkv, const QkvRope& r, int64_t k, int sms, bool deal,
-                                 cudaStream_t stream) {
-  DS_CHECK(skinny_norm_supports(k, w_qkv) && r.head_dim > 0 && r.head_dim % 2 == 0 && r.q_heads > 0 &&
-           r.kv_heads > 0 && r.q_heads % r.kv_heads == 0)
-      << "k " << k << " head_dim " << r.head_dim << " heads " << r.q_heads << "/" << r.kv_heads;
-  const int64_t pairs = int64_t(r.q_heads + 2 * r.kv_heads) * (r.head_dim / 2);
-  launch_t<1, bf16, Epilogue::kRope, true>(nullptr, w_qkv, bias, bias_dtype, qkv, pairs, k, stream, 1,
-                                           LaunchOpts{NormRow{x, norm_w, eps}, sms, deal}, r);
-}
-
 void launch_skinny_qkv_rope(const bf16* x, const bf16* w_qkv, const void* bias, DType bias_dtype, bf16* qkv,
                             const QkvRope& r, int64_t k, int deal_sms, cudaStream_t stream) {
   DS_CHECK(skinny_matmul_supports(1, k, x, w_qkv) && r.head_dim > 0 && r.head_dim % 2 == 0 && r.q_heads > 0 &&
            r.kv_heads > 0 && r.q_heads % r.kv_heads == 0)
       << "k " << k << " head_dim " << r.head_dim << " heads " << r.q_heads << "/" << r.kv_heads;
   const int64_t pairs = int64_t(r.q_heads + 2 * r.kv_heads) * (r.head_dim / 2);
-  launch_t<1, bf16, Epilogue::kRope, false>(x, w_qkv, bias, bias_dtype, qkv, pairs, k, stream, 1,
-                                            LaunchOpts{NormRow{}, deal_sms, deal_sms > 0}, r);
+  launch_t<1, bf16, Epilogue::kRope>(x, w_qkv, bias, bias_dtype, qkv, pairs, k, stream, 1,
+                                     LaunchOpts{deal_sms, deal_sms > 0}, r);
 }
 
 }  // namespace ds::cuda
