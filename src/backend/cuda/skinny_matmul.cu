@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, U>))
   // w * gridDim.x + b, so the columns are spread over every block of the grid instead of filling the
   // first n / kWarpsPerBlock blocks.
   const int64_t warp = threadIdx.x >> 5;
-  int64_t col = dealt ? warp * gridDim.x + blockIdx.x : int64_t(blockIdx.x) * kWarpsPerBlock + warp;
+  const int64_t col = dealt ? warp * gridDim.x + blockIdx.x : int64_t(blockIdx.x) * kWarpsPerBlock + warp;
   const int64_t words = k / 8;
   constexpr int64_t kStep = 32 * U;
   // A lane's words come in chunks of U (words at, at + 32, ...), each chunk loaded while the one
@@ -138,7 +138,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, U>))
       for (int u = 0; u < U; ++u)
         if (has(at, u)) dst[r][u] = load_streaming(row_of(c, r) + at + 32 * u);
   };
-  bool primed = col < n && lane < chunk_end;  // wv holds the first chunk of `col`
+  const bool primed = col < n && lane < chunk_end;  // wv holds the first chunk of `col`
   // nx: the chunk after wv (loaded while wv is multiplied). prime_two (rows of two chunks, see
   // prime_two() below): nx is loaded with the second chunk of `col` here, so that only x is loaded
   // after pdl_wait().
@@ -161,9 +161,8 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, U>))
   out += int64_t(blockIdx.y) * T * n;
   const uint4* xr = reinterpret_cast<const uint4*>(x);
   auto load_x = [&](int64_t word) { return __ldg(xr + word); };
-  // One column's sums and epilogue.
-  auto run_column = [&](int64_t col) {
-    if (!primed && lane < chunk_end) load_chunk(wv, col, lane);
+  // The column's sums and epilogue (its first chunk is in wv: `primed`).
+  auto run_column = [&] {
     // Epilogue operands, loaded now so that their round trip overlaps the weight stream: the bias
     // (kRope: of the column's two rows) and, kAdd, the residual value lane t adds to.
     float b0 = 0.f, b1 = 0.f, prev = 0.f;
@@ -266,7 +265,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock, (kMinBlocks<T, E, U>))
   };
   // (A loop over several columns per warp cost ~20% on an H200: down_proj T=1 46.7 us against
   // 36.8-38.6.)
-  if (col < n) run_column(col);
+  if (col < n) run_column();
   if constexpr (E == Epilogue::kAddNorm) norm_if_last(nt, out, n);
 }
 
