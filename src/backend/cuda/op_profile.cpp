@@ -96,7 +96,6 @@ class ProfiledOps final : public Ops {
     auto s = p_.span("matmul_add_rmsnorm", x.dim(0), weight_shape(w), matmul_flops(x.dim(0), w));
     in_.matmul_add_rmsnorm(x, w, scratch, residual, norm_w, eps, normed);
   }
-
   void matmul_qkv_rope_store(const Tensor& x, const Tensor& w_qkv, const Tensor& bias, const int32_t* positions,
                              const RopeParams& rope, Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping,
                              Tensor qkv) override {
@@ -104,8 +103,6 @@ class ProfiledOps final : public Ops {
     auto s = p_.span("matmul_qkv_rope_store", x.dim(0), weight_shape(w_qkv), matmul_flops(x.dim(0), w_qkv));
     in_.matmul_qkv_rope_store(x, w_qkv, bias, positions, rope, k_cache, v_cache, slot_mapping, qkv);
   }
-
-
   void gather_rows(const Tensor& x, const int32_t* rows, Tensor out) override {
     if (p_.skips("gather_rows")) return;
     auto s = p_.span("gather_rows", out.dim(0));
