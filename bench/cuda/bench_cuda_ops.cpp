@@ -289,11 +289,15 @@ void run(const std::vector<std::string_view>& only) {
     // stride: block-table row length (CUDA graphs fix it at max_model_len / block_size); 0 = just enough.
     // scattered: the cache blocks are dealt out in a random order (an engine's tables after many
     // allocations and frees) instead of each sequence's blocks lying one after another.
-    struct AttnCase { int32_t seqs, q_len, ctx, stride = 0; bool scattered = false; };
+    // layers > 1: that many caches (zero-filled), one per call in turn, as a forward's layers take
+    // theirs (each layer's K/V pages are new to the TLBs and caches; one cache stays warm in them).
+    struct AttnCase { int32_t seqs, q_len, ctx, stride = 0; bool scattered = false; int32_t layers = 1; };
     for (const AttnCase ac : {AttnCase{1, 1, 1024}, AttnCase{32, 1, 1024}, AttnCase{256, 1, 1024}, AttnCase{1, 1, 8192},
                               AttnCase{32, 1, 8192}, AttnCase{256, 1, 8192}, AttnCase{1, 2048, 2048},
                               AttnCase{1, 512, 4096}, AttnCase{4, 512, 512}, AttnCase{32, 1, 1024, 8192},
-                              AttnCase{1024, 1, 640}, AttnCase{1024, 1, 640, 0, true}}) {  // offline decode (1,000 x 512/256)
+                              AttnCase{1024, 1, 640}, AttnCase{1024, 1, 640, 0, true},  // offline decode (1,000 x 512/256)
+                              AttnCase{1024, 1, 640, 0, true, 28},  // the same over 28 layers' caches
+                              AttnCase{32, 512, 512}, AttnCase{500, 1, 530}}) {  // an offline prefill step's two parts
       const int32_t used = (ac.ctx + bs - 1) / bs, blocks_per_seq = std::max(used, ac.stride),
                     num_blocks = ac.seqs * used;
       std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx),
@@ -314,6 +318,14 @@ void run(const std::vector<std::string_view>& only) {
       const int64_t t = int64_t(ac.seqs) * ac.q_len;
       auto q = random_bf16(size_t(t * hq * d), 30), out = be->alloc(size_t(t * hq * d) * 2);
       auto kc = random_bf16(size_t(num_blocks) * bs * hk * d, 31), vc = random_bf16(size_t(num_blocks) * bs * hk * d, 32);
+      std::vector<std::unique_ptr<DeviceBuffer>> layer_kv;  // layers 1 .. layers - 1: K, V
+      for (int32_t l = 1; l < ac.layers; ++l)
+        for (int kv = 0; kv < 2; ++kv) {
+          layer_kv.push_back(be->alloc(size_t(num_blocks) * bs * hk * d * 2));
+          cudaMemset(layer_kv.back()->data(), 0, size_t(num_blocks) * bs * hk * d * 2);
+        }
+      auto layer_k = [&](int i) { return static_cast<const cuda::bf16*>(i % ac.layers ? layer_kv[size_t(2 * (i % ac.layers - 1))]->data() : kc->data()); };
+      auto layer_v = [&](int i) { return static_cast<const cuda::bf16*>(i % ac.layers ? layer_kv[size_t(2 * (i % ac.layers - 1) + 1)]->data() : vc->data()); };
       auto dq = upload(qsl), dl = upload(lens), dt = upload(tables);
       const AttentionBatch ab{ac.seqs, static_cast<const int32_t*>(dq->data()), static_cast<const int32_t*>(dl->data()),
                               static_cast<const int32_t*>(dt->data()), blocks_per_seq, bs};
@@ -324,8 +336,9 @@ void run(const std::vector<std::string_view>& only) {
       const double kv_bytes = 2.0 * ac.seqs * ac.ctx * hk * d * 2;
       const double pairs = double(ac.q_len) * (ac.ctx - ac.q_len) + 0.5 * double(ac.q_len) * (ac.q_len + 1);
       const double bytes = kv_bytes + 4.0 * double(t * hq * d), flops = 4.0 * ac.seqs * pairs * hq * d;
-      const int inner = ac.q_len > 1 ? 3 : 20;
+      const int inner = ac.layers > 1 ? ac.layers : ac.q_len > 1 ? 3 : 20;
       for (const cuda::AttentionKernel k : {cuda::AttentionKernel::kSimple, cuda::AttentionKernel::kAuto}) {
+        if (k == cuda::AttentionKernel::kSimple && (ac.layers > 1 || ac.seqs * ac.q_len > 8192)) continue;  // slow, known
         cuda::PagedAttentionArgs a;
         a.num_tokens = t, a.num_seqs = ac.seqs, a.num_q_heads = int32_t(hq), a.num_kv_heads = int32_t(hk);
         a.head_dim = int32_t(d), a.block_size = bs, a.max_blocks_per_seq = blocks_per_seq;
@@ -337,17 +350,17 @@ void run(const std::vector<std::string_view>& only) {
         cudaMemset(counters->data(), 0, std::max<size_t>(16, cuda::paged_attention_counters(a) * 4));
         cuda::set_paged_attention_workspace(a, static_cast<float*>(ws->data()), static_cast<int32_t*>(counters->data()));
         const double sec = time_op(
-            [&](int) {
-              cuda::launch_paged_attention(static_cast<const cuda::bf16*>(q->data()), static_cast<const cuda::bf16*>(kc->data()),
-                                           static_cast<const cuda::bf16*>(vc->data()), a,
+            [&](int i) {
+              cuda::launch_paged_attention(static_cast<const cuda::bf16*>(q->data()), layer_k(i), layer_v(i), a,
                                            static_cast<cuda::bf16*>(out->data()), nullptr);
             },
             inner, 5, [] { cudaDeviceSynchronize(); });
         static const char* names[] = {"auto", "simple", "tc-decode", "tc-prefill"};
         char name[80];
-        std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d%s %s/%d",
+        std::snprintf(name, sizeof name, "attn %s B=%d q=%d ctx=%d%s%s %s/%d",
                       ac.q_len == 1 ? "decode" : ac.q_len < ac.ctx ? "chunk" : "prefill", ac.seqs,
-                      ac.q_len, ac.ctx, ac.stride ? " stride" : ac.scattered ? " scattered" : "", names[int(a.kernel)],
+                      ac.q_len, ac.ctx, ac.stride ? " stride" : ac.scattered ? " scattered" : "",
+                      ac.layers > 1 ? (" x" + std::to_string(ac.layers) + " layers").c_str() : "", names[int(a.kernel)],
                       a.num_splits);
         row(name, sec, bytes, flops, bw, peak);
       }

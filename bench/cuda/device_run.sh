@@ -86,8 +86,10 @@ if [[ $steps == *" 2 "* ]]; then
   for size in ${DECODE_SIZES:-7B 1.5B}; do  # DECODE_SIZES: a subset ("1.5B")
     for ((a = 0; a <= ${#abs[@]}; a++)); do
       if ((a == 0)); then v=""; ab=(); else v="_ab$a"; read -ra ab <<<"${abs[a - 1]}"; fi
+      bin=$B/bench_cuda_decode  # BIN=gpu/bin/NAME in an environment: another build (pack_for_device.sh's OLD_DECODE)
+      for w in "${ab[@]}"; do [[ $w == BIN=* ]] && bin=$D/${w#BIN=}; done
       # shellcheck disable=SC2086  # DECODE_LENS: "PROMPT OUTPUT" (default 128 512; e.g. 3584 512: long-context decode, at most 4,096 in all)
-      env "${ab[@]}" timeout 120 "$B/bench_cuda_decode" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" ${DECODE_LENS:-128 512} \
+      env "${ab[@]}" timeout 120 "$bin" "deepseek-ai/DeepSeek-R1-Distill-Qwen-$size" ${DECODE_LENS:-128 512} \
         >"$O/decode_$size$v.json" 2>"$O/decode_$size$v.err"
       echo "bench_cuda_decode $size$v rc=$?"
       python3 -c "import json,sys; j=json.load(open(sys.argv[1])); g=j['graphs']; print('  graphs: %.3f ms/token = %.1f%% of the limit (forward %.1f%%); prefill 2048: %.1f ms = %.1f%% of %.0f TFLOP/s' % (g['decode_ms_per_token'], 100*g['ratio_to_bandwidth_limit'], 100*g['forward_only_ratio_to_limit'], j['prefill']['ms'], 100*j['prefill']['ratio_to_matmul_rate'], j['prefill']['matmul_rate_tflops']))" "$O/decode_$size$v.json"

@@ -7,7 +7,9 @@
 #   gpu/stories260k/, gpu/tok/  the default model and the R1-Distill-Qwen tokenizer (../shared does not travel)
 # usage: bench/cuda/pack_for_device.sh [BUILD_DIR]   (a CUDA build: cmake finds nvcc, -DCMAKE_BUILD_TYPE=Release)
 # OLD_DSSERVE=path also packs that dsserve as gpu/bin/dsserve_old (an A/B against older code on the
-# same machine: device_run.sh step 3's BIN=gpu/bin/dsserve_old)
+# same machine: device_run.sh step 3's BIN=gpu/bin/dsserve_old); OLD_DECODE=path packs that
+# bench_cuda_decode as gpu/bin/bench_cuda_decode_old (step 2: DECODE_AB="BIN=gpu/bin/bench_cuda_decode_old"),
+# OLD_OPS=path that bench_cuda_ops as gpu/bin/bench_cuda_ops_old
 # Then: run(command="bash bench/cuda/device_run.sh", carry=["carry/pack"]).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,6 +22,8 @@ for b in dsserve tests/gpu/test_gpu_ops tests/gpu/test_gpu_engine bench/bench_cu
   strip -o "$stage/gpu/bin/$(basename "$b")" "$build/$b"
 done
 [[ -z ${OLD_DSSERVE:-} ]] || strip -o "$stage/gpu/bin/dsserve_old" "$OLD_DSSERVE"
+[[ -z ${OLD_DECODE:-} ]] || strip -o "$stage/gpu/bin/bench_cuda_decode_old" "$OLD_DECODE"
+[[ -z ${OLD_OPS:-} ]] || strip -o "$stage/gpu/bin/bench_cuda_ops_old" "$OLD_OPS"
 libs="libgomp.so.1 libxxhash.so.0 libpcre2-8.so.0 libicuuc.so.72 libicudata.so.72 libcpp-httplib.so.0.11
       libcrypto.so.3 libssl.so.3 libz.so.1 libbrotlidec.so.1 libbrotlienc.so.1 libbrotlicommon.so.1"
 ldconfig -p > "$stage/ldconfig.txt"  # read from a file: awk's early exit would SIGPIPE ldconfig (pipefail)

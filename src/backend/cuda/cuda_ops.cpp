@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_kernels.h"
@@ -40,6 +41,10 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
     attn_drop_ = std::atoi(e);
     std::fprintf(stderr, "DS_ATTN_DROP=%d: decode attention leaves stages out (timing experiments only: outputs are wrong)\n",
                  attn_drop_);
+  }
+  if (const char* e = std::getenv("DS_ATTN_MIXED_SKIP"); e && *e) {
+    mixed_skip_ = std::string_view(e) == "decode" ? 1 : std::string_view(e) == "prefill" ? 2 : 0;
+    std::fprintf(stderr, "DS_ATTN_MIXED_SKIP=%s: mixed batches leave that launch out (timing experiments only: outputs are wrong)\n", e);
   }
   const char* one = std::getenv("DS_ONE_ATTENTION_LAUNCH");
   split_mixed_ = !(one && *one && *one != '0');
@@ -173,7 +178,9 @@ void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   AttentionBatch decodes = b;
   decodes.num_seqs = d;
   const Tensor dq(q.data, q.dtype, {d, q.dim(1)}), dout(out.data, out.dtype, {d, out.dim(1)});
-  run_attention(paged_attention_args(dq, k_cache, decodes, scale), AttentionKernel::kDecode, dq, k_cache, v_cache, dout);
+  if (mixed_skip_ != 1)
+    run_attention(paged_attention_args(dq, k_cache, decodes, scale), AttentionKernel::kDecode, dq, k_cache, v_cache, dout);
+  if (mixed_skip_ == 2) return;
   AttentionBatch rest = b;
   rest.num_seqs = b.num_seqs - d;
   rest.num_decode_seqs = 0;

@@ -58,6 +58,7 @@ class CudaOps final : public Ops {
   int deal_sms() const { return deal_ ? num_sms_ : 0; }  // the plain skinny launchers' deal_sms
   bool attn_clusters_ = true;  // split decode attention merges in clusters (DS_ATTN_CLUSTER=0: off)
   int32_t attn_drop_ = 0;  // PagedAttentionArgs::drop (DS_ATTN_DROP: timing experiments)
+  int mixed_skip_ = 0;  // DS_ATTN_MIXED_SKIP=decode (1) / prefill (2): a mixed batch's launch left out (timing only)
   bool split_mixed_ = true;  // a mixed batch's leading decodes in a launch of their own (DS_ONE_ATTENTION_LAUNCH=1: not)
   bool add_norm_ = true;  // matmul_add_rmsnorm of one row in one kernel (DS_NO_ADD_NORM=1: two)
   int32_t* add_norm_counter_ = nullptr;  // its last-block counter (zeroed once; launches leave it zero)

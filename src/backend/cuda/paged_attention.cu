@@ -230,8 +230,13 @@ void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel wa
     // grid should fill whole waves of resident blocks: the fewest splits (at least one wave) whose
     // last wave is >= 85% full, within 4x that count; else the fullest last wave. Splits of >= one
     // 64-key tile of the context bound.
+    // A batch whose unsplit blocks make 4 waves or more is not split: splits would only add merges
+    // (the last wave's tail is at most a quarter of the time). Session 16, H200: the offline run's
+    // mixed steps (~500 decodes beside the prompts) had planned 2-4 splits in clusters of 8, and
+    // their decode launch took 656 us per layer.
     const int64_t base = std::max<int64_t>(1, a.num_tokens * a.num_kv_heads);
     const int64_t wave = int64_t(paged_attention_decode_blocks_per_sm(a.head_dim)) * num_sms;
+    if (base >= 4 * wave) return;
     const int64_t hi = std::clamp<int64_t>((max_ctx + 63) / 64, 1, kMaxTcSplits);
     const int64_t lo = std::min(hi, std::max<int64_t>(1, (wave + base - 1) / base));
     int64_t best = lo;
@@ -245,9 +250,12 @@ void plan_paged_attention(PagedAttentionArgs& a, int num_sms, AttentionKernel wa
       if (fill > best_fill) best = s, best_fill = fill;
     }
     a.num_splits = int32_t(best);
-    // Splits merged in a cluster of kClusterSplits blocks when they fit (paged_attention_tc.cu:
-    // merge_in_cluster); the grid's extra blocks (rounding num_splits up) exit at once.
-    if (a.num_splits > 1 && paged_attention_clusters_supported()) a.cluster_splits = kClusterSplits;
+    // Splits merged in a cluster when they fit (paged_attention_tc.cu: merge_in_cluster): a cluster
+    // of num_splits blocks up to kClusterSplits, else of kClusterSplits blocks (the grid's extra
+    // blocks, rounding num_splits up, exit at once; those of a merging cluster wait at its barriers,
+    // which is why the cluster is no wider than the splits).
+    if (a.num_splits > 1 && paged_attention_clusters_supported())
+      a.cluster_splits = int32_t(std::min<int64_t>(kClusterSplits, a.num_splits));
   }
 }
 
