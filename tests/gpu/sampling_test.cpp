@@ -148,9 +148,10 @@ TEST(GpuSampling, GreedyAndLogprobsMatchHostSampler) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
-  for (const int64_t vocab : {kVocab, int64_t(1001), int64_t(5)}) {
-    const int64_t rows = 12;
-    SCOPED_TRACE("vocab " + std::to_string(vocab));
+  // 12 rows: the few-rows path (results written to mapped host memory); 80: the many-rows path.
+  for (const auto& [vocab, rows] : {std::pair{kVocab, int64_t(12)}, std::pair{kVocab, int64_t(80)},
+                                    std::pair{int64_t(1001), int64_t(12)}, std::pair{int64_t(5), int64_t(80)}}) {
+    SCOPED_TRACE("vocab " + std::to_string(vocab) + " rows " + std::to_string(rows));
     std::vector<float> logits = random_logits(rng, rows, vocab, true);
     // Row 1: every entry -inf (the host then picks id 0); row 2: all equal.
     std::fill_n(logits.begin() + vocab, vocab, -INFINITY);
@@ -182,6 +183,18 @@ TEST(GpuSampling, GreedyAndLogprobsMatchHostSampler) {
           EXPECT_NEAR(got.top[k].second, want.top[k].second, 1e-4) << k;
         }
       }
+    }
+    // A row alone (the few-rows path) gives the bits it gave in the batch.
+    for (const int64_t r : {int64_t(0), int64_t(3), rows - 1}) {
+      SCOPED_TRACE("alone: row " + std::to_string(r));
+      SampleBatch one;
+      add_sample_row(seqs[size_t(r)].ctx(), int32_t(r), 0, one);
+      const SampleResult a = run(logits, vocab, one).at(0), &w = out[size_t(r)];
+      EXPECT_EQ(a.id, w.id);
+      EXPECT_EQ(std::memcmp(&a.logprob, &w.logprob, sizeof(float)), 0);
+      ASSERT_EQ(a.num_top, w.num_top);
+      EXPECT_EQ(std::memcmp(a.top_ids, w.top_ids, size_t(a.num_top) * sizeof(int32_t)), 0);
+      EXPECT_EQ(std::memcmp(a.top_logprobs, w.top_logprobs, size_t(a.num_top) * sizeof(float)), 0);
     }
   }
 }
