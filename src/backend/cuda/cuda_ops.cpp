@@ -169,6 +169,8 @@ PagedAttentionArgs paged_attention_args(const Tensor& q, const Tensor& k_cache, 
 void CudaOps::attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
                         float scale, Tensor out) {
   DS_CHECK(out.numel() == q.numel() && q.ndim == 2) << q.shape_str() << out.shape_str();
+  // The tensor-core kernels address a layer's K or V in 32-bit 16-byte chunks (up to 64 GiB).
+  DS_CHECK(k_cache.nbytes() / 16 <= 0xffffffffull) << "a layer's K cache of " << k_cache.nbytes() << " bytes";
   const int32_t d = b.num_decode_seqs;
   const int64_t head_dim = k_cache.dim(3);
   if (batch_invariant_ || !split_mixed_ || d <= 0 || d >= b.num_seqs || !(head_dim == 64 || head_dim == 128)) {
