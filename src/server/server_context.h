@@ -51,6 +51,7 @@ struct ServerContext {
   ApiKeyAuth auth;
   std::atomic<bool> ready{false};     // model loaded, engine running
   std::atomic<bool> draining{false};  // SIGTERM: new generation requests get 503
+  std::atomic<int64_t> last_request_ns{0};  // steady clock at the latest request's routing (the drain's quiet period)
   Engine* engine = nullptr;           // set before `ready`
   const LoadedModel* model = nullptr;
   ProtocolContext protocol;
