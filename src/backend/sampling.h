@@ -42,6 +42,9 @@ struct SampleRow {
   double repetition_penalty = 1.0, presence_penalty = 0.0, frequency_penalty = 0.0;
   uint64_t seed = 0;          // Philox key
   uint64_t step = 0;          // Philox counter: tokens this sequence has generated so far
+  // Whether SampleResult::logprob is wanted (the request asked for logprobs). false: the device
+  // sampler may skip the row's log-sum-exp (then logprob is 0); greedy rows are then one argmax pass.
+  bool want_logprob = true;
 };
 
 struct SampleBatch {
@@ -55,7 +58,7 @@ struct SampleBatch {
 
 struct SampleResult {
   int32_t id = 0;
-  float logprob = 0.f;   // of id under the raw distribution
+  float logprob = 0.f;   // of id under the raw distribution (0 when the row did not want it)
   int32_t num_top = 0;   // <= row.num_logprobs (fewer only when the row has fewer non-NaN entries)
   int32_t top_ids[kMaxSampleLogprobs] = {};
   float top_logprobs[kMaxSampleLogprobs] = {};  // best first, equal logits by lower id

@@ -12,6 +12,7 @@ void add_sample_row(const SamplingContext& ctx, int32_t logits_row, uint64_t see
   SampleRow r;
   r.logits_row = logits_row;
   r.num_logprobs = p.logprobs ? std::clamp(*p.logprobs, 0, kMaxSampleLogprobs) : 0;
+  r.want_logprob = p.logprobs.has_value();  // the token's own logprob is kept only then (Sequence)
   r.temperature = p.temperature;
   r.top_k = p.top_k;
   r.top_p = p.top_p;

@@ -161,7 +161,8 @@ TEST(GpuSampling, GreedyAndLogprobsMatchHostSampler) {
     for (int64_t r = 0; r < rows; ++r) {
       Seq& s = seqs[size_t(r)];
       s.params.temperature = 0.0;
-      s.params.logprobs = int32_t(r % 3 == 0 ? 20 : r % 3 == 1 ? 0 : 5);
+      // Every fourth row asks for no logprobs: the argmax pass without the log-sum-exp.
+      if (r % 4 != 3) s.params.logprobs = int32_t(r % 3 == 0 ? 20 : r % 3 == 1 ? 0 : 5);
       add_sample_row(s.ctx(), int32_t(r), 0, b);
     }
     const auto out = run(logits, vocab, b);
@@ -171,7 +172,9 @@ TEST(GpuSampling, GreedyAndLogprobsMatchHostSampler) {
       const SampledToken want = sample_token(row, seqs[size_t(r)].ctx());
       const SampledToken got = to_sampled_token(out[size_t(r)]);
       EXPECT_EQ(got.id, want.id);
-      if (std::isfinite(want.logprob)) {
+      if (!seqs[size_t(r)].params.logprobs) {
+        EXPECT_EQ(got.logprob, 0.f);  // not wanted: not computed
+      } else if (std::isfinite(want.logprob)) {
         EXPECT_NEAR(got.logprob, want.logprob, 1e-4);
       } else {
         EXPECT_EQ(std::isnan(got.logprob), std::isnan(want.logprob));
@@ -185,7 +188,7 @@ TEST(GpuSampling, GreedyAndLogprobsMatchHostSampler) {
       }
     }
     // A row alone (the few-rows path) gives the bits it gave in the batch.
-    for (const int64_t r : {int64_t(0), int64_t(3), rows - 1}) {
+    for (const int64_t r : {int64_t(0), int64_t(3), int64_t(7), rows - 1}) {
       SCOPED_TRACE("alone: row " + std::to_string(r));
       SampleBatch one;
       add_sample_row(seqs[size_t(r)].ctx(), int32_t(r), 0, one);
@@ -262,6 +265,7 @@ TEST(GpuSampling, DrawsMatchHostReferenceWithSamePhilox) {
     if (r % 4 == 0) p.repetition_penalty = 1.2, p.frequency_penalty = 0.5;
     for (int k = 0; k < 10; ++k) s.prompt.push_back(int32_t(rng() % kVocab));
     for (int k = 0; k < int(r % 4); ++k) s.output.push_back(int32_t(rng() % kVocab));
+    if (r % 3 != 2) p.logprobs = 0;  // the others want no logprob: the same draw, no log-sum-exp
     add_sample_row(s.ctx(), int32_t(r), rng(), b);
   }
   const auto out = run(logits, kVocab, b);
@@ -287,6 +291,10 @@ TEST(GpuSampling, DrawsMatchHostReferenceWithSamePhilox) {
       continue;
     }
     EXPECT_EQ(out[size_t(r)].id, want);
+    if (!row.want_logprob) {
+      EXPECT_EQ(out[size_t(r)].logprob, 0.f);
+      continue;
+    }
     std::vector<float> copy(raw, raw + kVocab);
     double lse = 0;
     for (float v : copy) if (std::isfinite(v)) lse += std::exp(double(v));

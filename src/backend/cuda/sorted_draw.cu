@@ -143,7 +143,7 @@ __global__ void __launch_bounds__(kThreads) sorted_draw_kernel(const float* __re
   if (threadIdx.x == 0) {
     const float* x = logits + int64_t(r.logits_row) * vocab;
     results[j].id = id[pick];
-    results[j].logprob = x[id[pick]] - lse[j];
+    results[j].logprob = r.want_logprob ? x[id[pick]] - lse[j] : 0.f;
   }
 }
 
