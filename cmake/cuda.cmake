@@ -78,3 +78,13 @@ target_link_libraries(bench_cuda_decode PRIVATE ds_backend_cuda ds_engine)
 set_target_properties(bench_cuda_decode PROPERTIES
   BUILD_RPATH "$ORIGIN/lib;${CUDAToolkit_LIBRARY_DIR};/usr/local/cuda/lib64"
   RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+
+# Sustained (power-capped) GEMM rates of cuBLASLt's candidate algorithms (bench/cuda).
+add_executable(bench_gemm_sustained ${CMAKE_SOURCE_DIR}/bench/cuda/bench_gemm_sustained.cu)
+target_link_libraries(bench_gemm_sustained PRIVATE CUDA::cudart_static ${DS_CUBLASLT})
+set_property(TARGET bench_gemm_sustained PROPERTY COMPILE_OPTIONS "")
+target_compile_options(bench_gemm_sustained PRIVATE -Xcompiler=-Wall,-Wextra -Werror=all-warnings
+  -gencode=arch=compute_90a,code=sm_90a)
+set_target_properties(bench_gemm_sustained PROPERTIES
+  BUILD_RPATH "$ORIGIN/lib;${CUDAToolkit_LIBRARY_DIR};/usr/local/cuda/lib64"
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)

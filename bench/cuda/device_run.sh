@@ -20,6 +20,9 @@
 #      detailed sections of the matching kernels (1.5B) and their SASS; NCU_SOURCE=REGEX one matching
 #      launch's stall samples per SASS instruction. NCU_SIZES: a subset.
 #   8. bench_cuda_ops (every op's time against the copy bandwidth / matmul rate measured there)
+#   9. bench_gemm_sustained: cuBLASLt's candidate algorithms at the offline run's GEMM shapes, cold (as
+#      the tuner times them) and sustained at the power limit; copy bandwidth idle and hot (GEMM_ARGS:
+#      seconds per algorithm, candidates); the card sampled every 200 ms (smi_gemm.csv)
 # THROUGHPUT_ARGS adds flags to step 3 (default none: the offline defaults, as vLLM's LLM class);
 # ';' separates flag sets, each run in turn (e.g. "--max-num-seqs 256;--max-num-batched-tokens 32768")
 # TEST_AB / OPS_AB: ';'-separated environments under which step 1 reruns the GPU tests and step 8
@@ -253,5 +256,15 @@ if [[ $steps == *" 8 "* ]]; then
     env ${oabs[a]} timeout 240 "$B/bench_cuda_ops" ${OPS_ARGS:-} >"$O/bench_cuda_ops_ab$((a + 1)).txt" 2>&1
     echo "bench_cuda_ops [${oabs[a]}] rc=$?"; grep -E "T=1 |attn decode B=1 |attn decode B=1024 " "$O/bench_cuda_ops_ab$((a + 1)).txt"
   done
+fi
+if [[ $steps == *" 9 "* ]]; then
+  at "step 9"
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu,utilization.gpu \
+    --format=csv -lms 200 >"$O/smi_gemm.csv" 2>&1 &
+  smi=$!
+  # shellcheck disable=SC2086  # GEMM_ARGS: words
+  timeout 300 "$B/bench_gemm_sustained" ${GEMM_ARGS:-} >"$O/gemm_sustained.txt" 2>&1; echo "bench_gemm_sustained rc=$?"
+  kill $smi; wait $smi 2>/dev/null
+  cat "$O/gemm_sustained.txt"
 fi
 at "done"

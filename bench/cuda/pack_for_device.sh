@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs what one GPU-machine run needs into carry/pack/bundle.tar.xz (the run tool sends at most
 # 64 MiB: the uncompressed binaries + ICU data alone are ~65 MiB, the archive ~15 MiB):
-#   gpu/bin/   stripped dsserve, test_gpu_ops, test_gpu_engine, bench_cuda_decode, bench_cuda_ops
+#   gpu/bin/   stripped dsserve, test_gpu_ops, test_gpu_engine, bench_cuda_decode, bench_cuda_ops,
+#              bench_gemm_sustained
 #   gpu/lib/   the shared libraries the GPU image lacks (ICU, PCRE2, cpp-httplib, OpenSSL, xxhash,
 #              brotli, zlib, libgomp; glibc/libstdc++ are there, cuBLASLt at /usr/local/cuda)
 #   gpu/stories260k/, gpu/tok/  the default model and the R1-Distill-Qwen tokenizer (../shared does not travel)
@@ -17,8 +18,9 @@ build=${1:-$root/build}
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/gpu/bin" "$stage/gpu/lib"
-ninja -C "$build" dsserve test_gpu_ops test_gpu_engine bench_cuda_decode bench_cuda_ops >/dev/null
-for b in dsserve tests/gpu/test_gpu_ops tests/gpu/test_gpu_engine bench/bench_cuda_decode bench/bench_cuda_ops; do
+ninja -C "$build" dsserve test_gpu_ops test_gpu_engine bench_cuda_decode bench_cuda_ops bench_gemm_sustained >/dev/null
+for b in dsserve tests/gpu/test_gpu_ops tests/gpu/test_gpu_engine bench/bench_cuda_decode bench/bench_cuda_ops \
+         bench/bench_gemm_sustained; do
   strip -o "$stage/gpu/bin/$(basename "$b")" "$build/$b"
 done
 [[ -z ${OLD_DSSERVE:-} ]] || strip -o "$stage/gpu/bin/dsserve_old" "$OLD_DSSERVE"
