@@ -1,9 +1,9 @@
 // SwiGLU activation: out = silu(gate) * up, elementwise, 8 bf16 per 16-byte access when the three
-// pointers allow it (a prefill's [T, I] rows: a memory-bound pass), else one element at a time. Both forms compute each element the same way. The same kernel takes the gate
-// and up halves of a fused [T, 2I] gate/up product (launch_silu_mul_halves).
+// pointers allow it (a prefill's [T, I] rows: a memory-bound pass), else one element at a time.
+// Both forms compute each element the same way. The same kernels take the gate and up halves of a
+// fused [T, 2I] gate/up product (launch_silu_mul_halves).
 // CPU reference: CpuOps::silu_mul (g / (1 + exp(-g)) * u in fp32).
 #include <algorithm>
-#include <climits>
 #include <cstdint>
 
 #include "backend/cuda/cuda_check.h"
@@ -19,7 +19,7 @@ namespace {
 // out may alias gate or up when stride == len (each element is read before it is written).
 // Vector form (len % 8 == 0, stride % 8 == 0, 16-byte aligned pointers): a block takes kWords x 256
 // 16-byte words of a row (grid x: the row's chunks, grid y: rows, looping past 65,535), its loads all
-// issued before any result is computed, and no 64-bit division per element (the earlier flat
+// issued before any result is computed, and no 64-bit division per word (the earlier flat
 // grid-stride loop divided a 64-bit index by the row length for every word: integer work next to a
 // memory-bound pass, which cost time when a long run's power limit lowers the SM clock).
 constexpr int kThreads = 256, kWords = 2;
