@@ -66,6 +66,18 @@ double time_op(const std::function<void(int)>& fn, int inner = 20, int reps = 7,
   return t[t.size() / 2];
 }
 
+// Cache block ids 0 .. n - 1 in order, or dealt out in a fixed random order (scattered: an engine's
+// tables after many allocations and frees; Fisher-Yates with xorshift64, the same order every run).
+std::vector<int32_t> block_order(int32_t n, bool scattered, uint64_t seed) {
+  std::vector<int32_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  for (size_t i = order.size(); scattered && i > 1; --i) {
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    std::swap(order[i - 1], order[size_t(seed % i)]);
+  }
+  return order;
+}
+
 void row(const char* name, double sec, double bytes, double flops, double bw, double peak_flops) {
   std::printf("%-34s %9.1f us %8.0f GB/s %6.1f%% BW %8.1f TFLOP/s %6.1f%% MM\n", name, sec * 1e6, bytes / sec / 1e9,
               100 * bytes / sec / bw, flops / sec / 1e12, 100 * flops / sec / peak_flops);
@@ -304,15 +316,7 @@ void run(const std::vector<std::string_view>& only) {
       std::vector<int32_t> qsl(size_t(ac.seqs) + 1), lens(size_t(ac.seqs), ac.ctx),
           tables(size_t(ac.seqs) * size_t(blocks_per_seq), -1);
       for (int32_t s = 0; s <= ac.seqs; ++s) qsl[size_t(s)] = s * ac.q_len;
-      std::vector<int32_t> order(static_cast<size_t>(num_blocks));
-      std::iota(order.begin(), order.end(), 0);
-      if (ac.scattered) {
-        uint64_t r = 12345;  // Fisher-Yates with xorshift64: the same order every run
-        for (size_t i = order.size(); i > 1; --i) {
-          r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-          std::swap(order[i - 1], order[size_t(r % i)]);
-        }
-      }
+      const std::vector<int32_t> order = block_order(num_blocks, ac.scattered, 12345);
       for (int32_t s = 0; s < ac.seqs; ++s)
         for (int32_t b = 0; b < used; ++b)
           tables[size_t(s) * size_t(blocks_per_seq) + size_t(b)] = order[size_t(s * used + b)];
@@ -428,14 +432,9 @@ void run(const std::vector<std::string_view>& only) {
     const auto attn_case = [&](const char* name, int32_t seqs, int32_t q_len, int32_t ctx) {
       const int32_t bs = 16, used = (ctx + bs - 1) / bs, blocks = seqs * used;
       const int64_t t = int64_t(seqs) * q_len;
-      std::vector<int32_t> qsl(size_t(seqs) + 1), lens(size_t(seqs), ctx), tab(static_cast<size_t>(blocks));
+      std::vector<int32_t> qsl(size_t(seqs) + 1), lens(size_t(seqs), ctx);
       for (int32_t i = 0; i <= seqs; ++i) qsl[size_t(i)] = i * q_len;
-      std::iota(tab.begin(), tab.end(), 0);
-      uint64_t r = 777;
-      for (size_t i = tab.size(); i > 1; --i) {
-        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-        std::swap(tab[i - 1], tab[size_t(r % i)]);
-      }
+      const std::vector<int32_t> tab = block_order(blocks, true, 777);
       auto& a = *args.emplace_back(std::make_unique<cuda::PagedAttentionArgs>());
       a.num_tokens = t, a.num_seqs = seqs, a.num_q_heads = int32_t(hq), a.num_kv_heads = int32_t(hk);
       a.head_dim = int32_t(d), a.block_size = bs, a.max_blocks_per_seq = used, a.scale = 0.088f;

@@ -252,45 +252,43 @@ __global__ void __launch_bounds__(kThreads) paged_attention_tc_kernel(const bf16
       pblk[k] = it < n_tiles && key < key_end ? table[bs_pow2 ? key >> bs_log : key / bs] : -1;
     }
   };
+  // The 16-byte chunk offset (lch) of row k of tile it in a layer's K or V: 32 bits (a layer's K or V
+  // up to 64 GiB, checked in CudaOps::attention); kNone past key_end. Session 16, ncu on a 32 x
+  // 512-token prefill: the integer pipe was the busiest, K's and V's addresses each computed in 64 bits
+  // per row; now once per row and tile for both.
+  constexpr uint32_t kNone = 0xffffffffu;
+  auto chunk_off = [&](int it, int k) -> uint32_t {
+    const int32_t key = key_begin + it * kTileKeys + lrow + k * kRowStep;
+    const uint32_t slot = uint32_t(pblk[k]) * uint32_t(bs) + uint32_t(bs_pow2 ? key & (bs - 1) : key % bs);
+    return pblk[k] >= 0 ? (slot * uint32_t(hk) + uint32_t(kvh)) * uint32_t(C::kChunks) + uint32_t(lch) : kNone;
+  };
+  auto copy_chunk = [&](bf16* dst, const bf16* cache, int k, uint32_t off) {
+    cp_async16(dst + swz<D>(lrow + k * kRowStep, lch), cache + (off == kNone ? 0 : int64_t(off) * 8), off != kNone);
+  };
   // Rows of tile it: all, all but key `except`, or only key `only` (-1: no such restriction).
   auto issue_rows = [&](bf16* dst, const bf16* cache, int it, int32_t except, int32_t only) {
     if (it < n_tiles) {
-      const int32_t key0 = key_begin + it * kTileKeys;
 #pragma unroll
       for (int k = 0; k < kRowsPerThread; ++k) {
-        const int row = lrow + k * kRowStep;
-        const int32_t key = key0 + row;
+        const int32_t key = key_begin + it * kTileKeys + lrow + k * kRowStep;
         if (key == except || (only >= 0 && key != only)) continue;
-        const bool valid = pblk[k] >= 0;
-        const int64_t slot = int64_t(pblk[k]) * bs + (bs_pow2 ? key & (bs - 1) : key % bs);
-        cp_async16(dst + swz<D>(row, lch), cache + (valid ? (slot * hk + kvh) * D + lch * 8 : 0), valid);
+        copy_chunk(dst, cache, k, chunk_off(it, k));
       }
     }
   };
-  // All rows of tile it, K then V (a cp.async group each), the cache offsets computed once for both,
-  // in 16-byte chunks (32 bits: a layer's K or V up to 64 GiB; kNone past key_end). Session 16, ncu
-  // on a 32 x 512-token prefill: the integer pipe was the busiest, K's and V's addresses each
-  // computed in 64 bits per row.
-  constexpr uint32_t kNone = 0xffffffffu;
+  // All rows of tile it, K then V (a cp.async group each), the offsets computed once for both.
   auto issue_kv = [&](bf16* kdst, bf16* vdst, int it) {
     uint32_t off[kRowsPerThread];
     if (it < n_tiles) {
-      const int32_t key0 = key_begin + it * kTileKeys;
 #pragma unroll
-      for (int k = 0; k < kRowsPerThread; ++k) {
-        const int32_t key = key0 + lrow + k * kRowStep;
-        const uint32_t slot = uint32_t(pblk[k]) * uint32_t(bs) + uint32_t(bs_pow2 ? key & (bs - 1) : key % bs);
-        off[k] = pblk[k] >= 0 ? (slot * uint32_t(hk) + uint32_t(kvh)) * uint32_t(C::kChunks) + uint32_t(lch) : kNone;
-      }
+      for (int k = 0; k < kRowsPerThread; ++k) off[k] = chunk_off(it, k);
 #pragma unroll
-      for (int k = 0; k < kRowsPerThread; ++k)
-        cp_async16(kdst + swz<D>(lrow + k * kRowStep, lch), k_cache + (off[k] == kNone ? 0 : int64_t(off[k]) * 8), off[k] != kNone);
+      for (int k = 0; k < kRowsPerThread; ++k) copy_chunk(kdst, k_cache, k, off[k]);
     }
     cp_async_commit();
     if (it < n_tiles) {
 #pragma unroll
-      for (int k = 0; k < kRowsPerThread; ++k)
-        cp_async16(vdst + swz<D>(lrow + k * kRowStep, lch), v_cache + (off[k] == kNone ? 0 : int64_t(off[k]) * 8), off[k] != kNone);
+      for (int k = 0; k < kRowsPerThread; ++k) copy_chunk(vdst, v_cache, k, off[k]);
     }
     cp_async_commit();
   };

@@ -222,8 +222,11 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
       }
     }
   }
-  const Lse tot = ReduceLse(tmp.lse).Reduce(acc, LseOp());
-  __syncthreads();
+  Lse tot = acc;  // {-inf, 0} when not needed (need_lse is the same for the whole block)
+  if (need_lse) {
+    tot = ReduceLse(tmp.lse).Reduce(acc, LseOp());
+    __syncthreads();
+  }
   const ArgBest b = ReduceBest(tmp.best).Reduce(best, BetterOp());
   Partial& part = parts[int64_t(blockIdx.y) * kSplits + blockIdx.x];
   if (tid == 0) {
