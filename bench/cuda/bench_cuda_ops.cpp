@@ -6,7 +6,8 @@
 // (the backend boundary exposes no events), after a warm-up. Attention also runs its kernels
 // directly through the launcher (cuda_kernels.h) to compare the old and new kernels.
 // Usage: bench_cuda_ops [SECTION...]   (one GPU; prints a table; sections: projections, swiglu,
-// layer, elementwise, rope, attention, sampling; none named: all of those; hot: only when named)
+// layer, elementwise, rope, attention, sampling; none named: all of those; hot, sampling_peaked (the
+// sampler's peaked rows only, for ncu): only when named)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -509,7 +510,8 @@ void run(const std::vector<std::string_view>& only) {
 
   // Device sampling over float32 logits [rows, 151936] (the Qwen vocabulary), results to the host
   // included. Bytes: the logits read once (rows * vocab * 4); the sorted paths do more by design.
-  if (want("sampling")) {
+  // "sampling_peaked": only the peaked rows (ncu runs).
+  if (want("sampling") || want("sampling_peaked")) {
     const int64_t vocab = 151936;
     std::vector<float> host_logits(size_t(1024 * vocab));
     uint64_t s = 99;
@@ -518,13 +520,32 @@ void run(const std::vector<std::string_view>& only) {
       v = 8.f * float(int32_t(s >> 40) - (1 << 23)) / float(1 << 23);
     }
     auto logits = upload(host_logits);
+    // "peaked": a trained model's shape, 32 tokens per row at 12..20 above the same uniform bulk
+    // (the candidate draw's case; on the uniform rows top-k/top-p fall back to the full sort).
+    for (int64_t r = 0; r < 1024; ++r)
+      for (int k = 0; k < 32; ++k) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        host_logits[size_t(r * vocab) + (s >> 11) % uint64_t(vocab)] = 12.f + 0.25f * float(k);
+      }
+    auto peaked = upload(host_logits);
     DeviceSampler& sampler = *be->sampler();
     // want_logprob false: a request without logprobs (the offline benchmark's): no log-sum-exp.
-    struct SampleCase { const char* name; double t; int32_t top_k; double top_p; int32_t logprobs; bool lp = true; };
+    struct SampleCase {
+      const char* name;
+      double t;
+      int32_t top_k;
+      double top_p;
+      int32_t logprobs;
+      bool lp = true;
+      bool peaked = false;
+    };
     for (const SampleCase sc : {SampleCase{"greedy", 0.0, 0, 1.0, 0}, SampleCase{"greedy no logprob", 0.0, 0, 1.0, 0, false},
                                 SampleCase{"greedy+logprobs20", 0.0, 0, 1.0, 20}, SampleCase{"T=0.8 no logprob", 0.8, 0, 1.0, 0, false},
                                 SampleCase{"T=0.8", 0.8, 0, 1.0, 0}, SampleCase{"top_k=50", 0.8, 50, 1.0, 0},
-                                SampleCase{"top_p=0.9", 0.8, 0, 0.9, 0}}) {
+                                SampleCase{"top_p=0.9", 0.8, 0, 0.9, 0},
+                                SampleCase{"peaked T=0.6 top_p=0.95 no logprob", 0.6, 0, 0.95, 0, false, true},
+                                SampleCase{"peaked top_k=50", 0.8, 50, 1.0, 0, true, true}}) {
+      if (!want("sampling") && !sc.peaked) continue;
       for (int64_t rows : {1, 32, 256, 1024}) {
         SampleBatch batch;
         for (int64_t r = 0; r < rows; ++r) {
@@ -536,11 +557,11 @@ void run(const std::vector<std::string_view>& only) {
           batch.rows.push_back(sr);
         }
         std::vector<SampleResult> results;
-        const Tensor tl(logits->data(), DType::kF32, {rows, vocab});
+        const Tensor tl((sc.peaked ? peaked : logits)->data(), DType::kF32, {rows, vocab});
         const double sec = time_op([&](int i) {
           batch.rows[0].step = uint64_t(i);
           sampler.sample(tl, batch, results);
-        }, rows > 32 && sc.top_p < 1.0 ? 3 : 10, 5);
+        }, rows > 32 && sc.top_p < 1.0 && !sc.peaked ? 3 : 10, 5);
         char name[64];
         std::snprintf(name, sizeof name, "sample %s rows=%ld", sc.name, long(rows));
         row(name, sec, 4.0 * double(rows * vocab), 0, bw, peak);

@@ -29,6 +29,8 @@
 # reruns bench_cuda_ops (A/B of experiments behind an environment variable, as DECODE_AB in step 2)
 # SMI=1: step 3 samples the card every 200 ms during each run (SM clock, power, temperature) into
 # smi_<n>.csv and prints their means (is a compute-bound run held back by the power limit?)
+# USERS_ARGS: flags of step 6's load generator; USERS_AB: ';'-separated environments under which
+# step 6 reruns with a fresh server (A/B of the server's environment variables)
 # OPS_ARGS: arguments of bench_cuda_ops in step 8 ("attention": the attention and sampling rows only)
 # STEPS="1 2 3 4 5" picks steps (the default); each step prints its start time.
 set -uo pipefail
@@ -166,13 +168,23 @@ if [[ $steps == *" 5 "* ]]; then
 fi
 if [[ $steps == *" 6 "* ]]; then
   at "step 6"
-  serve_7b 8124 serve_users.log
-  timeout 580 "$B/dsserve" bench users --base-url http://127.0.0.1:8124 --endpoint /v1/completions --model $M7 \
-    --tokenizer "$D/gpu/tok" --dataset-name random --random-input-len 512 --random-output-len 256 --num-prompts 1000 \
-    --ignore-eos --users 100 --spawn-rate 10 --think-time 0 --duration "${USERS_DURATION:-180s}" \
-    --result-file "$O/users100.json" >"$O/users100.txt" 2>&1
-  echo "bench users rc=$?"; grep -E "Users|Successful|Failed|Output token|TTFT|TPOT" "$O/users100.txt"
-  kill $sp; wait $sp 2>/dev/null
+  IFS=';' read -ra uabs <<<"${USERS_AB:-}"
+  for a in -1 "${!uabs[@]}"; do  # -1: the server's own environment; then each USERS_AB environment
+    env_words=""; sfx=""
+    if ((a >= 0)); then env_words=${uabs[a]}; sfx=_ab$((a + 1)); fi
+    # shellcheck disable=SC2086  # an environment: VAR=VALUE words
+    env $env_words "$B/dsserve" serve $M7 --load-format dummy --device cuda --port 8124 --tokenizer "$D/gpu/tok" \
+      --max-num-seqs 256 --no-enable-prefix-caching --log-interval 0 >"$O/serve_users$sfx.log" 2>&1 &
+    sp=$!
+    for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:8124/health" && break; sleep 0.2; done
+    # shellcheck disable=SC2086  # USERS_ARGS: flags (e.g. "--temperature 0.6 --top-p 0.95", R1's recommended sampling)
+    timeout 580 "$B/dsserve" bench users --base-url http://127.0.0.1:8124 --endpoint /v1/completions --model $M7 \
+      --tokenizer "$D/gpu/tok" --dataset-name random --random-input-len 512 --random-output-len 256 --num-prompts 1000 \
+      --ignore-eos --users 100 --spawn-rate 10 --think-time 0 --duration "${USERS_DURATION:-180s}" ${USERS_ARGS:-} \
+      --result-file "$O/users100$sfx.json" >"$O/users100$sfx.txt" 2>&1
+    echo "bench users [$env_words] rc=$?"; grep -E "Users|Successful|Failed|Output token|TTFT|TPOT" "$O/users100$sfx.txt"
+    kill $sp; wait $sp 2>/dev/null
+  done
 fi
 if [[ $steps == *" 7 "* ]]; then
   at "step 7"

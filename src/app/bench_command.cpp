@@ -77,6 +77,15 @@ void add_dataset(CLI::App* c, bench::DatasetOptions& d, std::string& tokenizer) 
   c->add_option("--prefix-repetition-output-len", d.prefix_output_len)->capture_default_str();
 }
 
+// Sampling fields sent with every request, as vllm bench serve's flags of the same names.
+void add_sampling(CLI::App* c, bench::RequestOptions& r) {
+  c->add_option("--temperature", r.temperature)->capture_default_str();
+  c->add_option("--top-p", r.top_p, "top_p of every request (default: not sent, the server's default applies)")
+      ->check(CLI::Range(0.0, 1.0));
+  c->add_option("--top-k", r.top_k, "top_k of every request (default: not sent)");
+  c->add_option("--min-p", r.min_p, "min_p of every request (default: not sent)")->check(CLI::Range(0.0, 1.0));
+}
+
 double parse_rate(const std::string& s) {
   if (s == "inf" || s.empty()) return INFINITY;
   return std::stod(s);
@@ -98,7 +107,7 @@ void add_serve(CLI::App& bench, int& exit_code) {
   c->add_option("--burstiness", cfg->burstiness, "Gamma shape of arrival gaps (1 = Poisson)")->capture_default_str();
   c->add_option("--max-concurrency", *conc, "Most requests in flight; a comma list runs a sweep (1,4,16,64)");
   c->add_flag("--ignore-eos", cfg->request.ignore_eos, "Send ignore_eos so every request makes its full output length");
-  c->add_option("--temperature", cfg->request.temperature)->capture_default_str();
+  add_sampling(c, cfg->request);
   c->add_option("--warmup,--num-warmups", cfg->warmup, "Warm-up requests before measuring (not counted)")->capture_default_str();
   c->add_option("--goodput", cfg->goodput, "SLOs for goodput, e.g. ttft:500 tpot:50 e2el:2000 (ms)")->expected(1, 3);
   c->add_option("--percentile-metrics", *pm, "Metrics to show percentiles of")->capture_default_str();
@@ -150,7 +159,7 @@ void add_users(CLI::App& bench, int& exit_code) {
   c->add_option("--spawn-rate", cfg->spawn_rate, "Users started per second during ramp-up")->capture_default_str();
   c->add_option("--think-time", *think, "Pause after each answer: 1s, 500ms or a range 0.5-2s")->capture_default_str();
   c->add_flag("--ignore-eos", cfg->request.ignore_eos, "Send ignore_eos");
-  c->add_option("--temperature", cfg->request.temperature)->capture_default_str();
+  add_sampling(c, cfg->request);
   c->add_option("--result-file", cfg->result_file, "Write the result JSON here");
   c->add_option("--plot", cfg->plot_dir, "Write SVG charts into DIR");
   c->add_option("--progress-interval", cfg->progress_interval, "Seconds between progress lines")->capture_default_str();

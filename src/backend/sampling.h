@@ -82,6 +82,12 @@ DS_HD bool needs_sorted_draw(const SampleRow& r, int64_t vocab) {
   return r.temperature > 0.0 && ((r.top_k > 0 && r.top_k < vocab) || r.top_p < 1.0 || r.min_p > 0.0);
 }
 
+// How a DeviceSampler's rows with top-k/top-p/min-p were drawn so far.
+struct SortedDrawCounts {
+  int64_t candidates = 0;  // from the row's best entries only
+  int64_t full_sorts = 0;  // by sorting the whole vocabulary
+};
+
 class DeviceSampler {
  public:
   virtual ~DeviceSampler() = default;
@@ -92,6 +98,7 @@ class DeviceSampler {
   // feature in use (the top-k/top-p sort included), so the engine can count it before sizing the KV
   // cache and peak memory stays within --gpu-memory-utilization.
   virtual void reserve(int32_t max_rows, int64_t vocab) = 0;
+  virtual SortedDrawCounts sorted_draw_counts() const { return {}; }
 };
 
 }  // namespace ds

@@ -77,6 +77,9 @@ nlohmann::json build_body(const Endpoint& ep, const RequestOptions& opt, const R
     b["max_tokens"] = in.output_len;
   }
   if (opt.ignore_eos) b["ignore_eos"] = true;
+  if (opt.top_p) b["top_p"] = *opt.top_p;
+  if (opt.top_k) b["top_k"] = *opt.top_k;
+  if (opt.min_p) b["min_p"] = *opt.min_p;
   for (auto& [k, v] : opt.extra_body.items()) b[k] = v;
   return b;
 }

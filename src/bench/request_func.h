@@ -3,6 +3,7 @@
 // RequestFuncInput / RequestFuncOutput). Thread-safety: send_request may run on many threads at once.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,10 @@ struct RequestOptions {
   std::string model;
   bool ignore_eos = false;
   double temperature = 0.0;
+  // Sent only when set (vllm bench serve's --top-p/--top-k/--min-p): otherwise the server's defaults
+  // apply (for R1-Distill, generation_config.json's top_p 0.95).
+  std::optional<double> top_p, min_p;
+  std::optional<int64_t> top_k;
   nlohmann::json extra_body = nlohmann::json::object();  // merged into every request body
 };
 

@@ -8,6 +8,7 @@
 
 #include "bench/datasets.h"
 #include "bench/prom_scrape.h"
+#include "bench/request_func.h"
 #include "bench/serve_bench.h"
 #include "bench/serve_runner.h"
 #include "bench/sse_parser.h"
@@ -47,6 +48,28 @@ TEST(Stats, NumpyPercentiles) {
   EXPECT_DOUBLE_EQ(percentile({5}, 99), 5);
   EXPECT_DOUBLE_EQ(percentile({}, 99), 0);
   EXPECT_DOUBLE_EQ(stddev({1, 3}), 1);
+}
+
+// Sampling fields reach the request body only when set (the server's defaults apply otherwise).
+TEST(RequestBody, SamplingFieldsOnlyWhenSet) {
+  Endpoint ep;
+  ep.path = "/v1/completions";
+  RequestOptions opt;
+  opt.model = "m";
+  RequestInput in;
+  in.prompt_ids = {1, 2, 3};
+  nlohmann::json b = build_body(ep, opt, in);
+  EXPECT_EQ(b["temperature"], 0.0);
+  EXPECT_FALSE(b.contains("top_p"));
+  EXPECT_FALSE(b.contains("top_k"));
+  EXPECT_FALSE(b.contains("min_p"));
+  opt.temperature = 0.6, opt.top_p = 0.95, opt.top_k = 40, opt.min_p = 0.05;
+  b = build_body(ep, opt, in);
+  EXPECT_EQ(b["temperature"], 0.6);
+  EXPECT_EQ(b["top_p"], 0.95);
+  EXPECT_EQ(b["top_k"], 40);
+  EXPECT_EQ(b["min_p"], 0.05);
+  EXPECT_EQ(b["prompt"], nlohmann::json::array({1, 2, 3}));
 }
 
 TEST(Sse, SplitAnywhere) {

@@ -303,6 +303,79 @@ TEST(GpuSampling, DrawsMatchHostReferenceWithSamePhilox) {
   EXPECT_LE(near_ties, 2);
 }
 
+// The candidate draw (the rows' best entries only) and its fall-back to the full sort: every row
+// against the host reference, and each row kind on the path it must take.
+TEST(GpuSampling, CandidateDrawAndFullSortMatchHostReference) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  enum Kind { kPeaked, kPeakedAdjusted, kTopK, kFlat, kTopKPastCap, kTinyMinP, kInfinite, kKinds };
+  const char* names[kKinds] = {"peaked", "peaked+adjusted", "top_k=1000", "flat", "top_k=3000", "min_p=1e-12", "+inf"};
+  const int64_t rows = 3 * kKinds;
+  std::vector<float> logits = random_logits(rng, rows, kVocab, true);
+  std::uniform_real_distribution<float> ud(-1.f, 1.f);
+  SampleBatch b;
+  std::vector<Seq> seqs(static_cast<size_t>(rows));
+  int64_t want_candidates = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int kind = int(r % kKinds);
+    float* row = logits.data() + r * kVocab;
+    Seq& s = seqs[size_t(r)];
+    SamplingParams& p = s.params;
+    p.temperature = 1.0;
+    switch (kind) {
+      case kPeaked:
+      case kPeakedAdjusted:  // a trained model's shape: a few dozen plausible tokens far above the rest
+        for (int k = 0; k < 24; ++k) row[rng() % uint64_t(kVocab)] = 30.f + 0.5f * float(k) + ud(rng);
+        p.temperature = 0.6, p.top_p = 0.95;
+        if (kind == kPeakedAdjusted) {
+          p.logit_bias = {{int32_t(rng() % kVocab), 36.f}};  // a new maximum
+          p.repetition_penalty = 1.3, p.min_p = 0.02;
+          for (int k = 0; k < 20; ++k) s.prompt.push_back(int32_t(rng() % kVocab));
+          const int32_t best = int32_t(std::max_element(row, row + kVocab) - row);
+          s.prompt.push_back(best);  // the raw maximum is penalized
+        }
+        break;
+      case kTopK: p.top_k = 1000; break;
+      case kFlat:  // no 2,048 best entries hold the top-p mass
+        for (int64_t i = 0; i < kVocab; ++i) row[i] = ud(rng);
+        p.top_p = 0.9;
+        break;
+      case kTopKPastCap: p.top_k = 3000, p.top_p = 0.9; break;
+      case kTinyMinP: p.min_p = 1e-12; break;
+      case kInfinite: row[rng() % uint64_t(kVocab)] = INFINITY, p.top_p = 0.8; break;
+    }
+    if (kind <= kTopK) ++want_candidates;
+    if (r % 2) p.logprobs = 0;
+    add_sample_row(s.ctx(), int32_t(r), rng(), b);
+  }
+  const SortedDrawCounts before = sampler().sorted_draw_counts();
+  const auto out = run(logits, kVocab, b);
+  const SortedDrawCounts after = sampler().sorted_draw_counts();
+  EXPECT_EQ(after.candidates - before.candidates, want_candidates);
+  EXPECT_EQ(after.full_sorts - before.full_sorts, rows - want_candidates);
+  int near_ties = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    SCOPED_TRACE(std::string("row ") + std::to_string(r) + " " + names[r % kKinds]);
+    const SampleRow& row = b.rows[size_t(r)];
+    ASSERT_TRUE(needs_sorted_draw(row, kVocab));
+    const float* raw = logits.data() + r * kVocab;
+    double margin;
+    const int32_t want = ref_sorted(processed(raw, kVocab, b, row), row, &margin);
+    if (margin < 1e-9) {
+      ++near_ties;
+      continue;
+    }
+    EXPECT_EQ(out[size_t(r)].id, want);
+    if (row.want_logprob && std::isfinite(raw[want])) {
+      double lse = 0;
+      for (int64_t i = 0; i < kVocab; ++i) if (std::isfinite(raw[i])) lse += std::exp(double(raw[i]) - 40.0);
+      EXPECT_NEAR(out[size_t(r)].logprob, raw[want] - 40.0 - std::log(lse), 1e-4);
+    }
+  }
+  EXPECT_LE(near_ties, 1);
+}
+
 // Chi-square of many GPU draws against the exact filtered distribution (vocab 64).
 TEST(GpuSampling, ChiSquareAgainstExactDistribution) {
   const int64_t vocab = 64;

@@ -11,8 +11,9 @@
 // turnaround. The step's metadata goes up on a copy stream while the forward still runs, and for a
 // few rows the results are written straight into page-locked host memory (mapped): neither copy
 // waits behind the forward or after the kernels.
-// Rows with top-k/top-p/min-p (up to kSortChunk at a time) then go through the sorted draw
-// (sorted_draw.cu).
+// Rows with top-k/top-p/min-p then go through the candidate draw (candidate_draw.cu: their best
+// entries only, the row's maximum from this pass) and, the rows it cannot decide or with a top-k
+// past its candidates, through the full sort (sorted_draw.cu, up to kSortChunk rows at a time).
 // Adjusted tokens (logit_bias, min_tokens, penalties: a short list sorted by token) are marked in a
 // shared-memory bitmap of the slice and looked up by binary search when the pass meets one.
 // CPU reference: engine/sampler.cpp (greedy, logprobs, processors) and the host implementation of
@@ -22,9 +23,12 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "backend/cuda/adjusted_slice.cuh"
+#include "backend/cuda/candidate_draw.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_sampler.h"
 #include "backend/cuda/sorted_draw.h"
@@ -71,16 +75,6 @@ __device__ __forceinline__ void lse_add4(Lse& a, const float (&v)[4], int n) {
 #pragma unroll
   for (int k = 0; k < 4; ++k)
     if (k < n && v[k] > -INFINITY) a.s += __expf(v[k] - a.m);
-}
-
-__device__ __forceinline__ const LogitAdjustment* find_adjustment(const LogitAdjustment* a, int n, int32_t tok) {
-  int lo = 0, hi = n;
-  while (lo < hi) {
-    const int mid = (lo + hi) >> 1;
-    if (a[mid].token < tok) lo = mid + 1;
-    else hi = mid;
-  }
-  return a + lo;
 }
 
 __device__ __forceinline__ float gumbel(uint32_t x) { return -logf(-logf(philox_uniform_open(x))); }
@@ -144,7 +138,7 @@ __device__ void slice_top(const float* __restrict__ x, int64_t lo, int64_t hi, i
 }
 
 __device__ void merge_row(int row, const float* logits, int64_t vocab, const SampleRow& r, const Partial* parts,
-                          SampleResult* results, float* lse_out);
+                          SampleResult* results, float* lse_out, float* top_out);
 
 // grid (kSplits, rows): one slice of one row -> parts[row * kSplits + split]; the row's last block
 // to finish merges them (counters[row]: slices done, reset to 0 by the merging block). kLoads:
@@ -156,7 +150,8 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
                                                                       Partial* __restrict__ parts,
                                                                       int32_t* __restrict__ counters,
                                                                       SampleResult* __restrict__ results,
-                                                                      float* __restrict__ lse_out) {
+                                                                      float* __restrict__ lse_out,
+                                                                      float* __restrict__ top_out) {
   extern __shared__ uint32_t bits[];  // adjusted-token bitmap of the slice
   using ReduceLse = cub::BlockReduce<Lse, kPartThreads>;
   __shared__ union {
@@ -168,22 +163,13 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
   const SampleRow r = rows[blockIdx.y];
   const float* x = logits + int64_t(r.logits_row) * vocab;
   const int64_t len = slice_len(vocab), lo = int64_t(blockIdx.x) * len, hi = min(vocab, lo + len);
-  const int nadj = r.adj_end - r.adj_begin;
-  const LogitAdjustment* a = adj + r.adj_begin;
   const int mode = r.temperature <= 0.0 ? kGreedy : needs_sorted_draw(r, vocab) ? kSorted : kGumbel;
   const float temp = float(r.temperature);
   // The log-sum-exp serves the logprobs only (the sorted draw's logprob too, not its draw): without
   // them a greedy row is an argmax pass, a Gumbel row an argmax of the perturbed logits.
   const bool need_lse = r.want_logprob || r.num_logprobs > 0;
-  if (nadj > 0) {
-    for (int64_t w = tid; w < len / 32 + 1; w += kPartThreads) bits[w] = 0;
-    __syncthreads();
-    for (int k = tid; k < nadj; k += kPartThreads) {
-      const int64_t t = a[k].token;
-      if (t >= lo && t < hi) atomicOr(&bits[(t - lo) >> 5], 1u << ((t - lo) & 31));
-    }
-    __syncthreads();
-  }
+  AdjustedSlice as{adj + r.adj_begin, r.adj_end - r.adj_begin, lo, bits};
+  as.mark(len);
   Lse acc{-INFINITY, 0.f};
   ArgBest best{-INFINITY, INT_MAX};
   const bool vec = (reinterpret_cast<uintptr_t>(x) & 15) == 0;
@@ -208,16 +194,15 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
       if (i0 >= hi) break;
       const int n = hi - i0 < 4 ? int(hi - i0) : 4;
       if (need_lse) lse_add4(acc, v[u], n);
-      if (mode == kSorted) continue;
+      // Sorted rows: the maximum processed logit (the candidate draw's reference point).
       Philox4 ph{{0, 0, 0, 0}};
       if (mode == kGumbel) ph = philox_words(r.seed, r.step, uint32_t(g), kPhiloxGumbel);
 #pragma unroll
       for (int k = 0; k < 4; ++k) {
         const int32_t i = int32_t(i0 + k);
         if (k >= n) break;
-        float p = v[u][k];
-        if (nadj > 0 && ((bits[(i - lo) >> 5] >> ((i - lo) & 31)) & 1u)) p = adjusted_logit(p, *find_adjustment(a, nadj, i), r);
-        const float score = mode == kGreedy ? p : p / temp + gumbel(ph.v[k]);
+        const float p = as.logit(v[u][k], i, r);
+        const float score = mode == kGumbel ? p / temp + gumbel(ph.v[k]) : p;
         if (score > -INFINITY && better({score, i}, best)) best = {score, i};
       }
     }
@@ -246,7 +231,7 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
   __syncthreads();
   if (!s_last || tid >= 32) return;
   __threadfence();
-  merge_row(int(blockIdx.y), logits, vocab, r, parts, results, lse_out);
+  merge_row(int(blockIdx.y), logits, vocab, r, parts, results, lse_out, top_out);
   if (tid == 0) counters[blockIdx.y] = 0;
 }
 
@@ -264,9 +249,10 @@ __device__ __forceinline__ ArgBest warp_best(ArgBest v) {
 __device__ __forceinline__ ArgBest load_best(const ArgBest* b) { return {__ldcg(&b->v), __ldcg(&b->i)}; }
 
 // The merge of row `row`'s slices, one warp, lane = split (kSplits == 32): log-sum-exp, the pick
-// (greedy / Gumbel rows) and the top-n, in a fixed order: bitwise the same in any batch.
+// (greedy / Gumbel rows; sorted rows: the maximum processed logit into top_out) and the top-n, in a
+// fixed order: bitwise the same in any batch.
 __device__ void merge_row(int row, const float* logits, int64_t vocab, const SampleRow& r, const Partial* parts,
-                          SampleResult* results, float* lse_out) {
+                          SampleResult* results, float* lse_out, float* top_out) {
   static_assert(kSplits == 32, "one lane per split");
   const int lane = threadIdx.x;
   const Partial* p = parts + int64_t(row) * kSplits + lane;
@@ -282,6 +268,7 @@ __device__ void merge_row(int row, const float* logits, int64_t vocab, const Sam
   const float* x = logits + int64_t(r.logits_row) * vocab;
   if (lane == 0) {
     lse_out[row] = lse;
+    top_out[row] = b.i == INT_MAX ? -INFINITY : b.v;
     res.num_top = 0;
     if (!(r.temperature > 0.0 && needs_sorted_draw(r, vocab))) {
       const int32_t id = b.i == INT_MAX ? 0 : b.i;
@@ -309,13 +296,20 @@ constexpr size_t kFewRows = 64;  // see CudaSampler::sample
 class CudaSampler final : public DeviceSampler {
  public:
   explicit CudaSampler(cudaStream_t stream) : stream_(stream) {
-    const char* pageable = std::getenv("DS_SAMPLER_PAGEABLE");
-    pinned_ = !(pageable && *pageable && *pageable != '0');
+    const auto flag = [](const char* name) {
+      const char* v = std::getenv(name);
+      return v && *v && *v != '0';
+    };
+    pinned_ = !flag("DS_SAMPLER_PAGEABLE");
+    full_sort_only_ = flag("DS_SAMPLER_FULL_SORT");
     CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreateWithFlags(&uploaded_, cudaEventDisableTiming));
   }
   ~CudaSampler() override {
-    for (void* p : {meta_, results_, sort_, parts_, counters_}) cudaFree(p);
+    if (counts_.candidates + counts_.full_sorts > 0)
+      std::fprintf(stderr, "device sampler: %lld top-k/top-p/min-p draws from the candidates, %lld by the full sort\n",
+                   static_cast<long long>(counts_.candidates), static_cast<long long>(counts_.full_sorts));
+    for (void* p : {meta_, results_, sort_, parts_, counters_, candidates_, fallback_}) cudaFree(p);
     cudaFreeHost(host_up_);
     cudaFreeHost(host_results_);
     cudaEventDestroy(uploaded_);
@@ -329,7 +323,7 @@ class CudaSampler final : public DeviceSampler {
     DS_CHECK(logits.dtype == DType::kF32 && logits.ndim == 2) << "sampling wants float32 [rows, vocab] logits";
     const int64_t vocab = logits.dim(1);
     DS_CHECK(vocab > 0 && vocab < (int64_t(1) << 31)) << "vocab " << vocab;
-    std::vector<int32_t> sorted;
+    std::vector<int32_t> sorted, full;  // candidate draw first, then the rows only the full sort draws
     for (size_t j = 0; j < n; ++j) {
       const SampleRow& r = b.rows[j];
       DS_CHECK(r.logits_row >= 0 && r.logits_row < logits.dim(0)) << "logits row " << r.logits_row;
@@ -340,8 +334,12 @@ class CudaSampler final : public DeviceSampler {
         DS_CHECK(t >= 0 && t < vocab && (k == r.adj_begin || b.adjustments[size_t(k - 1)].token < t))
             << "adjustments must be distinct in-vocabulary tokens sorted by id";
       }
-      if (needs_sorted_draw(r, vocab)) sorted.push_back(int32_t(j));
+      if (!needs_sorted_draw(r, vocab)) continue;
+      const bool past = r.top_k > kCandidateCap && r.top_k < vocab;  // its top-k mass needs the whole order
+      (full_sort_only_ || past ? full : sorted).push_back(int32_t(j));
     }
+    const size_t num_candidate = sorted.size();
+    sorted.insert(sorted.end(), full.begin(), full.end());
     // One upload: rows | adjustments | sorted row indices.
     const size_t rows_bytes = align16(n * sizeof(SampleRow));
     const size_t adj_bytes = align16(b.adjustments.size() * sizeof(LogitAdjustment));
@@ -366,6 +364,7 @@ class CudaSampler final : public DeviceSampler {
     const auto* d_adj = reinterpret_cast<const LogitAdjustment*>(meta + rows_bytes);
     const auto* d_sorted = reinterpret_cast<const int32_t*>(meta + rows_bytes + adj_bytes);
     float* d_lse = reinterpret_cast<float*>(meta + align16(total));
+    float* d_top = d_lse + n;
     // A few rows (a decode step's turnaround): the kernels write the results into mapped host
     // memory, no copy after them, and each thread has 4 loads in flight; many rows: the results are
     // copied after the kernels (sparse writes across PCIe cost more there), one load per thread at a
@@ -383,23 +382,38 @@ class CudaSampler final : public DeviceSampler {
     const int64_t len = ((vocab + 3) / 4 + kSplits - 1) / kSplits * 4;
     const size_t smem = size_t(len / 32 + 1) * 4;
     (few ? sample_partial_kernel<4> : sample_partial_kernel<1>)<<<dim3(kSplits, unsigned(n)), kPartThreads, smem, stream_>>>(
-        x, vocab, d_rows, d_adj, d_parts, static_cast<int32_t*>(counters_), d_results, d_lse);
+        x, vocab, d_rows, d_adj, d_parts, static_cast<int32_t*>(counters_), d_results, d_lse, d_top);
     CUDA_CHECK_LAUNCH();
-    for (size_t c0 = 0; c0 < sorted.size(); c0 += kSortChunk) {
-      const int chunk = int(std::min<size_t>(kSortChunk, sorted.size() - c0));
-      grow_sort(size_t(chunk) * size_t(vocab));
-      launch_sorted_draw(x, vocab, chunk, d_rows, d_adj, d_sorted + c0, d_lse, d_results, sort_, stream_);
+    if (num_candidate > 0) {
+      grow_candidates(num_candidate);
+      launch_candidate_draw(x, vocab, int(num_candidate), d_rows, d_adj, d_sorted, d_top, d_lse, d_results,
+                            candidates_, stream_);
     }
-    if (pinned_) {
-      if (!mapped)
-        CUDA_CHECK(cudaMemcpyAsync(host_results_, d_results, n * sizeof(SampleResult), cudaMemcpyDeviceToHost, stream_));
-      CUDA_CHECK(cudaStreamSynchronize(stream_));
-      std::memcpy(out.data(), host_results_, n * sizeof(SampleResult));
-    } else {
-      CUDA_CHECK(cudaMemcpyAsync(out.data(), d_results, n * sizeof(SampleResult), cudaMemcpyDeviceToHost, stream_));
-      CUDA_CHECK(cudaStreamSynchronize(stream_));
-    }
+    const auto full_sort = [&](const int32_t* d_list, size_t count) {
+      for (size_t c0 = 0; c0 < count; c0 += kSortChunk) {
+        const int chunk = int(std::min<size_t>(kSortChunk, count - c0));
+        grow_sort(size_t(chunk) * size_t(vocab));
+        launch_sorted_draw(x, vocab, chunk, d_rows, d_adj, d_list + c0, d_lse, d_results, sort_, stream_);
+      }
+    };
+    full_sort(d_sorted + num_candidate, full.size());
+    finish(d_results, mapped, out);
+    // The rows the candidates could not decide (id -1): the full sort, after a second wait. Rare
+    // with a trained model's peaked distributions; every row of a flat one.
+    std::vector<int32_t> undecided;
+    for (size_t c = 0; c < num_candidate; ++c)
+      if (out[size_t(sorted[c])].id < 0) undecided.push_back(sorted[c]);
+    counts_.candidates += int64_t(num_candidate - undecided.size());
+    counts_.full_sorts += int64_t(full.size() + undecided.size());
+    if (undecided.empty()) return;
+    grow(&fallback_, &fallback_bytes_, undecided.size() * sizeof(int32_t));
+    CUDA_CHECK(cudaMemcpyAsync(fallback_, undecided.data(), undecided.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
+                               stream_));
+    full_sort(static_cast<const int32_t*>(fallback_), undecided.size());
+    finish(d_results, mapped, out);
   }
+
+  SortedDrawCounts sorted_draw_counts() const override { return counts_; }
 
   void reserve(int32_t max_rows, int64_t vocab) override {
     if (max_rows <= 0 || vocab <= 0) return;
@@ -413,9 +427,25 @@ class CudaSampler final : public DeviceSampler {
       grow_host(reinterpret_cast<void**>(&host_results_), &host_results_bytes_, n * sizeof(SampleResult));
     }
     grow_sort(size_t(std::min<size_t>(kSortChunk, n)) * size_t(vocab));
+    grow_candidates(n);
+    grow(&fallback_, &fallback_bytes_, n * sizeof(int32_t));
   }
 
  private:
+  // The results on the host: from the mapped buffer (the kernels wrote them there) or copied.
+  void finish(const SampleResult* d_results, bool mapped, std::vector<SampleResult>& out) {
+    const size_t n = out.size();
+    if (pinned_) {
+      if (!mapped)
+        CUDA_CHECK(cudaMemcpyAsync(host_results_, d_results, n * sizeof(SampleResult), cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaStreamSynchronize(stream_));
+      std::memcpy(out.data(), host_results_, n * sizeof(SampleResult));
+    } else {
+      CUDA_CHECK(cudaMemcpyAsync(out.data(), d_results, n * sizeof(SampleResult), cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
+  }
+
   static size_t align16(size_t b) { return (b + 15) / 16 * 16; }
   // Page-locked, mapped host memory: the step's upload is copied by the DMA engine straight from
   // it (a pageable buffer goes through the driver's own staging copy), the results are written
@@ -444,9 +474,9 @@ class CudaSampler final : public DeviceSampler {
   }
 
   // The per-row buffers of n rows whose upload (rows | adjustments | sorted row indices) is `upload`
-  // bytes: the upload plus one log-sum-exp per row, the results, the split partial states.
+  // bytes: the upload plus a log-sum-exp and a maximum per row, the results, the split partial states.
   void grow_rows(size_t n, size_t upload) {
-    grow(&meta_, &meta_bytes_, align16(upload) + n * sizeof(float));
+    grow(&meta_, &meta_bytes_, align16(upload) + 2 * n * sizeof(float));
     grow(&results_, &results_bytes_, n * sizeof(SampleResult));
     grow(&parts_, &parts_bytes_, n * kSplits * sizeof(Partial));
     if (n * sizeof(int32_t) > counters_bytes_) {  // zeroed once; every launch leaves them zero
@@ -457,9 +487,17 @@ class CudaSampler final : public DeviceSampler {
 
   // The sorted draw's workspace for `items` keys (sorted_draw.h).
   void grow_sort(size_t items) { grow(&sort_, &sort_bytes_, sorted_draw_workspace_bytes(items, stream_)); }
+  // The candidate draw's per-row state, zeroed when allocated (its kernels leave the counters at zero).
+  void grow_candidates(size_t rows) {
+    const size_t have = candidates_bytes_;
+    grow(&candidates_, &candidates_bytes_, candidate_draw_workspace_bytes(rows));
+    if (candidates_bytes_ != have) CUDA_CHECK(cudaMemset(candidates_, 0, candidates_bytes_));
+  }
 
   cudaStream_t stream_;
   bool pinned_ = true;
+  bool full_sort_only_ = false;  // DS_SAMPLER_FULL_SORT=1: no candidate draw (A/B runs)
+  SortedDrawCounts counts_;
   std::vector<uint8_t> staging_;
   uint8_t* host_up_ = nullptr;
   size_t host_up_bytes_ = 0;
@@ -475,6 +513,10 @@ class CudaSampler final : public DeviceSampler {
   size_t parts_bytes_ = 0;
   void* counters_ = nullptr;  // per row: slices done (sample_partial_kernel)
   size_t counters_bytes_ = 0;
+  void* candidates_ = nullptr;  // candidate_draw.h
+  size_t candidates_bytes_ = 0;
+  void* fallback_ = nullptr;  // the undecided rows' indices
+  size_t fallback_bytes_ = 0;
   cudaStream_t copy_stream_ = nullptr;  // the metadata upload
   cudaEvent_t uploaded_ = nullptr;
 };
