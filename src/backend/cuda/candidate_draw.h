@@ -1,15 +1,17 @@
 #pragma once
 // The candidate draw of the CUDA sampler (sampling.cu) for rows with top-k/top-p/min-p: instead of
-// sorting a row's whole vocabulary (sorted_draw.h), sort only its best entries. Three kernels:
+// sorting a row's whole vocabulary (sorted_draw.h), sort only its best entries. Three stages:
 //   1. weight histogram, grid (slices, rows): each processed logit's bin of d = (max - l) / T
-//      (width 1/8, d < 32; the row's max from the one-pass kernel); the row's last slice picks the
-//      most bins whose tokens number at most kCandidateCap (a prefix of the sorted order: the bin
-//      is monotone in l);
+//      (width 1/8, d < 32; the row's max from the one-pass kernel), tokens and fixed-point weights
+//      per bin; the row's last slice picks the fewest bins that close the draw by those weights
+//      (top-k, top-p or min-p inside them), else the most bins holding at most kCandidateCap tokens
+//      (a bin prefix is a prefix of the sorted order: the bin is monotone in l);
 //   2. compaction, grid (slices, rows): those tokens as 64-bit keys (descending-order bits of the
 //      logit << id bits | id: no ties, so the order never depends on the atomic write order), and
-//      the row's total weight sum exp((l - max) / T) in double, per slice;
-//   3. a block per row sorts its keys (cub::BlockRadixSort) and walks them (sorted_walk.cuh), with
-//      the row's total weight as the top-p mass when the kept entries could reach past the prefix.
+//      the weight of the other tokens, per slice;
+//   3. a block per row sorts its keys (cub::BlockRadixSort; 512 or 2,048 slots) and walks them
+//      (sorted_walk.cuh), the top-p mass being the candidates' weight plus the rest's when no
+//      filter cut inside them.
 // A row the candidates cannot decide (a flat distribution: more than kCandidateCap entries in the
 // top-p mass, min-p below the candidates, a top-k past them, a non-finite max) gets id -1; the
 // sampler then draws it with the full sort. CPU reference: ref_sorted in tests/gpu/sampling_test.cpp.

@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(kThreads) sorted_draw_kernel(const float* __re
   const SampleRow r = rows[j];
   const uint64_t* k = keys + c * vocab;
   const int32_t* id = ids + c * vocab;
-  const int pick = filtered_pick(walk, int(vocab), true, 0.0, vocab, r,
+  const int pick = filtered_pick(walk, int(vocab), true, vocab, 0.0, r,
                                  [&](int i) { return from_descending_bits(uint32_t(k[i])); });
   if (threadIdx.x == 0) {
     const float* x = logits + int64_t(r.logits_row) * vocab;

@@ -88,12 +88,12 @@ struct BlockWalk {
 
 // The index of the drawn entry among the first `count` sorted entries (logit(i), best first), or -1
 // when they cannot decide it. complete: the entries are the whole row (always decided); otherwise
-// they are the row's best `count` (a prefix of the full order) and `total` is the weight of the
-// whole row: the draw is decided when a filter cuts inside the prefix and, for top-p, the top-k
-// mass is known (top-k off: the total; top-k inside the prefix: its own sum).
+// they are the row's best `count` (a prefix of the full order) and `outside` is the weight of the
+// rest of the row: the draw is decided when a filter cuts inside the prefix and, for top-p, the
+// top-k mass is known (top-k off: the prefix's weight + outside; top-k inside the prefix: its own sum).
 template <int kThreads, class Logit>
-__device__ int filtered_pick(BlockWalk<kThreads>& walk, int count, bool complete, double total, int64_t vocab,
-                             const SampleRow& r, Logit logit) {
+__device__ int filtered_pick(BlockWalk<kThreads>& walk, int count, bool complete, int64_t vocab,
+                             double outside, const SampleRow& r, Logit logit) {
   const double top = logit(0), t = r.temperature;
   if (!isfinite(top)) return complete ? 0 : -1;
   const auto w = [&](int i) { return exp((double(logit(i)) - top) / t); };
@@ -112,7 +112,7 @@ __device__ int filtered_pick(BlockWalk<kThreads>& walk, int count, bool complete
   double topk_mass = 0.0;
   if (r.top_p < 1.0) {
     if (open && top_k) return -1;  // the top-k mass reaches past the prefix
-    topk_mass = open ? total : walk.sum(n, w);
+    topk_mass = walk.sum(n, w) + (open ? outside : 0.0);
   }
   if (r.min_p > 0.0 && w(n - 1) < r.min_p) {
     n = walk.first_index(n, [&](int i) { return w(i) < r.min_p; });
