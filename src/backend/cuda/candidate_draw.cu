@@ -135,6 +135,15 @@ __global__ void __launch_bounds__(kSliceThreads) histogram_kernel(const float* _
   if (finite) {
     const float* x = logits + int64_t(r.logits_row) * vocab;
     const float inv_t = float(1.0 / r.temperature);
+    // A thread's consecutive tokens of one bin are added up in registers first: a flat row (all of
+    // it in a few bins, e.g. dummy weights) would otherwise serialize every warp on one address.
+    int run_bin = kBins, run_n = 0;
+    unsigned long long run_m = 0;  // fixed point 2^-40: exact sums in any order
+    const auto flush = [&] {
+      if (run_bin == kBins) return;
+      atomicAdd(&hist[run_bin], run_n);
+      if (run_bin < kMassBins) atomicAdd(&mass[run_bin], run_m);
+    };
     for (int64_t base = lo + tid; base < hi; base += kBatch * kSliceThreads) {
       float v[kBatch];
       load_batch(x, base, hi, v);
@@ -144,10 +153,15 @@ __global__ void __launch_bounds__(kSliceThreads) histogram_kernel(const float* _
         if (i >= hi) break;
         const float d = weight_d(as.logit(v[q], i, r), top, inv_t);
         const int b = bin_of(d);
-        if (b < kBins) atomicAdd(&hist[b], 1);
-        if (b < kMassBins) atomicAdd(&mass[b], static_cast<unsigned long long>(__expf(-d) * 0x1p40f));  // exact sums
+        if (b != run_bin) {
+          flush();
+          run_bin = b, run_n = 0, run_m = 0;
+        }
+        ++run_n;
+        if (b < kMassBins) run_m += static_cast<unsigned long long>(__expf(-d) * 0x1p40f);
       }
     }
+    flush();
   }
   __syncthreads();
   if (hist[tid] != 0) {
