@@ -51,7 +51,7 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
   const char* add_norm = std::getenv("DS_NO_ADD_NORM");
   add_norm_ = !(add_norm && *add_norm && *add_norm != '0');
   CUDA_CHECK(cudaMalloc(&add_norm_counter_, sizeof(int32_t)));
-  CUDA_CHECK(cudaMemset(add_norm_counter_, 0, sizeof(int32_t)));
+  CUDA_CHECK(cudaMemsetAsync(add_norm_counter_, 0, sizeof(int32_t), stream_));  // ordered before its kernels
 }
 
 CudaOps::~CudaOps() {
@@ -218,7 +218,7 @@ void CudaOps::run_attention(PagedAttentionArgs a, AttentionKernel want, const Te
   if (counters > split_counters_size_) {  // same growth rule; zeroed once, every launch leaves them zero
     if (split_counters_) retired_workspaces_.push_back(split_counters_);
     CUDA_CHECK(cudaMalloc(&split_counters_, counters * sizeof(int32_t)));
-    CUDA_CHECK(cudaMemset(split_counters_, 0, counters * sizeof(int32_t)));
+    CUDA_CHECK(cudaMemsetAsync(split_counters_, 0, counters * sizeof(int32_t), stream_));
     split_counters_size_ = counters;
   }
   set_paged_attention_workspace(a, attn_workspace_, split_counters_);

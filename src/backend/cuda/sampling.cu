@@ -194,7 +194,6 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
       if (i0 >= hi) break;
       const int n = hi - i0 < 4 ? int(hi - i0) : 4;
       if (need_lse) lse_add4(acc, v[u], n);
-      // Sorted rows: the maximum processed logit (the candidate draw's reference point).
       Philox4 ph{{0, 0, 0, 0}};
       if (mode == kGumbel) ph = philox_words(r.seed, r.step, uint32_t(g), kPhiloxGumbel);
 #pragma unroll
@@ -202,6 +201,8 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
         const int32_t i = int32_t(i0 + k);
         if (k >= n) break;
         const float p = as.logit(v[u][k], i, r);
+        // Greedy and sorted rows: the processed logit (sorted rows: their maximum is the candidate
+        // draw's reference point).
         const float score = mode == kGumbel ? p / temp + gumbel(ph.v[k]) : p;
         if (score > -INFINITY && better({score, i}, best)) best = {score, i};
       }
@@ -380,7 +381,7 @@ class CudaSampler final : public DeviceSampler {
 
     auto* d_parts = static_cast<Partial*>(parts_);
     const int64_t len = ((vocab + 3) / 4 + kSplits - 1) / kSplits * 4;
-    const size_t smem = size_t(len / 32 + 1) * 4;
+    const size_t smem = size_t(adjusted_bitmap_words(len)) * 4;
     (few ? sample_partial_kernel<4> : sample_partial_kernel<1>)<<<dim3(kSplits, unsigned(n)), kPartThreads, smem, stream_>>>(
         x, vocab, d_rows, d_adj, d_parts, static_cast<int32_t*>(counters_), d_results, d_lse, d_top);
     CUDA_CHECK_LAUNCH();
@@ -481,7 +482,7 @@ class CudaSampler final : public DeviceSampler {
     grow(&parts_, &parts_bytes_, n * kSplits * sizeof(Partial));
     if (n * sizeof(int32_t) > counters_bytes_) {  // zeroed once; every launch leaves them zero
       grow(&counters_, &counters_bytes_, n * sizeof(int32_t));
-      CUDA_CHECK(cudaMemset(counters_, 0, counters_bytes_));
+      CUDA_CHECK(cudaMemsetAsync(counters_, 0, counters_bytes_, stream_));
     }
   }
 
@@ -491,7 +492,7 @@ class CudaSampler final : public DeviceSampler {
   void grow_candidates(size_t rows) {
     const size_t have = candidates_bytes_;
     grow(&candidates_, &candidates_bytes_, candidate_draw_workspace_bytes(rows));
-    if (candidates_bytes_ != have) CUDA_CHECK(cudaMemset(candidates_, 0, candidates_bytes_));
+    if (candidates_bytes_ != have) CUDA_CHECK(cudaMemsetAsync(candidates_, 0, candidates_bytes_, stream_));
   }
 
   cudaStream_t stream_;
