@@ -201,7 +201,8 @@ __global__ void __launch_bounds__(kSliceThreads) compact_kernel(const float* __r
   const float* x = logits + int64_t(r.logits_row) * vocab;
   uint64_t* out = cr.keys;
   double s = 0.0;  // the weight of the slice's tokens that are not candidates
-  // Whole warps (base is warp-uniform): one atomic per warp and element.
+  // Every thread runs the same iterations (the bound is on base - threadIdx.x), so the warp votes
+  // below see whole warps: one atomic per warp and element.
   for (int64_t base = lo + threadIdx.x; base - threadIdx.x < hi; base += kBatch * kSliceThreads) {
     float v[kBatch];
     load_batch(x, base, hi, v);
@@ -239,13 +240,12 @@ __global__ void __launch_bounds__(kSliceThreads) compact_kernel(const float* __r
 // undecided rows (count 0: id -1) in the kCandidateCap form; each form skips the other's rows.
 // Only the key bits in which the candidates differ are sorted (they share the high bits: the
 // logits lie within 32 T of the maximum); the padding keeps the shared bits and sorts last.
+// The large form at two blocks per SM (64 registers, a few spilled): one wave of 256 rows.
 template <int kThreads, int kItems>
-__global__ void __launch_bounds__(kThreads, kThreads == kSortThreads ? 2 : 1) sort_walk_kernel(const float* __restrict__ logits, int64_t vocab,
-                                                              const SampleRow* __restrict__ rows,
-                                                              const int32_t* __restrict__ list, int id_bits,
-                                                              const CandidateRow* __restrict__ work,
-                                                              const float* __restrict__ lse,
-                                                              SampleResult* __restrict__ results) {
+__global__ void __launch_bounds__(kThreads, kThreads == kSortThreads ? 2 : 1)
+    sort_walk_kernel(const float* __restrict__ logits, int64_t vocab, const SampleRow* __restrict__ rows,
+                     const int32_t* __restrict__ list, int id_bits, const CandidateRow* __restrict__ work,
+                     const float* __restrict__ lse, SampleResult* __restrict__ results) {
   constexpr int kSlots = kThreads * kItems;
   constexpr bool kSmall = kSlots == kSmallSlots;
   using Sort = cub::BlockRadixSort<uint64_t, kThreads, kItems>;

@@ -1,10 +1,12 @@
 #pragma once
-// The sorted draw of the CUDA sampler (sampling.cu) for rows with top-k/top-p/min-p: the rows'
-// processed logits as 64-bit keys (row << 32 | descending-order bits of the logit), one
+// The full-sort draw of the CUDA sampler (sampling.cu) for the rows with top-k/top-p/min-p that the
+// candidate draw (candidate_draw.h) cannot decide, or whose top-k reaches past its candidates: the
+// rows' processed logits as 64-bit keys (row << 32 | descending-order bits of the logit), one
 // cub::DeviceRadixSort over all of them (stable: equal logits keep the lower id first, the host
 // sampler's order), then a block per row walks the sorted logits with block scans: candidates
 // (weight exp((l-max)/T) > 0), top-k, its mass, min-p, top-p, and the crossing of u * mass with one
-// Philox double u. CPU reference: the host implementation of the same draw in tests/gpu/sampling_test.cpp.
+// Philox double u (sorted_walk.cuh). CPU reference: the host implementation of the same draw in
+// tests/gpu/sampling_test.cpp.
 #include <cuda_runtime.h>
 
 #include <cstddef>
