@@ -50,10 +50,11 @@ at() { echo "[+$(($(date +%s) - t0)) s] $*"; }
 M7=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$O/card.txt"
 
-# dsserve serve of the 7B (dummy weights) on port $1, log $O/$2, in the background (pid in sp); returns
-# once /health answers.
+# dsserve serve of the 7B (dummy weights) on port $1, log $O/$2, in the background (pid in sp), with
+# the environment words in $3 (VAR=VALUE ...); returns once /health answers.
 serve_7b() {
-  "$B/dsserve" serve $M7 --load-format dummy --device cuda --port "$1" --tokenizer "$D/gpu/tok" --max-num-seqs 256 \
+  # shellcheck disable=SC2086  # an environment: VAR=VALUE words
+  env ${3:-} "$B/dsserve" serve $M7 --load-format dummy --device cuda --port "$1" --tokenizer "$D/gpu/tok" --max-num-seqs 256 \
     --no-enable-prefix-caching --log-interval 0 >"$O/$2" 2>&1 &
   sp=$!
   for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$1/health" && break; sleep 0.2; done
@@ -172,11 +173,7 @@ if [[ $steps == *" 6 "* ]]; then
   for a in -1 "${!uabs[@]}"; do  # -1: the server's own environment; then each USERS_AB environment
     env_words=""; sfx=""
     if ((a >= 0)); then env_words=${uabs[a]}; sfx=_ab$((a + 1)); fi
-    # shellcheck disable=SC2086  # an environment: VAR=VALUE words
-    env $env_words "$B/dsserve" serve $M7 --load-format dummy --device cuda --port 8124 --tokenizer "$D/gpu/tok" \
-      --max-num-seqs 256 --no-enable-prefix-caching --log-interval 0 >"$O/serve_users$sfx.log" 2>&1 &
-    sp=$!
-    for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:8124/health" && break; sleep 0.2; done
+    serve_7b 8124 "serve_users$sfx.log" "$env_words"
     # shellcheck disable=SC2086  # USERS_ARGS: flags (e.g. "--temperature 0.6 --top-p 0.95", R1's recommended sampling)
     timeout 580 "$B/dsserve" bench users --base-url http://127.0.0.1:8124 --endpoint /v1/completions --model $M7 \
       --tokenizer "$D/gpu/tok" --dataset-name random --random-input-len 512 --random-output-len 256 --num-prompts 1000 \

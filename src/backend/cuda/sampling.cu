@@ -310,7 +310,7 @@ class CudaSampler final : public DeviceSampler {
     if (counts_.candidates + counts_.full_sorts > 0)
       std::fprintf(stderr, "device sampler: %lld top-k/top-p/min-p draws from the candidates, %lld by the full sort\n",
                    static_cast<long long>(counts_.candidates), static_cast<long long>(counts_.full_sorts));
-    for (void* p : {meta_, results_, sort_, parts_, counters_, candidates_, fallback_}) cudaFree(p);
+    for (void* p : {meta_, results_, sort_, parts_, counters_, candidates_}) cudaFree(p);
     cudaFreeHost(host_up_);
     cudaFreeHost(host_results_);
     cudaEventDestroy(uploaded_);
@@ -363,7 +363,7 @@ class CudaSampler final : public DeviceSampler {
     }
     const auto* d_rows = reinterpret_cast<const SampleRow*>(meta);
     const auto* d_adj = reinterpret_cast<const LogitAdjustment*>(meta + rows_bytes);
-    const auto* d_sorted = reinterpret_cast<const int32_t*>(meta + rows_bytes + adj_bytes);
+    auto* d_sorted = reinterpret_cast<int32_t*>(meta + rows_bytes + adj_bytes);
     float* d_lse = reinterpret_cast<float*>(meta + align16(total));
     float* d_top = d_lse + n;
     // A few rows (a decode step's turnaround): the kernels write the results into mapped host
@@ -407,10 +407,10 @@ class CudaSampler final : public DeviceSampler {
     counts_.candidates += int64_t(num_candidate - undecided.size());
     counts_.full_sorts += int64_t(full.size() + undecided.size());
     if (undecided.empty()) return;
-    grow(&fallback_, &fallback_bytes_, undecided.size() * sizeof(int32_t));
-    CUDA_CHECK(cudaMemcpyAsync(fallback_, undecided.data(), undecided.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
+    // Their indices over the candidate list's (every kernel that read it has finished).
+    CUDA_CHECK(cudaMemcpyAsync(d_sorted, undecided.data(), undecided.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
                                stream_));
-    full_sort(static_cast<const int32_t*>(fallback_), undecided.size());
+    full_sort(d_sorted, undecided.size());
     finish(d_results, mapped, out);
   }
 
@@ -429,7 +429,6 @@ class CudaSampler final : public DeviceSampler {
     }
     grow_sort(size_t(std::min<size_t>(kSortChunk, n)) * size_t(vocab));
     grow_candidates(n);
-    grow(&fallback_, &fallback_bytes_, n * sizeof(int32_t));
   }
 
  private:
@@ -516,8 +515,6 @@ class CudaSampler final : public DeviceSampler {
   size_t counters_bytes_ = 0;
   void* candidates_ = nullptr;  // candidate_draw.h
   size_t candidates_bytes_ = 0;
-  void* fallback_ = nullptr;  // the undecided rows' indices
-  size_t fallback_bytes_ = 0;
   cudaStream_t copy_stream_ = nullptr;  // the metadata upload
   cudaEvent_t uploaded_ = nullptr;
 };
