@@ -63,10 +63,12 @@ TEST(GpuOps, MatmulAdd) {
 }
 
 // matmul_add_rmsnorm: one row is one kernel whose last block normalizes the updated residual; it
-// must give the residual and the normalized row of matmul + add_rmsnorm bit for bit (the default,
-// and what T > 1 runs), and match the CPU reference. The cases run one after another on the same
-// counter, so each launch also checks that the one before left it at zero. n % 4 != 0 takes the
-// default path. Several rows: the default path against the CPU reference.
+// must give the residual and the normalized row of matmul + add_rmsnorm bit for bit (the default),
+// and match the CPU reference. The cases run one after another on the same counter, so each launch
+// also checks that the one before left it at zero. n % 4 != 0 takes the default path. Several rows
+// (cuBLASLt): the product added in the matmul's epilogue (beta = 1), then rmsnorm, bit for bit
+// against the default's product into scratch and add_rmsnorm (the same algorithm: one plan per
+// shape), and against the CPU reference; 4,096 rows also tune that plan into scratch first.
 TEST(GpuOps, MatmulAddRmsnorm) {
   const uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -74,7 +76,7 @@ TEST(GpuOps, MatmulAddRmsnorm) {
   struct Case { int64_t t, k, n; };
   for (const Case c : {Case{1, 1536, 1536}, Case{1, 8960, 1536}, Case{1, 3584, 3584}, Case{1, 18944, 3584},
                        Case{1, 1536, 1536}, Case{1, 512, 8192}, Case{1, 904, 36}, Case{1, 8, 4}, Case{1, 904, 33},
-                       Case{3, 1536, 1536}}) {
+                       Case{3, 1536, 1536}, Case{16, 3584, 3584}, Case{4096, 1536, 1536}}) {
     SCOPED_TRACE("t " + std::to_string(c.t) + " k " + std::to_string(c.k) + " n " + std::to_string(c.n));
     const float eps = 1e-6f;
     std::vector<float> x = random_bf16_values(rng, size_t(c.t * c.k));

@@ -102,7 +102,7 @@ CublasLtMatmul::Plan CublasLtMatmul::make_plan(const Key& key) {
 }
 
 void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream,
-                         bool accumulate) {
+                         bool accumulate, void* tune_out) {
   DS_CHECK(x.dtype == DType::kBF16 && w.dtype == DType::kBF16) << "cuda matmul wants bf16 x and w, got "
                                                                  << dtype_name(x.dtype) << " " << dtype_name(w.dtype);
   const int64_t t = x.dim(0), k = x.dim(1), n = w.dim(0);
@@ -129,23 +129,27 @@ void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, T
     const void* bp = bias.data;
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
   }
-  // Tuning overwrites out: never on an accumulating call (the plan then keeps the heuristic's choice).
-  if (fresh && !accumulate && !p.candidates.empty()) tune(p, key, w.data, x.data, out.data, stream);
+  // Tuning overwrites its output: an accumulating call's trials go to tune_out (without one the plan
+  // keeps the heuristic's choice), with beta = 1 as the call.
   const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
+  if (fresh && !p.candidates.empty() && (!accumulate || tune_out))
+    tune(p, key, w.data, x.data, accumulate ? tune_out : out.data, beta, stream);
   CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, out.data, p.c, out.data, p.c,
                               &p.algo, workspace_, workspace_bytes_, stream));
 }
 
 // Times the heuristic's choice and each candidate (one warm-up, then 3 calls) on this call's
-// operands (out is overwritten by the real call after) and keeps the fastest. Not while capturing.
-void CublasLtMatmul::tune(Plan& p, const Key& key, const void* w, const void* x, void* out, cudaStream_t stream) {
+// operands (into out: the call's own output, overwritten by the real call after, or an accumulating
+// call's spare buffer, read as C with beta = 1) and keeps the fastest. Not while capturing.
+void CublasLtMatmul::tune(Plan& p, const Key& key, const void* w, const void* x, void* out, float beta,
+                          cudaStream_t stream) {
   cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
   CUDA_CHECK(cudaStreamIsCapturing(stream, &st));
   if (st != cudaStreamCaptureStatusNone) return;
   cudaEvent_t e0, e1;
   CUDA_CHECK(cudaEventCreate(&e0));
   CUDA_CHECK(cudaEventCreate(&e1));
-  const float alpha = 1.f, beta = 0.f;
+  const float alpha = 1.f;
   auto time_algo = [&](const cublasLtMatmulAlgo_t& algo) {
     auto call = [&] {
       return cublasLtMatmul(handle_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &algo, workspace_,

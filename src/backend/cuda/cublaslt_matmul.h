@@ -33,8 +33,10 @@ class CublasLtMatmul {
   CublasLtMatmul& operator=(const CublasLtMatmul&) = delete;
 
   // accumulate: out += x @ w^T (+ bias) (beta = 1, out read as C: the fp32 residual stream).
+  // tune_out: a buffer of out's shape and dtype that a new plan's tuning may overwrite (accumulating
+  // calls tune only with one: their out must not be written by the trials).
   void run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream,
-           bool accumulate = false);
+           bool accumulate = false, void* tune_out = nullptr);
 
  private:
   // (T bucket, N, K, out dtype, bias dtype or -1, min pointer alignment)
@@ -47,7 +49,7 @@ class CublasLtMatmul {
     std::vector<cublasLtMatmulAlgo_t> candidates;  // tuning: the heuristic's next choices
   };
   Plan make_plan(const Key& key);
-  void tune(Plan& p, const Key& key, const void* w, const void* x, void* out, cudaStream_t stream);
+  void tune(Plan& p, const Key& key, const void* w, const void* x, void* out, float beta, cudaStream_t stream);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;

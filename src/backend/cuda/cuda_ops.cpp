@@ -50,6 +50,8 @@ CudaOps::CudaOps(cudaStream_t stream, CublasLtMatmul& matmul, int num_sms, bool 
   split_mixed_ = !(one && *one && *one != '0');
   const char* add_norm = std::getenv("DS_NO_ADD_NORM");
   add_norm_ = !(add_norm && *add_norm && *add_norm != '0');
+  const char* no_acc = std::getenv("DS_NO_ACCUMULATE_NORM");
+  accumulate_norm_ = !(no_acc && *no_acc && *no_acc != '0');
   CUDA_CHECK(cudaMalloc(&add_norm_counter_, sizeof(int32_t)));
   CUDA_CHECK(cudaMemsetAsync(add_norm_counter_, 0, sizeof(int32_t), stream_));  // ordered before its kernels
 }
@@ -268,14 +270,17 @@ void CudaOps::matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tenso
     launch_skinny_matmul_add(bf(x), static_cast<const bf16*>(w.data), r, 1, n, k, deal_sms(), stream_);
     return;
   }
-  matmul_.run(x, w, Tensor(), Tensor(r, DType::kF32, {t, n}), stream_, /*accumulate=*/true);
+  matmul_.run(x, w, Tensor(), Tensor(r, DType::kF32, {t, n}), stream_, /*accumulate=*/true, scratch.data);
 }
 
 // One row: matmul_add's kernel, whose last block normalizes the updated row (no add_rmsnorm kernel
-// after it). Otherwise the product into scratch, then add_rmsnorm.
+// after it). Rows that cuBLASLt multiplies: the product added into the residual in its epilogue
+// (matmul_add: beta = 1), then rmsnorm of the residual; the product is not written to scratch and
+// read back by add_rmsnorm (at 16,384 rows of the 7B: 235 MB each way, twice per layer).
+// DS_NO_ACCUMULATE_NORM=1: the product into scratch, then add_rmsnorm (Ops' form; A/B runs).
 void CudaOps::matmul_add_rmsnorm(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual,
                                  const Tensor& norm_w, float eps, Tensor normed) {
-  const int64_t k = x.dim(1), n = w.dim(0);
+  const int64_t t = x.dim(0), k = x.dim(1), n = w.dim(0);
   if (add_norm_ && row_kernels(x, w) && x.dtype == DType::kBF16 && residual.dtype == DType::kF32 &&
       norm_w.dtype == DType::kBF16 && normed.dtype == DType::kBF16 &&
       skinny_add_norm_supports(k, n, x.data, w.data, residual.data, normed.data)) {
@@ -284,6 +289,13 @@ void CudaOps::matmul_add_rmsnorm(const Tensor& x, const Tensor& w, Tensor scratc
     launch_skinny_matmul_add_norm(bf(x), static_cast<const bf16*>(w.data), static_cast<float*>(residual.data), n, k,
                                   static_cast<const bf16*>(norm_w.data), eps, bf(normed), add_norm_counter_,
                                   deal_sms(), stream_);
+    return;
+  }
+  const bool skinny = use_skinny_ && x.dtype == DType::kBF16 && skinny_matmul_supports(t, k, x.data, w.data);
+  if (accumulate_norm_ && !batch_invariant_ && !skinny && x.dtype == DType::kBF16 && w.dtype == DType::kBF16 &&
+      residual.dtype == DType::kF32) {
+    matmul_add(x, w, scratch, residual);
+    rmsnorm(residual, norm_w, eps, normed);
     return;
   }
   Ops::matmul_add_rmsnorm(x, w, scratch, residual, norm_w, eps, normed);

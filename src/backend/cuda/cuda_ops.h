@@ -61,6 +61,7 @@ class CudaOps final : public Ops {
   int mixed_skip_ = 0;  // DS_ATTN_MIXED_SKIP=decode (1) / prefill (2): a mixed batch's launch left out (timing only)
   bool split_mixed_ = true;  // a mixed batch's leading decodes in a launch of their own (DS_ONE_ATTENTION_LAUNCH=1: not)
   bool add_norm_ = true;  // matmul_add_rmsnorm of one row in one kernel (DS_NO_ADD_NORM=1: two)
+  bool accumulate_norm_ = true;  // cuBLASLt rows: matmul_add, then rmsnorm (DS_NO_ACCUMULATE_NORM=1: not)
   int32_t* add_norm_counter_ = nullptr;  // its last-block counter (zeroed once; launches leave it zero)
   // The skinny kernels of one decode row, with the fused ops' conditions (not batch-invariant mode,
   // whose single matmul kernel covers every shape).
