@@ -2,6 +2,7 @@
 // x and w, with and without bias, bf16 and fp32 (logits) output, decode and prefill row counts, odd N.
 #include <algorithm>
 
+#include "backend/cuda/cublaslt_matmul.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "gpu_test_util.h"
 
@@ -136,6 +137,57 @@ TEST(GpuOps, GateUpSiluRows) {
     }
     EXPECT_LT(rel_error(got, ref), kBf16Tol);
     EXPECT_EQ(bit_differences(got, by_row), 0) << "one pass over the halves differs from silu_mul per row";
+  }
+}
+
+// A plan is tuned at its after_calls-th call (MatmulTuning), in the middle of a run of calls: the
+// calls around that one still give the product, and an accumulating call's trials go to its scratch,
+// never into the residual (each call adds the product once). Shapes no other test uses, so the plans
+// are fresh; output poisoned before each checked call.
+TEST(GpuOps, MatmulAroundDeferredTuning) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const int64_t at = cuda::MatmulTuning{}.after_calls;
+  ASSERT_GT(at, 1);
+  const int64_t t = 200, k = 136, n = 72;
+  std::vector<float> x = random_bf16_values(rng, size_t(t * k));
+  std::vector<float> w = random_bf16_values(rng, size_t(n * k), -0.1f, 0.1f);
+  DevTensor dx = upload_bf16(x, {t, k}), dw = upload_bf16(w, {n, k});
+  std::vector<uint16_t> w16 = to_bf16(w);
+  std::vector<float> ref(size_t(t * n));
+  cpu_ops().matmul(host_f32(x, {t, k}), Tensor(w16.data(), DType::kBF16, {n, k}), Tensor(), host_f32(ref, {t, n}));
+  const std::vector<uint8_t> nan(size_t(t * n) * 4, 0xFF);
+  DevTensor out = poisoned(DType::kF32, {t, n});
+  for (int64_t call = 1; call <= at + 2; ++call) {
+    const bool check = call == 1 || call >= at - 1;
+    if (check) gpu().copy_to_device(out.t.data, nan.data(), nan.size());
+    gpu().ops().matmul(dx.t, dw.t, Tensor(), out.t);
+    if (check) {
+      EXPECT_LT(rel_error(download(out.t), ref), kBf16Tol) << "matmul call " << call;
+    }
+  }
+  // matmul_add: another shape (fp32 output with beta = 1 has its own plan)
+  const int64_t n2 = 88;
+  std::vector<float> w2 = random_bf16_values(rng, size_t(n2 * k), -0.1f, 0.1f);
+  DevTensor dw2 = upload_bf16(w2, {n2, k});
+  std::vector<uint16_t> w2_16 = to_bf16(w2);
+  std::vector<float> ref2(size_t(t * n2));
+  cpu_ops().matmul(host_f32(x, {t, k}), Tensor(w2_16.data(), DType::kBF16, {n2, k}), Tensor(), host_f32(ref2, {t, n2}));
+  std::vector<float> res(size_t(t * n2));
+  std::normal_distribution<float> d(0.f, 1.5f);
+  for (float& v : res) v = d(rng);
+  DevTensor residual = upload(res, DType::kF32, {t, n2}), scratch = poisoned(DType::kF32, {t, n2});
+  // the residual keeps growing by the product: its fp32 rounding stays ~1e-5 of what one call adds
+  for (int64_t call = 1; call <= at + 2; ++call) {
+    const bool check = call == 1 || call >= at - 1;
+    const std::vector<float> before = check ? download(residual.t) : std::vector<float>();
+    gpu().ops().matmul_add(dx.t, dw2.t, scratch.t, residual.t);
+    if (!check) continue;
+    const std::vector<float> after = download(residual.t);
+    std::vector<float> added(after.size());
+    for (size_t j = 0; j < after.size(); ++j) added[j] = after[j] - before[j];
+    EXPECT_LT(rel_error(added, ref2), kBf16Tol) << "matmul_add call " << call << " added something else";
   }
 }
 

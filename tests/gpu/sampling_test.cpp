@@ -202,6 +202,51 @@ TEST(GpuSampling, GreedyAndLogprobsMatchHostSampler) {
   }
 }
 
+// A batch whose rows are all greedy without logprobs or adjusted tokens takes the plain argmax
+// kernel (sampling.cu: sample_partial_kernel<4, true>); a batch with one row that wants a logprob
+// takes the general one. Both give the host sampler's ids (first maximum; -inf and NaN skipped),
+// and the same ids as each other; several waves of blocks (300 rows), a vocabulary smaller than
+// the slices.
+TEST(GpuSampling, PlainGreedyBatchMatchesHostSampler) {
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (const auto& [vocab, rows] : {std::pair{kVocab, int64_t(12)}, std::pair{kVocab, int64_t(80)},
+                                    std::pair{kVocab, int64_t(300)}, std::pair{int64_t(1001), int64_t(80)},
+                                    std::pair{int64_t(5), int64_t(12)}}) {
+    SCOPED_TRACE("vocab " + std::to_string(vocab) + " rows " + std::to_string(rows));
+    std::vector<float> logits = random_logits(rng, rows, vocab, true);
+    std::fill_n(logits.begin() + vocab, vocab, -INFINITY);  // row 1: the host picks id 0
+    std::fill_n(logits.begin() + 2 * vocab, vocab, 0.25f);  // row 2: all equal
+    if (vocab > 100) {  // row 3: the maximum in the last slice and, later found, in the first
+      logits[size_t(3 * vocab + vocab - 2)] = 1e4f;
+      logits[size_t(3 * vocab + 7)] = 1e4f;
+    }
+    std::vector<Seq> seqs(static_cast<size_t>(rows));
+    SampleBatch plain, general;
+    for (int64_t r = 0; r < rows; ++r) {
+      seqs[size_t(r)].params.temperature = 0.0;
+      add_sample_row(seqs[size_t(r)].ctx(), int32_t(r), 0, plain);
+      ASSERT_FALSE(plain.rows.back().want_logprob);
+      ASSERT_EQ(plain.rows.back().adj_begin, plain.rows.back().adj_end);
+    }
+    general = plain;
+    general.rows.back().want_logprob = true;
+    const auto got = run(logits, vocab, plain), other = run(logits, vocab, general);
+    for (int64_t r = 0; r < rows; ++r) {
+      SCOPED_TRACE("row " + std::to_string(r));
+      std::vector<float> row(logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab);
+      EXPECT_EQ(got[size_t(r)].id, sample_token(row, seqs[size_t(r)].ctx()).id);
+      EXPECT_EQ(got[size_t(r)].id, other[size_t(r)].id);
+      EXPECT_EQ(got[size_t(r)].logprob, 0.f);
+      EXPECT_EQ(got[size_t(r)].num_top, 0);
+    }
+    if (vocab > 100) {
+      EXPECT_EQ(got[3].id, 7);
+    }
+  }
+}
+
 // Greedy after logit_bias, min_tokens masking and the three penalties: the host sampler's argmax.
 TEST(GpuSampling, ProcessorsMatchHostSampler) {
   const uint64_t seed = test_seed();

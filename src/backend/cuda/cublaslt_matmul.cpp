@@ -37,14 +37,15 @@ int64_t row_bucket(int64_t t) {
 
 }  // namespace
 
-// Buckets from 4,096 rows: the prefill-sized plans, made by the start-up profiling forward (at
-// max_num_batched_tokens) and by long prompts. Tuning every bucket from 128 rows cost more than it
-// saved in a 21 s offline run (H200: 133 plans, 11,659 vs 12,309 tok/s).
+// Plans of >= 4,096 rows are prefill-sized: the start-up profiling forward (at
+// max_num_batched_tokens) makes the first of each shape. Tuning every new bucket at once from 128
+// rows cost more than it saved in a 21 s offline run (H200: 133 plans, 11,659 vs 12,309 tok/s), and
+// so did the one 4,608-row step of that run (~85 ms of trials for ~9 ms saved): hence MatmulTuning.
 constexpr int kTuneCandidates = 8;
 constexpr int64_t kTuneMinRows = 4096;
 
-CublasLtMatmul::CublasLtMatmul(void* workspace, size_t workspace_bytes, bool tune, bool verbose)
-    : workspace_(workspace), workspace_bytes_(workspace_bytes), tune_(tune), verbose_(verbose) {
+CublasLtMatmul::CublasLtMatmul(void* workspace, size_t workspace_bytes, MatmulTuning tuning)
+    : workspace_(workspace), workspace_bytes_(workspace_bytes), tuning_(tuning) {
   CUBLAS_CHECK(cublasLtCreate(&handle_));
 }
 
@@ -87,11 +88,15 @@ CublasLtMatmul::Plan CublasLtMatmul::make_plan(const Key& key) {
   for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &al, sizeof(al)));
-  const bool tuned = tune_ && t >= kTuneMinRows;
+  // When it is tuned (MatmulTuning): its first call, its after_calls-th, or never.
+  const bool large = t >= kTuneMinRows;
+  if (tuning_.enabled && tuning_.every_large_plan_at_once) p.tune_at = large ? 1 : 0;
+  else if (tuning_.enabled && large && tuned_at_once_.insert({n, k, out_dt, bias_dt, align}).second) p.tune_at = 1;
+  else if (tuning_.enabled) p.tune_at = tuning_.after_calls;
   cublasLtMatmulHeuristicResult_t results[kTuneCandidates]{};
   int found = 0;
-  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref, tuned ? kTuneCandidates : 1,
-                                              results, &found));
+  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, p.desc, p.a, p.b, p.c, p.c, pref,
+                                              p.tune_at > 0 ? kTuneCandidates : 1, results, &found));
   cublasLtMatmulPreferenceDestroy(pref);
   DS_CHECK(found > 0) << "cuBLASLt has no algorithm for T=" << t << " N=" << n << " K=" << k << " out "
                       << dtype_name(DType(out_dt)) << " bias " << bias_dt << " alignment " << align;
@@ -116,9 +121,9 @@ void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, T
                               bias.defined() ? pointer_alignment(bias.data) : 256});
   const Key key{row_bucket(t), n, k, int(out.dtype), bias.defined() ? int(bias.dtype) : -1, align};
   auto it = plans_.find(key);
-  const bool fresh = it == plans_.end();
-  if (fresh) it = plans_.emplace(key, make_plan(key)).first;
+  if (it == plans_.end()) it = plans_.emplace(key, make_plan(key)).first;
   Plan& p = it->second;
+  ++p.calls;
   if (p.rows != t) {  // the bucket's algorithm, the layouts of this call's row count
     const uint64_t cols = uint64_t(t);
     CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof(cols)));
@@ -130,9 +135,10 @@ void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, T
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp)));
   }
   // Tuning overwrites its output: an accumulating call's trials go to tune_out (without one the plan
-  // keeps the heuristic's choice), with beta = 1 as the call.
+  // keeps the heuristic's choice), with beta = 1 as the call. A call that cannot tune (capturing, or
+  // accumulating without tune_out) leaves the candidates for the plan's next call.
   const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
-  if (fresh && !p.candidates.empty() && (!accumulate || tune_out))
+  if (p.tune_at > 0 && p.calls >= p.tune_at && !p.candidates.empty() && (!accumulate || tune_out))
     tune(p, key, w.data, x.data, accumulate ? tune_out : out.data, beta, stream);
   CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, out.data, p.c, out.data, p.c,
                               &p.algo, workspace_, workspace_bytes_, stream));
@@ -140,7 +146,8 @@ void CublasLtMatmul::run(const Tensor& x, const Tensor& w, const Tensor& bias, T
 
 // Times the heuristic's choice and each candidate (one warm-up, then 3 calls) on this call's
 // operands (into out: the call's own output, overwritten by the real call after, or an accumulating
-// call's spare buffer, read as C with beta = 1) and keeps the fastest. Not while capturing.
+// call's spare buffer, read as C with beta = 1) and keeps the fastest. Not while capturing (a graph
+// records the plan's algorithm of that moment; a later tuning changes eager calls only).
 void CublasLtMatmul::tune(Plan& p, const Key& key, const void* w, const void* x, void* out, float beta,
                           cudaStream_t stream) {
   cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
@@ -175,10 +182,11 @@ void CublasLtMatmul::tune(Plan& p, const Key& key, const void* w, const void* x,
   p.candidates.clear();
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
-  if (verbose_)
-    std::fprintf(stderr, "matmul tune T<=%lld N=%lld K=%lld: heuristic %.1f us, best %.1f us (candidate %d)\n",
-                 (long long)std::get<0>(key), (long long)std::get<1>(key), (long long)std::get<2>(key), 1e3 * first,
-                 1e3 * best, pick);
+  if (tuning_.verbose)
+    std::fprintf(stderr,
+                 "matmul tune T<=%lld N=%lld K=%lld at call %lld: heuristic %.1f us, best %.1f us (candidate %d)\n",
+                 (long long)std::get<0>(key), (long long)std::get<1>(key), (long long)std::get<2>(key),
+                 (long long)p.calls, 1e3 * first, 1e3 * best, pick);
 }
 
 }  // namespace ds::cuda

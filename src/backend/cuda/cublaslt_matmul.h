@@ -5,15 +5,16 @@
 // sets pointers and the row count. Row counts are bucketed (exact up to 64, then 8 buckets per
 // doubling, the plan made for the bucket's largest count): a continuous-batching step has a new
 // token count almost every time, and a heuristic query per new count was host time the device
-// waited for, with a plan map that grew without bound. Prefill-sized plans are tuned on first use
-// (the heuristic's first choice is not always its fastest; see the constructor). CPU reference:
-// cpu::matmul.
+// waited for, with a plan map that grew without bound. Plans are tuned (the heuristic's first choice
+// is not always its fastest): the start-up profiling forward's at once, the others once they are
+// used often enough to repay the trials (MatmulTuning). CPU reference: cpu::matmul.
 // Not batch-invariant yet: the heuristic may pick different kernels (split-K) for different T.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -21,13 +22,25 @@
 
 namespace ds::cuda {
 
+// When a plan times the heuristic's first kTuneCandidates algorithms on a call's operands and keeps
+// the fastest (H200, bench/results/cuda_h200_session8.md: 3-9% faster q|k|v, o_proj and gate|up
+// matmuls at 16,384 rows; 0-5% at 1,024). The trials cost ~32 calls of the plan, so a plan is tuned
+// at its after_calls-th call (a bucket that recurs: the offline run's ~1,000-row decode steps), not
+// on first use; a bucket seen in one step (a 4,608-row tail of the prefill) is not worth its trials.
+// The exception is the first plan of >= kTuneMinRows rows of each shape (N, K, dtypes, alignment):
+// the start-up profiling forward's, at max_num_batched_tokens, tuned at once, off the clock.
+struct MatmulTuning {
+  bool enabled = true;
+  int64_t after_calls = 256;  // 0: only the at-once tuning
+  // Every new plan of >= kTuneMinRows rows at once, and no deferred tuning (the form before session
+  // 20; DS_MATMUL_TUNE=first, A/B runs).
+  bool every_large_plan_at_once = false;
+  bool verbose = false;  // one stderr line per tuned plan (both times)
+};
+
 class CublasLtMatmul {
  public:
-  // tune: a new plan of >= kTuneMinRows rows (prefill-sized) times the heuristic's first
-  // kTuneCandidates algorithms on its first call's operands and keeps the fastest (H200,
-  // bench/results/cuda_h200_session8.md: 3-9% faster q|k|v, o_proj and gate|up matmuls at 16,384 rows).
-  // verbose: one stderr line per tuned plan (both times).
-  CublasLtMatmul(void* workspace, size_t workspace_bytes, bool tune = true, bool verbose = false);
+  CublasLtMatmul(void* workspace, size_t workspace_bytes, MatmulTuning tuning = {});
   ~CublasLtMatmul();
   CublasLtMatmul(const CublasLtMatmul&) = delete;
   CublasLtMatmul& operator=(const CublasLtMatmul&) = delete;
@@ -41,12 +54,15 @@ class CublasLtMatmul {
  private:
   // (T bucket, N, K, out dtype, bias dtype or -1, min pointer alignment)
   using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int>;
+  using Shape = std::tuple<int64_t, int64_t, int, int, int>;  // Key without the bucket
   struct Plan {
     cublasLtMatmulDesc_t desc = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
     int64_t rows = 0;  // the row count the b and c layouts describe now
     std::vector<cublasLtMatmulAlgo_t> candidates;  // tuning: the heuristic's next choices
+    int64_t calls = 0;
+    int64_t tune_at = 0;  // the call that tunes it (0: never)
   };
   Plan make_plan(const Key& key);
   void tune(Plan& p, const Key& key, const void* w, const void* x, void* out, float beta, cudaStream_t stream);
@@ -55,7 +71,8 @@ class CublasLtMatmul {
   void* workspace_;
   size_t workspace_bytes_;
   std::map<Key, Plan> plans_;
-  bool tune_ = true, verbose_ = false;
+  std::set<Shape> tuned_at_once_;  // shapes whose first large plan was tuned on first use
+  MatmulTuning tuning_;
 };
 
 }  // namespace ds::cuda

@@ -71,10 +71,14 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaSetDevice(o.device));
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     workspace_ = std::make_unique<CudaBuffer>(o.matmul_workspace_bytes, stream_);
-    // DS_MATMUL_TUNE=0: the heuristic's first choice for every plan (A/B); =1: log each tuned plan.
-    const char* tune = std::getenv("DS_MATMUL_TUNE");
-    matmul_ = std::make_unique<cuda::CublasLtMatmul>(workspace_->data(), workspace_->size(),
-                                                     !(tune && *tune == '0'), tune && *tune == '1');
+    // DS_MATMUL_TUNE=0: the heuristic's first choice for every plan (A/B); =1: log each tuned plan;
+    // =first: every new plan of >= 4,096 rows tuned at once, no other (the form before session 20).
+    const std::string tune = std::getenv("DS_MATMUL_TUNE") ? std::getenv("DS_MATMUL_TUNE") : "";
+    cuda::MatmulTuning tuning;
+    tuning.enabled = tune != "0";
+    tuning.verbose = tune == "1";
+    tuning.every_large_plan_at_once = tune == "first";
+    matmul_ = std::make_unique<cuda::CublasLtMatmul>(workspace_->data(), workspace_->size(), tuning);
     int num_sms = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, o.device));
     ops_ = std::make_unique<cuda::CudaOps>(stream_, *matmul_, num_sms, o.batch_invariant);

@@ -142,16 +142,16 @@ __device__ void merge_row(int row, const float* logits, int64_t vocab, const Sam
 
 // grid (kSplits, rows): one slice of one row -> parts[row * kSplits + split]; the row's last block
 // to finish merges them (counters[row]: slices done, reset to 0 by the merging block). kLoads:
-// float4 groups each thread loads before it processes them.
-template <int kLoads>
-__global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const float* __restrict__ logits, int64_t vocab,
-                                                                      const SampleRow* __restrict__ rows,
-                                                                      const LogitAdjustment* __restrict__ adj,
-                                                                      Partial* __restrict__ parts,
-                                                                      int32_t* __restrict__ counters,
-                                                                      SampleResult* __restrict__ results,
-                                                                      float* __restrict__ lse_out,
-                                                                      float* __restrict__ top_out) {
+// float4 groups each thread loads before it processes them. kPlain: every row of the launch is
+// greedy without logprobs or adjusted tokens (the offline benchmark's ~1,000-row decode steps): the
+// same argmax in the same order, without the log-sum-exp, Gumbel and bitmap code, so the kernel
+// keeps fewer registers and more blocks (and loads) per SM.
+template <int kLoads, bool kPlain = false>
+__global__ void __launch_bounds__(kPartThreads, kPlain ? 6 : 1)
+    sample_partial_kernel(const float* __restrict__ logits, int64_t vocab, const SampleRow* __restrict__ rows,
+                          const LogitAdjustment* __restrict__ adj, Partial* __restrict__ parts,
+                          int32_t* __restrict__ counters, SampleResult* __restrict__ results,
+                          float* __restrict__ lse_out, float* __restrict__ top_out) {
   extern __shared__ uint32_t bits[];  // adjusted-token bitmap of the slice
   using ReduceLse = cub::BlockReduce<Lse, kPartThreads>;
   __shared__ union {
@@ -163,12 +163,12 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
   const SampleRow r = rows[blockIdx.y];
   const float* x = logits + int64_t(r.logits_row) * vocab;
   const int64_t len = slice_len(vocab), lo = int64_t(blockIdx.x) * len, hi = min(vocab, lo + len);
-  const int mode = r.temperature <= 0.0 ? kGreedy : needs_sorted_draw(r, vocab) ? kSorted : kGumbel;
+  const int mode = kPlain || r.temperature <= 0.0 ? kGreedy : needs_sorted_draw(r, vocab) ? kSorted : kGumbel;
   const float temp = float(r.temperature);
   // The log-sum-exp serves the logprobs only (the sorted draw's logprob too, not its draw): without
   // them a greedy row is an argmax pass, a Gumbel row an argmax of the perturbed logits.
-  const bool need_lse = r.want_logprob || r.num_logprobs > 0;
-  AdjustedSlice as{adj + r.adj_begin, r.adj_end - r.adj_begin, lo, bits};
+  const bool need_lse = !kPlain && (r.want_logprob || r.num_logprobs > 0);
+  AdjustedSlice as{adj + r.adj_begin, kPlain ? 0 : r.adj_end - r.adj_begin, lo, bits};
   as.mark(len);
   Lse acc{-INFINITY, 0.f};
   ArgBest best{-INFINITY, INT_MAX};
@@ -220,7 +220,7 @@ __global__ void __launch_bounds__(kPartThreads) sample_partial_kernel(const floa
     part.best = b;
     part.num_top = 0;
   }
-  if (r.num_logprobs > 0) slice_top(x, lo, hi, r.num_logprobs, part, tmp.best, &s_best);
+  if (!kPlain && r.num_logprobs > 0) slice_top(x, lo, hi, r.num_logprobs, part, tmp.best, &s_best);
   // Hand-off: the row's last slice to finish merges (its reads see every slice's writes: each
   // writer fences before it counts, the last one fences after).
   __shared__ bool s_last;
@@ -303,6 +303,7 @@ class CudaSampler final : public DeviceSampler {
     };
     pinned_ = !flag("DS_SAMPLER_PAGEABLE");
     full_sort_only_ = flag("DS_SAMPLER_FULL_SORT");
+    plain_greedy_ = !flag("DS_SAMPLER_NO_PLAIN");
     CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreateWithFlags(&uploaded_, cudaEventDisableTiming));
   }
@@ -325,8 +326,10 @@ class CudaSampler final : public DeviceSampler {
     const int64_t vocab = logits.dim(1);
     DS_CHECK(vocab > 0 && vocab < (int64_t(1) << 31)) << "vocab " << vocab;
     std::vector<int32_t> sorted, full;  // candidate draw first, then the rows only the full sort draws
+    bool plain = plain_greedy_;  // every row greedy, no logprobs, no adjusted tokens
     for (size_t j = 0; j < n; ++j) {
       const SampleRow& r = b.rows[j];
+      plain = plain && r.temperature <= 0.0 && !r.want_logprob && r.num_logprobs == 0 && r.adj_begin == r.adj_end;
       DS_CHECK(r.logits_row >= 0 && r.logits_row < logits.dim(0)) << "logits row " << r.logits_row;
       DS_CHECK(r.num_logprobs >= 0 && r.num_logprobs <= kMaxSampleLogprobs) << r.num_logprobs;
       DS_CHECK(r.adj_begin >= 0 && r.adj_begin <= r.adj_end && size_t(r.adj_end) <= b.adjustments.size());
@@ -371,7 +374,9 @@ class CudaSampler final : public DeviceSampler {
     // copied after the kernels (sparse writes across PCIe cost more there), one load per thread at a
     // time (64 registers: 4 blocks per SM). H200, bench_cuda_ops sampling, greedy: 1 row 21-24 us
     // against 25 before; 256 rows 171 us (mapped: 254), 1,024 rows 605 (4 loads: 707; session 17,
-    // after the cheaper log-sum-exp: 2 loads 506 against 1 load 511, not kept).
+    // after the cheaper log-sum-exp: 2 loads 506 against 1 load 511, not kept). A batch of plain greedy
+    // rows (no logprobs, no adjusted tokens) takes the plain kernel at any size: 40 registers, 6 blocks
+    // of 4 loads per thread per SM (the general kernel: 77 registers, 3 blocks of 1 load).
     const bool few = n <= kFewRows;
     const bool mapped = pinned_ && few;
     if (pinned_) grow_host(reinterpret_cast<void**>(&host_results_), &host_results_bytes_, n * sizeof(SampleResult));
@@ -382,7 +387,10 @@ class CudaSampler final : public DeviceSampler {
     auto* d_parts = static_cast<Partial*>(parts_);
     const int64_t len = ((vocab + 3) / 4 + kSplits - 1) / kSplits * 4;
     const size_t smem = size_t(adjusted_bitmap_words(len)) * 4;
-    (few ? sample_partial_kernel<4> : sample_partial_kernel<1>)<<<dim3(kSplits, unsigned(n)), kPartThreads, smem, stream_>>>(
+    const auto kernel = plain ? sample_partial_kernel<4, true>
+                        : few ? sample_partial_kernel<4>
+                              : sample_partial_kernel<1>;
+    kernel<<<dim3(kSplits, unsigned(n)), kPartThreads, plain ? 0 : smem, stream_>>>(
         x, vocab, d_rows, d_adj, d_parts, static_cast<int32_t*>(counters_), d_results, d_lse, d_top);
     CUDA_CHECK_LAUNCH();
     if (num_candidate > 0) {
@@ -497,6 +505,7 @@ class CudaSampler final : public DeviceSampler {
   cudaStream_t stream_;
   bool pinned_ = true;
   bool full_sort_only_ = false;  // DS_SAMPLER_FULL_SORT=1: no candidate draw (A/B runs)
+  bool plain_greedy_ = true;      // DS_SAMPLER_NO_PLAIN=1: no sample_partial_kernel<4, true> (A/B runs)
   SortedDrawCounts counts_;
   std::vector<uint8_t> staging_;
   uint8_t* host_up_ = nullptr;
