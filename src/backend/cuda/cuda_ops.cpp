@@ -95,7 +95,7 @@ void CudaOps::matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tenso
                             bias.defined() ? bias.dtype : DType::kF32, out.data, out.dtype, t, n, k, stream_);
     return;
   }
-  if (use_skinny_ && x.dtype == DType::kBF16 && w.dtype == DType::kBF16 && skinny_matmul_supports(t, k, x.data, w.data)) {
+  if (skinny_matmul(x, w)) {
     DS_CHECK(w.dim(1) == k && out.dim(0) == t && out.dim(1) == n) << x.shape_str() << w.shape_str() << out.shape_str();
     if (bias.defined()) {
       DS_CHECK_EQ(bias.numel(), n);
@@ -253,6 +253,11 @@ bool CudaOps::row_kernels(const Tensor& x, const Tensor& w) const {
   return use_skinny_ && !batch_invariant_ && x.dim(0) == 1 && w.dtype == DType::kBF16;
 }
 
+bool CudaOps::skinny_matmul(const Tensor& x, const Tensor& w) const {
+  return use_skinny_ && x.dtype == DType::kBF16 && w.dtype == DType::kBF16 &&
+         skinny_matmul_supports(x.dim(0), x.dim(1), x.data, w.data);
+}
+
 // One row: the add in the skinny kernel's epilogue. Otherwise cuBLASLt with beta = 1 (the residual
 // is C and D), and in batch-invariant mode the invariant kernel's add epilogue; scratch is unused.
 void CudaOps::matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual) {
@@ -280,7 +285,7 @@ void CudaOps::matmul_add(const Tensor& x, const Tensor& w, Tensor scratch, Tenso
 // DS_NO_ACCUMULATE_NORM=1: the product into scratch, then add_rmsnorm (Ops' form; A/B runs).
 void CudaOps::matmul_add_rmsnorm(const Tensor& x, const Tensor& w, Tensor scratch, Tensor residual,
                                  const Tensor& norm_w, float eps, Tensor normed) {
-  const int64_t t = x.dim(0), k = x.dim(1), n = w.dim(0);
+  const int64_t k = x.dim(1), n = w.dim(0);
   if (add_norm_ && row_kernels(x, w) && x.dtype == DType::kBF16 && residual.dtype == DType::kF32 &&
       norm_w.dtype == DType::kBF16 && normed.dtype == DType::kBF16 &&
       skinny_add_norm_supports(k, n, x.data, w.data, residual.data, normed.data)) {
@@ -291,9 +296,9 @@ void CudaOps::matmul_add_rmsnorm(const Tensor& x, const Tensor& w, Tensor scratc
                                   deal_sms(), stream_);
     return;
   }
-  const bool skinny = use_skinny_ && x.dtype == DType::kBF16 && skinny_matmul_supports(t, k, x.data, w.data);
-  if (accumulate_norm_ && !batch_invariant_ && !skinny && x.dtype == DType::kBF16 && w.dtype == DType::kBF16 &&
-      residual.dtype == DType::kF32) {
+  // Rows that matmul() gives cuBLASLt: the add in its epilogue.
+  if (accumulate_norm_ && !batch_invariant_ && !skinny_matmul(x, w) && x.dtype == DType::kBF16 &&
+      w.dtype == DType::kBF16 && residual.dtype == DType::kF32) {
     matmul_add(x, w, scratch, residual);
     rmsnorm(residual, norm_w, eps, normed);
     return;

@@ -66,6 +66,9 @@ class CudaOps final : public Ops {
   // The skinny kernels of one decode row, with the fused ops' conditions (not batch-invariant mode,
   // whose single matmul kernel covers every shape).
   bool row_kernels(const Tensor& x, const Tensor& w) const;
+  // Whether matmul() takes the skinny kernel (T <= 2, bf16) for these operands rather than cuBLASLt
+  // (outside batch-invariant mode, which matmul() checks first).
+  bool skinny_matmul(const Tensor& x, const Tensor& w) const;
   // Plans `a` (want, or the batch-invariant kernel), sizes the workspace and launches.
   void run_attention(PagedAttentionArgs a, AttentionKernel want, const Tensor& q, const Tensor& k_cache,
                      const Tensor& v_cache, Tensor out);
