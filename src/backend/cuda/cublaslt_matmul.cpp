@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/row_bucket.h"
 
 namespace ds::cuda {
 namespace {
@@ -23,16 +24,6 @@ int pointer_alignment(const void* p) {
   int a = 256;
   while (a > 1 && v % uintptr_t(a) != 0) a /= 2;
   return a;
-}
-
-// The plan bucket of a row count: itself up to 64, then rounded up to a multiple of an eighth of
-// the power of two below it (at most 12.5% above t; 8 buckets per doubling).
-int64_t row_bucket(int64_t t) {
-  if (t <= 64) return t;
-  int64_t p = 64;
-  while (p * 2 <= t) p *= 2;
-  const int64_t step = p / 8;
-  return (t + step - 1) / step * step;
 }
 
 }  // namespace
