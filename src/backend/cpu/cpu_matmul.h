@@ -3,14 +3,21 @@
 // Batch-invariant by construction: every output element is one dot product whose summation order
 // depends only on K, never on T or on the row's place in the batch, so a sequence gets bit-identical
 // logits alone or batched (the engine's batch-invariance guarantee rests on this). The weights are
-// walked in tiles that stay in L2 while all T rows pass over them in groups of 4 (AVX-512, bf16/f16
-// widened in registers), so decode streams each weight once at memory bandwidth. (oneDNN's sgemm
-// was used first; its kernels change blocking with T, which broke batch invariance.)
+// walked in tiles that stay in L2 while all T rows pass over them in groups of 4 (AVX-512; or AVX2 +
+// FMA where there is no AVX-512, in blocks of 4 rows x 3 weight rows; bf16/f16 widened in
+// registers), so decode streams each weight once at memory bandwidth. The instruction set is picked once per process from the CPU: a row's bits are
+// the same in any batch on one machine, not across machines. (oneDNN's sgemm was used first; its
+// kernels change blocking with T, which broke batch invariance.)
 #include "core/tensor.h"
 
 namespace ds::cpu {
 
-void matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out);
+// kAuto: the widest the CPU has. The others exist for tests (each path against the reference).
+enum class MatmulIsa { kAuto, kScalar, kAvx2, kAvx512 };
+bool matmul_isa_supported(MatmulIsa isa);
+const char* matmul_isa_name(MatmulIsa isa);  // kAuto: the name of the one it picks
+
+void matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, MatmulIsa isa = MatmulIsa::kAuto);
 
 // Scalar reference (tests compare the fast paths against it).
 void matmul_reference(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out);
