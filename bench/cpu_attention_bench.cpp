@@ -1,0 +1,55 @@
+// cpu::paged_attention of decode rows at the 1.5B's heads (12 query heads, 2 KV heads, head_dim 128,
+// float32 cache in 16-token blocks): one sequence at 512-8,192 keys, and 8 sequences. Reported as
+// K/V GB/s (each KV head's rows read once would be the floor) and key-heads per second.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "backend/cpu/cpu_attention.h"
+
+namespace {
+
+void run(benchmark::State& state) {
+  const int32_t ctx = int32_t(state.range(0)), seqs = int32_t(state.range(1));
+  const int64_t hq = 12, hk = 2, d = 128, bs = 16;
+  const int32_t blocks_per_seq = (ctx + int32_t(bs) - 1) / int32_t(bs);
+  const int64_t blocks = int64_t(blocks_per_seq) * seqs;
+  std::mt19937_64 g(5);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> kc(size_t(blocks * bs * hk * d)), vc(kc.size()), q(size_t(seqs * hq * d)), out(q.size());
+  for (float& v : kc) v = u(g);
+  for (float& v : vc) v = u(g);
+  for (float& v : q) v = u(g);
+  std::vector<int32_t> qsl, lens, tables;
+  for (int32_t s = 0; s <= seqs; ++s) qsl.push_back(s);
+  for (int32_t s = 0; s < seqs; ++s) lens.push_back(ctx);
+  // Blocks of the sequences interleaved, as a cache filled by concurrent requests.
+  for (int32_t s = 0; s < seqs; ++s)
+    for (int32_t j = 0; j < blocks_per_seq; ++j) tables.push_back(j * seqs + s);
+  ds::AttentionBatch b;
+  b.num_seqs = seqs;
+  b.query_start_loc = qsl.data();
+  b.seq_lens = lens.data();
+  b.block_tables = tables.data();
+  b.max_blocks_per_seq = blocks_per_seq;
+  b.block_size = int32_t(bs);
+  b.num_decode_seqs = seqs;
+  const ds::Tensor tk(kc.data(), ds::DType::kF32, {blocks, bs, hk, d}), tv(vc.data(), ds::DType::kF32, {blocks, bs, hk, d});
+  const ds::Tensor tq(q.data(), ds::DType::kF32, {seqs, hq * d}), to(out.data(), ds::DType::kF32, {seqs, hq * d});
+  for (auto _ : state) {
+    ds::cpu::paged_attention(tq, tk, tv, b, 0.088f, to);
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double kv_bytes = 2.0 * double(seqs) * ctx * hk * d * 4;
+  state.counters["kv_GBps"] = benchmark::Counter(kv_bytes * double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["key_heads_per_s"] =
+      benchmark::Counter(double(seqs) * ctx * hq * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(run)->ArgNames({"ctx", "seqs"})->Args({512, 1})->Args({2048, 1})->Args({8192, 1})->Args({2048, 8})
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
