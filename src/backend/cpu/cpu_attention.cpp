@@ -69,57 +69,163 @@ __attribute__((target("avx2,fma"))) inline float sum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// a . b over d elements: four accumulators over 32-element chunks, then 8-element blocks into the
-// first, (0 + 1) + (2 + 3), across the lanes, then the scalar tail (an order fixed by d).
-__attribute__((target("avx2,fma"))) inline float dot_avx2(const float* a, const float* b, int64_t d) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+// Dot products of query head q with K rows (d elements each, `stride` floats apart): one 8-lane
+// accumulator per row over d's 8-element chunks in order, its lanes added as ((0+1)+(2+3)) +
+// ((4+5)+(6+7)), then the scalar tail. dots8 does 8 rows at once (one q load per chunk for all, the
+// lane sums as one hadd tree), dot1 one row in the same order, so a score never depends on which
+// of the two computed it.
+__attribute__((target("avx2,fma"))) inline float lanes_tree(__m256 v) {
+  const __m256 h = _mm256_hadd_ps(v, v);
+  const __m256 h2 = _mm256_hadd_ps(h, h);
+  return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(h2), _mm256_extractf128_ps(h2, 1)));
+}
+
+__attribute__((target("avx2,fma"))) inline float dot1(const float* q, const float* k, int64_t d) {
+  __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 32 <= d; i += 32) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-  }
-  for (; i + 8 <= d; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-  float r = sum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < d; ++i) r += a[i] * b[i];
+  for (; i + 8 <= d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), acc);
+  float r = lanes_tree(acc);
+  for (; i < d; ++i) r += q[i] * k[i];
   return r;
 }
 
-// out += p * v over d elements.
-__attribute__((target("avx2,fma"))) inline void axpy_avx2(float p, const float* v, float* out, int64_t d) {
-  const __m256 pv = _mm256_set1_ps(p);
+__attribute__((target("avx2,fma"))) inline void dots8(const float* q, const float* k, int64_t stride, int64_t d,
+                                                       float* out) {
+  __m256 a[8];
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; ++r) a[r] = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= d; i += 8)
-    _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
-  for (; i < d; ++i) out[i] += p * v[i];
+  for (; i + 8 <= d; i += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + i);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) a[r] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k + r * stride + i), a[r]);
+  }
+  // hadd pairs rows within each 128-bit half: after three rounds lane r (low half) and lane r + 4
+  // (high half) hold row r's and row r + 4's half-sums ... combined so that out[r] = the tree above.
+  const __m256 h01 = _mm256_hadd_ps(a[0], a[1]), h23 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 h45 = _mm256_hadd_ps(a[4], a[5]), h67 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 h0123 = _mm256_hadd_ps(h01, h23), h4567 = _mm256_hadd_ps(h45, h67);
+  // h0123 = [r0 lo-half sum, r1, r2, r3 | r0 hi-half sum, r1, r2, r3]; likewise h4567 for rows 4-7.
+  const __m256 lo = _mm256_permute2f128_ps(h0123, h4567, 0x20), hi = _mm256_permute2f128_ps(h0123, h4567, 0x31);
+  _mm256_storeu_ps(out, _mm256_add_ps(lo, hi));
+  for (; i < d; ++i)
+    for (int r = 0; r < 8; ++r) out[r] += q[i] * k[r * stride + i];
+}
+
+// exp(x) for 8 lanes (x <= 0 here: scores less their maximum): x = n ln2 + r with |r| <= ln2 / 2,
+// e^r from the Cephes single-precision polynomial (~1 ulp), times 2^n. Below -87.3 (where expf is
+// subnormal or 0) the result is ~1e-38, nothing next to the softmax's sum >= 1; NaN stays NaN.
+__attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
+  x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x);  // max_ps returns its second operand when one is NaN
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// sc[0, n) = softmax(sc): the maximum, exp(x - max) and their sum 8 lanes at a time (lane sums
+// added in a fixed order, then the tail's), then each divided by the sum.
+__attribute__((target("avx2,fma"))) void softmax_avx2(float* sc, int32_t n) {
+  int32_t j = 0;
+  __m256 mv = _mm256_set1_ps(-INFINITY);
+  for (; j + 8 <= n; j += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(sc + j));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  float mx = std::max(_mm_cvtss_f32(m4), _mm_cvtss_f32(_mm_movehdup_ps(m4)));
+  for (; j < n; ++j) mx = std::max(mx, sc[j]);
+  const __m256 mb = _mm256_set1_ps(mx);
+  __m256 sv = _mm256_setzero_ps();
+  for (j = 0; j + 8 <= n; j += 8) {
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(sc + j), mb));
+    _mm256_storeu_ps(sc + j, e);
+    sv = _mm256_add_ps(sv, e);
+  }
+  float sum = sum8(sv);
+  for (; j < n; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
+  const __m256 div = _mm256_set1_ps(sum);
+  for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(sc + j, _mm256_div_ps(_mm256_loadu_ps(sc + j), div));
+  for (; j < n; ++j) sc[j] /= sum;
+}
+
+// out[0, w) += sum over the rows r < n of p[r] * v[r * stride ...], 8-lane accumulators held in
+// registers over the rows (kLanes of them: 8 * kLanes elements of out). Each element's sum runs over
+// the rows in order, as one row at a time would add them.
+template <int kLanes>
+__attribute__((target("avx2,fma"))) inline void pv_chunk(const float* p, const float* v, int64_t stride, int32_t n,
+                                                           float* out) {
+  __m256 acc[kLanes];
+#pragma GCC unroll 8
+  for (int l = 0; l < kLanes; ++l) acc[l] = _mm256_loadu_ps(out + 8 * l);
+  for (int32_t r = 0; r < n; ++r) {
+    const __m256 pr = _mm256_set1_ps(p[r]);
+    const float* vr = v + r * stride;
+#pragma GCC unroll 8
+    for (int l = 0; l < kLanes; ++l) acc[l] = _mm256_fmadd_ps(pr, _mm256_loadu_ps(vr + 8 * l), acc[l]);
+  }
+#pragma GCC unroll 8
+  for (int l = 0; l < kLanes; ++l) _mm256_storeu_ps(out + 8 * l, acc[l]);
 }
 
 // The `group` query heads q[g * d ...] of one token that share KV head kvh, over context rows
-// [0, ctx): scores (group x ctx), softmax per head, then each V row once for every head.
+// [0, ctx), a cache block at a time: scores (group x ctx), softmax per head, then each block of V
+// rows for every head (in L1 by the time the next head reads it).
 __attribute__((target("avx2,fma"))) void attend_group_avx2(const float* q, int64_t group, const Tensor& kc,
                                                              const Tensor& vc, const AttentionBatch& b, int32_t s,
                                                              int32_t ctx, int64_t kvh, float scale,
                                                              std::vector<float>& scores, float* out) {
-  const int64_t d = kc.dim(3);
-  scores.resize(size_t(group * ctx + group));  // then the group's softmax sums
-  float* sums = scores.data() + group * ctx;
-  for (int32_t j = 0; j < ctx; ++j) {
-    const float* k = cache_row(kc, b, s, j, kvh);
-    for (int64_t g = 0; g < group; ++g) scores[size_t(g * ctx + j)] = dot_avx2(q + g * d, k, d) * scale;
+  const int64_t hk = kc.dim(2), d = kc.dim(3), stride = hk * d;
+  const int32_t bs = b.block_size;
+  const int32_t* table = b.block_tables + size_t(s) * size_t(b.max_blocks_per_seq);
+  // Row j0 of a block (the block holding context row j0, which starts a block) at this KV head.
+  const auto block_rows = [&](const Tensor& cache, int32_t j0) {
+    return cache.ptr<const float>() + (int64_t(table[j0 / bs]) * bs * hk + kvh) * d;
+  };
+  // The next block's rows into the cache while this one is computed (blocks are scattered: the
+  // hardware prefetchers do not follow the table).
+  const auto prefetch_block = [&](const Tensor& cache, int32_t j0) {
+    if (j0 >= ctx) return;
+    const char* rows = reinterpret_cast<const char*>(block_rows(cache, j0));
+    for (int32_t r = 0; r < std::min(bs, ctx - j0); ++r)
+      for (int64_t off = 0; off < d * 4; off += 64) _mm_prefetch(rows + r * stride * 4 + off, _MM_HINT_T0);
+  };
+  scores.resize(size_t(group * ctx));
+  for (int32_t j0 = 0; j0 < ctx; j0 += bs) {
+    const float* kb = block_rows(kc, j0);
+    const int32_t n = std::min(bs, ctx - j0);
+    prefetch_block(kc, j0 + bs);
+    for (int64_t g = 0; g < group; ++g) {
+      float* sc = scores.data() + g * ctx + j0;
+      int32_t r = 0;
+      for (; r + 8 <= n; r += 8) dots8(q + g * d, kb + r * stride, stride, d, sc + r);
+      for (; r < n; ++r) sc[r] = dot1(q + g * d, kb + r * stride, d);
+      for (r = 0; r < n; ++r) sc[r] *= scale;
+    }
   }
   for (int64_t g = 0; g < group; ++g) {
-    float* sc = scores.data() + g * ctx;
-    float mx = -INFINITY;
-    for (int32_t j = 0; j < ctx; ++j) mx = std::max(mx, sc[j]);
-    float sum = 0.f;
-    for (int32_t j = 0; j < ctx; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
-    sums[g] = sum;
+    softmax_avx2(scores.data() + g * ctx, ctx);
     std::fill(out + g * d, out + (g + 1) * d, 0.f);
   }
-  for (int32_t j = 0; j < ctx; ++j) {
-    const float* v = cache_row(vc, b, s, j, kvh);
-    for (int64_t g = 0; g < group; ++g) axpy_avx2(scores[size_t(g * ctx + j)] / sums[g], v, out + g * d, d);
+  for (int32_t j0 = 0; j0 < ctx; j0 += bs) {
+    const float* vb = block_rows(vc, j0);
+    const int32_t n = std::min(bs, ctx - j0);
+    prefetch_block(vc, j0 + bs);
+    for (int64_t g = 0; g < group; ++g) {
+      const float* p = scores.data() + g * ctx + j0;
+      float* o = out + g * d;
+      int64_t i = 0;
+      for (; i + 64 <= d; i += 64) pv_chunk<8>(p, vb + i, stride, n, o + i);
+      for (; i + 8 <= d; i += 8) pv_chunk<1>(p, vb + i, stride, n, o + i);
+      for (; i < d; ++i)
+        for (int32_t r = 0; r < n; ++r) o[i] += p[r] * vb[r * stride + i];
+    }
   }
 }
 
