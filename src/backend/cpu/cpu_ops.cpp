@@ -59,13 +59,13 @@ class CpuOps final : public Ops {
 
   void rope(Tensor q, Tensor k, const int32_t* positions, const RopeParams& rope) override {
     const int64_t d = rope.head_dim, half = d / 2;
-    auto rotate = [&](Tensor x, int64_t t, float pos) {
+    std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));  // one token's, shared by its heads
+    auto rotate = [&](Tensor x, int64_t t) {
       float* row = x.ptr<float>() + t * x.dim(1);
       for (int64_t h = 0; h < x.dim(1) / d; ++h) {
         float* v = row + h * d;
         for (int64_t i = 0; i < half; ++i) {
-          const float angle = pos * rope.inv_freq[i];  // float32 as in HF
-          const float c = std::cos(angle), s = std::sin(angle);
+          const float c = cos_t[size_t(i)], s = sin_t[size_t(i)];
           const float x1 = v[i], x2 = v[i + half];
           v[i] = x1 * c - x2 * s;
           v[i + half] = x2 * c + x1 * s;
@@ -73,8 +73,14 @@ class CpuOps final : public Ops {
       }
     };
     for (int64_t t = 0; t < q.dim(0); ++t) {
-      rotate(q, t, float(positions[t]));
-      rotate(k, t, float(positions[t]));
+      const float pos = float(positions[t]);
+      for (int64_t i = 0; i < half; ++i) {
+        const float angle = pos * rope.inv_freq[i];  // float32 as in HF
+        cos_t[size_t(i)] = std::cos(angle);
+        sin_t[size_t(i)] = std::sin(angle);
+      }
+      rotate(q, t);
+      rotate(k, t);
     }
   }
 
