@@ -88,7 +88,7 @@ __attribute__((target("avx2,fma,f16c"))) void block_avx2(const float* x, int64_t
   // The prefetch point, kPrefetchAhead elements past i in the same row, or where it lands in the
   // next block's rows (the weight rows are consecutive: row j + kN follows row j's block) when the
   // rows are shorter than that.
-  int64_t ahead_pos = kPrefetchAhead % k, ahead_row = kPrefetchAhead / k * kN;
+  int64_t ahead_pos = k > 0 ? kPrefetchAhead % k : 0, ahead_row = k > 0 ? kPrefetchAhead / k * kN : 0;
   for (int64_t i = 0; i < k8; i += 8) {
     if (prefetch && i % 32 == 0) {
 #pragma GCC unroll 4

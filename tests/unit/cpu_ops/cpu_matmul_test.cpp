@@ -42,7 +42,7 @@ TEST(CpuMatmul, EveryPathMatchesReference) {
   std::cout << " (auto: " << matmul_isa_name(MatmulIsa::kAuto) << ")\n";
   for (DType wt : {DType::kF32, DType::kBF16, DType::kF16}) {
     for (int64_t t : {1, 2, 3, 4, 5, 9}) {
-      for (int64_t k : {1, 7, 8, 15, 16, 17, 24, 40, 1539}) {
+      for (int64_t k : {0, 1, 7, 8, 15, 16, 17, 24, 40, 1539}) {
         for (int64_t n : {1, 33, 70}) {
           for (bool with_bias : {false, true}) {
             std::vector<float> x(size_t(t * k)), w(size_t(n * k)), b(static_cast<size_t>(n));
