@@ -1,6 +1,7 @@
 // cpu::matmul per instruction-set path at the 1.5B's layer shapes (bf16 weights): T = 1 is a decode
 // step's weight stream (reported as weight GB/s, against bench_membw's read bandwidth), larger T the
-// prefill's compute (GFLOP/s). The weights (~27-55 MB) are far larger than the caches.
+// prefill's compute (GFLOP/s). gate|up (55 MB) is well above a small machine's L3; down_proj (27.5 MB)
+// may partly stay in a 16 MB L3 between iterations (read its T = 1 rate as an upper bound).
 #include <benchmark/benchmark.h>
 
 #include <random>

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/cpu_matmul.h"
+
 namespace ds::cpu {
 namespace {
 
@@ -229,11 +231,6 @@ __attribute__((target("avx2,fma"))) void attend_group_avx2(const float* q, int64
   }
 }
 
-bool has_avx2_fma() {
-  static const bool kHas = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return kHas;
-}
-
 void check_shapes(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& out) {
   DS_CHECK(q.dtype == DType::kF32 && k_cache.dtype == DType::kF32 && v_cache.dtype == DType::kF32 &&
            out.dtype == DType::kF32);
@@ -264,7 +261,7 @@ void paged_attention_reference(const Tensor& q, const Tensor& k_cache, const Ten
 
 void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
                      float scale, Tensor out) {
-  if (!has_avx2_fma()) return paged_attention_reference(q, k_cache, v_cache, b, scale, out);
+  if (cpu_isa() == MatmulIsa::kScalar) return paged_attention_reference(q, k_cache, v_cache, b, scale, out);
   check_shapes(q, k_cache, v_cache, out);
   const int64_t hk = k_cache.dim(2), d = k_cache.dim(3);
   const int64_t hq = q.dim(1) / d, group = hq / hk;

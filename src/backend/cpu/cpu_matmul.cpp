@@ -9,6 +9,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 
@@ -162,10 +164,6 @@ bool has_avx512() {
   static const bool kHas = __builtin_cpu_supports("avx512f");
   return kHas;
 }
-// The widest instruction set this CPU runs.
-MatmulIsa widest_isa() {
-  return has_avx512() ? MatmulIsa::kAvx512 : has_avx2() ? MatmulIsa::kAvx2 : MatmulIsa::kScalar;
-}
 
 constexpr int64_t kTileRows = 32;  // weight rows per tile (32 x 8960 x 2 bytes fits L2)
 
@@ -210,8 +208,24 @@ bool matmul_isa_supported(MatmulIsa isa) {
   }
 }
 
+MatmulIsa cpu_isa() {
+  static const MatmulIsa kIsa = [] {
+    const char* env = std::getenv("DS_CPU_ISA");
+    if (!env || !*env) return has_avx512() ? MatmulIsa::kAvx512 : has_avx2() ? MatmulIsa::kAvx2 : MatmulIsa::kScalar;
+    const std::string v = env;
+    const MatmulIsa isa = v == "scalar" ? MatmulIsa::kScalar
+                          : v == "avx2" ? MatmulIsa::kAvx2
+                          : v == "avx512" ? MatmulIsa::kAvx512
+                                          : MatmulIsa::kAuto;
+    DS_CHECK(isa != MatmulIsa::kAuto) << "DS_CPU_ISA=" << v << ": expected scalar, avx2 or avx512";
+    DS_CHECK(matmul_isa_supported(isa)) << "DS_CPU_ISA=" << v << ": this CPU lacks it";
+    return isa;
+  }();
+  return kIsa;
+}
+
 const char* matmul_isa_name(MatmulIsa isa) {
-  switch (isa == MatmulIsa::kAuto ? widest_isa() : isa) {
+  switch (isa == MatmulIsa::kAuto ? cpu_isa() : isa) {
     case MatmulIsa::kAvx512: return "avx512";
     case MatmulIsa::kAvx2: return "avx2";
     default: return "scalar";
@@ -224,7 +238,7 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, Ma
   DS_CHECK(out.dim(0) == x.dim(0) && out.dim(1) == w.dim(0)) << out.shape_str() << " " << w.shape_str();
   DS_CHECK(matmul_isa_supported(isa)) << "this CPU lacks " << matmul_isa_name(isa);
   if (x.dim(0) == 0) return;
-  if (isa == MatmulIsa::kAuto) isa = widest_isa();
+  if (isa == MatmulIsa::kAuto) isa = cpu_isa();
   const int64_t n = w.dim(0), tiles = (n + kTileRows - 1) / kTileRows;
 #pragma omp parallel for schedule(static)
   for (int64_t tile = 0; tile < tiles; ++tile)

@@ -12,10 +12,14 @@
 
 namespace ds::cpu {
 
-// kAuto: the widest the CPU has. The others exist for tests (each path against the reference).
+// kAuto: cpu_isa(). The others exist for tests (each path against the reference).
 enum class MatmulIsa { kAuto, kScalar, kAvx2, kAvx512 };
 bool matmul_isa_supported(MatmulIsa isa);
-const char* matmul_isa_name(MatmulIsa isa);  // kAuto: the name of the one it picks
+const char* matmul_isa_name(MatmulIsa isa);  // kAuto: the name of cpu_isa()
+// The instruction set of the CPU backend's kernels (matmul; attention takes AVX2 from kAvx2 up):
+// the widest this CPU runs, or DS_CPU_ISA=scalar|avx2|avx512 (same-binary A/B runs; one the CPU
+// lacks, or another value, stops the process with a message). Read once.
+MatmulIsa cpu_isa();
 
 void matmul(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, MatmulIsa isa = MatmulIsa::kAuto);
 
