@@ -231,53 +231,53 @@ __attribute__((target("avx2,fma"))) void attend_group_avx2(const float* q, int64
   }
 }
 
-void check_shapes(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& out) {
+// An attention call's head counts, checked.
+struct Heads {
+  int64_t hk, d, hq, group;
+};
+Heads heads_of(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& out) {
   DS_CHECK(q.dtype == DType::kF32 && k_cache.dtype == DType::kF32 && v_cache.dtype == DType::kF32 &&
            out.dtype == DType::kF32);
   const int64_t hk = k_cache.dim(2), d = k_cache.dim(3);
   DS_CHECK(q.dim(1) % d == 0 && (q.dim(1) / d) % hk == 0) << "heads " << q.dim(1) / d << " kv heads " << hk;
+  return {hk, d, q.dim(1) / d, q.dim(1) / d / hk};
+}
+
+// fn(item, scores) for items [0, n) over the OpenMP threads, each thread with its own scores buffer.
+template <class Fn>
+void for_items(int64_t n, int chunk, const Fn& fn) {
+#pragma omp parallel
+  {
+    std::vector<float> scores;
+#pragma omp for schedule(dynamic, chunk)
+    for (int64_t i = 0; i < n; ++i) fn(i, scores);
+  }
 }
 
 }  // namespace
 
 void paged_attention_reference(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
                                float scale, Tensor out) {
-  check_shapes(q, k_cache, v_cache, out);
-  const int64_t hk = k_cache.dim(2), d = k_cache.dim(3);
-  const int64_t hq = q.dim(1) / d, group = hq / hk;
+  const Heads h = heads_of(q, k_cache, v_cache, out);
   const QueryRows rows = query_rows(b, q.dim(0));
-  const int64_t tokens = q.dim(0);
-#pragma omp parallel
-  {
-    std::vector<float> scores;
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t th = 0; th < tokens * hq; ++th) {
-      const int64_t t = th / hq, h = th % hq;
-      attend_one(q.ptr<const float>() + (t * hq + h) * d, k_cache, v_cache, b, rows.seq_of[size_t(t)], rows.ctx(b, t),
-                 h / group, scale, scores, out.ptr<float>() + (t * hq + h) * d);
-    }
-  }
+  for_items(q.dim(0) * h.hq, 4, [&](int64_t item, std::vector<float>& scores) {  // (token, query head)
+    const int64_t t = item / h.hq, head = item % h.hq, first = (t * h.hq + head) * h.d;
+    attend_one(q.ptr<const float>() + first, k_cache, v_cache, b, rows.seq_of[size_t(t)], rows.ctx(b, t),
+               head / h.group, scale, scores, out.ptr<float>() + first);
+  });
 }
 
 void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const AttentionBatch& b,
                      float scale, Tensor out) {
   if (cpu_isa() == MatmulIsa::kScalar) return paged_attention_reference(q, k_cache, v_cache, b, scale, out);
-  check_shapes(q, k_cache, v_cache, out);
-  const int64_t hk = k_cache.dim(2), d = k_cache.dim(3);
-  const int64_t hq = q.dim(1) / d, group = hq / hk;
+  const Heads h = heads_of(q, k_cache, v_cache, out);
   const QueryRows rows = query_rows(b, q.dim(0));
-  const int64_t tokens = q.dim(0);
-#pragma omp parallel
-  {
-    std::vector<float> scores;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t tk = 0; tk < tokens * hk; ++tk) {
-      const int64_t t = tk / hk, kvh = tk % hk;
-      const int64_t first = (t * hq + kvh * group) * d;  // the group's query heads are consecutive
-      attend_group_avx2(q.ptr<const float>() + first, group, k_cache, v_cache, b, rows.seq_of[size_t(t)],
-                        rows.ctx(b, t), kvh, scale, scores, out.ptr<float>() + first);
-    }
-  }
+  for_items(q.dim(0) * h.hk, 1, [&](int64_t item, std::vector<float>& scores) {  // (token, KV head)
+    const int64_t t = item / h.hk, kvh = item % h.hk;
+    const int64_t first = (t * h.hq + kvh * h.group) * h.d;  // the group's query heads are consecutive
+    attend_group_avx2(q.ptr<const float>() + first, h.group, k_cache, v_cache, b, rows.seq_of[size_t(t)],
+                      rows.ctx(b, t), kvh, scale, scores, out.ptr<float>() + first);
+  });
 }
 
 void store_kv(const Tensor& k, const Tensor& v, Tensor k_cache, Tensor v_cache, const int32_t* slot_mapping) {
