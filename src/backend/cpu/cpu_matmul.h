@@ -5,9 +5,10 @@
 // logits alone or batched (the engine's batch-invariance guarantee rests on this). The weights are
 // walked in tiles that stay in L2 while all T rows pass over them in groups of 4 (AVX-512; or AVX2 +
 // FMA where there is no AVX-512, in blocks of 4 rows x 3 weight rows; bf16/f16 widened in
-// registers), so decode streams each weight once at memory bandwidth. The instruction set is picked once per process from the CPU: a row's bits are
-// the same in any batch on one machine, not across machines. (oneDNN's sgemm was used first; its
-// kernels change blocking with T, which broke batch invariance.)
+// registers), so decode streams each weight once at memory bandwidth. The instruction set is picked
+// once per process (cpu_isa): a row's bits are the same in any batch on one machine, not across
+// machines. (oneDNN's sgemm was used first; its kernels change blocking with T, which broke batch
+// invariance.)
 #include "core/tensor.h"
 
 namespace ds::cpu {

@@ -1,5 +1,6 @@
 // The CPU op table (float32 activations) and the CPU Backend.
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -59,7 +60,8 @@ class CpuOps final : public Ops {
 
   void rope(Tensor q, Tensor k, const int32_t* positions, const RopeParams& rope) override {
     const int64_t d = rope.head_dim, half = d / 2;
-    std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));  // one token's, shared by its heads
+    // One token's cos and sin, shared by its heads.
+    std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
     auto rotate = [&](Tensor x, int64_t t) {
       float* row = x.ptr<float>() + t * x.dim(1);
       for (int64_t h = 0; h < x.dim(1) / d; ++h) {
@@ -126,11 +128,17 @@ class CpuOps final : public Ops {
   }
 };
 
+// From 2 MiB up (the KV cache, activations, dummy weights) a buffer is 2 MiB-aligned and marked for
+// transparent huge pages: attention reads the KV cache's scattered blocks with fewer TLB misses
+// (one core, 8,192 keys: 1.95 -> 1.72 ms per layer). madvise is a hint: with THP off nothing changes.
 class HostBuffer final : public DeviceBuffer {
  public:
   explicit HostBuffer(size_t n) : size_(n) {
-    data_ = n ? std::aligned_alloc(64, (n + 63) / 64 * 64) : nullptr;
+    constexpr size_t kHuge = size_t(2) << 20;
+    const size_t align = n >= kHuge ? kHuge : 64, bytes = (n + align - 1) / align * align;
+    data_ = n ? std::aligned_alloc(align, bytes) : nullptr;
     DS_CHECK(n == 0 || data_) << "out of host memory allocating " << n << " bytes";
+    if (data_ && align == kHuge) madvise(data_, bytes, MADV_HUGEPAGE);
     if (data_) std::memset(data_, 0, n);
   }
   ~HostBuffer() override { std::free(data_); }

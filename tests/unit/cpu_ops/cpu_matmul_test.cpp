@@ -58,8 +58,9 @@ TEST(CpuMatmul, EveryPathMatchesReference) {
             std::vector<float> ref(size_t(t * n));
             matmul_reference(tx, tw, tb, Tensor(ref.data(), DType::kF32, {t, n}));
             for (MatmulIsa isa : isas) {
-              SCOPED_TRACE(std::string(matmul_isa_name(isa)) + " " + std::string(dtype_name(wt)) + " t " + std::to_string(t) +
-                           " k " + std::to_string(k) + " n " + std::to_string(n) + (with_bias ? " bias" : ""));
+              SCOPED_TRACE(std::string(matmul_isa_name(isa)) + " " + std::string(dtype_name(wt)) + " t " +
+                           std::to_string(t) + " k " + std::to_string(k) + " n " + std::to_string(n) +
+                           (with_bias ? " bias" : ""));
               std::vector<float> out(size_t(t * n), NAN);
               matmul(tx, tw, tb, Tensor(out.data(), DType::kF32, {t, n}), isa);
               for (int64_t r = 0; r < t; ++r) {
