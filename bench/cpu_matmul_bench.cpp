@@ -4,9 +4,11 @@
 // may partly stay in a 16 MB L3 between iterations (read its T = 1 rate as an upper bound).
 #include <benchmark/benchmark.h>
 
+#include <memory>
 #include <random>
 #include <vector>
 
+#include "backend/backend.h"
 #include "backend/cpu/cpu_matmul.h"
 
 namespace {
@@ -21,18 +23,22 @@ void run(benchmark::State& state, MatmulIsa isa, int64_t n, int64_t k) {
   const int64_t t = state.range(0);
   std::mt19937_64 g(3);
   std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<uint16_t> w(size_t(n * k));
-  for (uint16_t& v : w) v = ds::f32_to_bf16(d(g) * 0.05f);
-  std::vector<float> x(size_t(t * k)), out(size_t(t * n));
-  for (float& v : x) v = d(g);
-  const ds::Tensor tx(x.data(), ds::DType::kF32, {t, k}), tw(w.data(), ds::DType::kBF16, {n, k});
-  const ds::Tensor to(out.data(), ds::DType::kF32, {t, n});
+  // The CPU backend's own buffers, as the engine's activations and dummy weights are.
+  const std::unique_ptr<ds::Backend> be = ds::make_cpu_backend({});
+  const auto wbuf = be->alloc(size_t(n * k) * 2), xbuf = be->alloc(size_t(t * k) * 4);
+  const auto obuf = be->alloc(size_t(t * n) * 4);
+  auto* w = static_cast<uint16_t*>(wbuf->data());
+  auto* x = static_cast<float*>(xbuf->data());
+  for (int64_t i = 0; i < n * k; ++i) w[i] = ds::f32_to_bf16(d(g) * 0.05f);
+  for (int64_t i = 0; i < t * k; ++i) x[i] = d(g);
+  const ds::Tensor tx(x, ds::DType::kF32, {t, k}), tw(w, ds::DType::kBF16, {n, k});
+  const ds::Tensor to(obuf->data(), ds::DType::kF32, {t, n});
   for (auto _ : state) {
     ds::cpu::matmul(tx, tw, ds::Tensor(), to, isa);
-    benchmark::DoNotOptimize(out.data());
+    benchmark::DoNotOptimize(obuf->data());
   }
   state.counters["weight_GBps"] =
-      benchmark::Counter(double(w.size()) * 2 * double(state.iterations()), benchmark::Counter::kIsRate);
+      benchmark::Counter(double(n * k) * 2 * double(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["GFLOPs"] =
       benchmark::Counter(2.0 * double(t * n * k) * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
