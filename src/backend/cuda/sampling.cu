@@ -140,18 +140,19 @@ __device__ void slice_top(const float* __restrict__ x, int64_t lo, int64_t hi, i
 __device__ void merge_row(int row, const float* logits, int64_t vocab, const SampleRow& r, const Partial* parts,
                           SampleResult* results, float* lse_out, float* top_out);
 
-// grid (kSplits, rows): one slice of one row -> parts[row * kSplits + split]; the row's last block
-// to finish merges them (counters[row]: slices done, reset to 0 by the merging block). kLoads:
-// float4 groups each thread loads before it processes them. kPlain: every row of the launch is
+// The body of the partial kernels below. Grid (kSplits, rows): one slice of one row ->
+// parts[row * kSplits + split]; the row's last block to finish merges them (counters[row]: slices
+// done, reset to 0 by the merging block). kLoads: float4 groups each thread loads before it
+// processes them. kPlain: every row of the launch is
 // greedy without logprobs or adjusted tokens (the offline benchmark's ~1,000-row decode steps): the
 // same argmax in the same order, without the log-sum-exp, Gumbel and bitmap code, so the kernel
 // keeps fewer registers and more blocks (and loads) per SM.
-template <int kLoads, bool kPlain = false>
-__global__ void __launch_bounds__(kPartThreads, kPlain ? 6 : 1)
-    sample_partial_kernel(const float* __restrict__ logits, int64_t vocab, const SampleRow* __restrict__ rows,
-                          const LogitAdjustment* __restrict__ adj, Partial* __restrict__ parts,
-                          int32_t* __restrict__ counters, SampleResult* __restrict__ results,
-                          float* __restrict__ lse_out, float* __restrict__ top_out) {
+template <int kLoads, bool kPlain>
+__device__ __forceinline__ void sample_partial(const float* __restrict__ logits, int64_t vocab,
+                                               const SampleRow* __restrict__ rows,
+                                               const LogitAdjustment* __restrict__ adj, Partial* __restrict__ parts,
+                                               int32_t* __restrict__ counters, SampleResult* __restrict__ results,
+                                               float* __restrict__ lse_out, float* __restrict__ top_out) {
   extern __shared__ uint32_t bits[];  // adjusted-token bitmap of the slice
   using ReduceLse = cub::BlockReduce<Lse, kPartThreads>;
   __shared__ union {
@@ -234,6 +235,24 @@ __global__ void __launch_bounds__(kPartThreads, kPlain ? 6 : 1)
   __threadfence();
   merge_row(int(blockIdx.y), logits, vocab, r, parts, results, lse_out, top_out);
   if (tid == 0) counters[blockIdx.y] = 0;
+}
+
+// The kernels: the general one with the launch bounds it always had (ptxas: 64 registers at
+// kLoads 1, 80 at 4), the plain one held to 6 blocks per SM (40 registers).
+template <int kLoads>
+__global__ void __launch_bounds__(kPartThreads)
+    sample_partial_kernel(const float* __restrict__ logits, int64_t vocab, const SampleRow* __restrict__ rows,
+                          const LogitAdjustment* __restrict__ adj, Partial* __restrict__ parts,
+                          int32_t* __restrict__ counters, SampleResult* __restrict__ results,
+                          float* __restrict__ lse_out, float* __restrict__ top_out) {
+  sample_partial<kLoads, false>(logits, vocab, rows, adj, parts, counters, results, lse_out, top_out);
+}
+__global__ void __launch_bounds__(kPartThreads, 6)
+    sample_plain_kernel(const float* __restrict__ logits, int64_t vocab, const SampleRow* __restrict__ rows,
+                        const LogitAdjustment* __restrict__ adj, Partial* __restrict__ parts,
+                        int32_t* __restrict__ counters, SampleResult* __restrict__ results,
+                        float* __restrict__ lse_out, float* __restrict__ top_out) {
+  sample_partial<4, true>(logits, vocab, rows, adj, parts, counters, results, lse_out, top_out);
 }
 
 __device__ __forceinline__ ArgBest warp_best(ArgBest v) {
@@ -376,7 +395,7 @@ class CudaSampler final : public DeviceSampler {
     // against 25 before; 256 rows 171 us (mapped: 254), 1,024 rows 605 (4 loads: 707; session 17,
     // after the cheaper log-sum-exp: 2 loads 506 against 1 load 511, not kept). A batch of plain greedy
     // rows (no logprobs, no adjusted tokens) takes the plain kernel at any size: 40 registers, 6 blocks
-    // of 4 loads per thread per SM (the general kernel: 77 registers, 3 blocks of 1 load).
+    // of 4 loads per thread per SM (the general kernel: 64 registers, 4 blocks of 1 load).
     const bool few = n <= kFewRows;
     const bool mapped = pinned_ && few;
     if (pinned_) grow_host(reinterpret_cast<void**>(&host_results_), &host_results_bytes_, n * sizeof(SampleResult));
@@ -387,9 +406,7 @@ class CudaSampler final : public DeviceSampler {
     auto* d_parts = static_cast<Partial*>(parts_);
     const int64_t len = ((vocab + 3) / 4 + kSplits - 1) / kSplits * 4;
     const size_t smem = size_t(adjusted_bitmap_words(len)) * 4;
-    const auto kernel = plain ? sample_partial_kernel<4, true>
-                        : few ? sample_partial_kernel<4>
-                              : sample_partial_kernel<1>;
+    const auto kernel = plain ? sample_plain_kernel : few ? sample_partial_kernel<4> : sample_partial_kernel<1>;
     kernel<<<dim3(kSplits, unsigned(n)), kPartThreads, plain ? 0 : smem, stream_>>>(
         x, vocab, d_rows, d_adj, d_parts, static_cast<int32_t*>(counters_), d_results, d_lse, d_top);
     CUDA_CHECK_LAUNCH();
@@ -505,7 +522,7 @@ class CudaSampler final : public DeviceSampler {
   cudaStream_t stream_;
   bool pinned_ = true;
   bool full_sort_only_ = false;  // DS_SAMPLER_FULL_SORT=1: no candidate draw (A/B runs)
-  bool plain_greedy_ = true;      // DS_SAMPLER_NO_PLAIN=1: no sample_partial_kernel<4, true> (A/B runs)
+  bool plain_greedy_ = true;      // DS_SAMPLER_NO_PLAIN=1: no sample_plain_kernel (A/B runs)
   SortedDrawCounts counts_;
   std::vector<uint8_t> staging_;
   uint8_t* host_up_ = nullptr;
