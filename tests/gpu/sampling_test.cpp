@@ -203,7 +203,7 @@ TEST(GpuSampling, GreedyAndLogprobsMatchHostSampler) {
 }
 
 // A batch whose rows are all greedy without logprobs or adjusted tokens takes the plain argmax
-// kernel (sampling.cu: sample_partial_kernel<4, true>); a batch with one row that wants a logprob
+// kernel (sampling.cu: sample_plain_kernel); a batch with one row that wants a logprob
 // takes the general one. Both give the host sampler's ids (first maximum; -inf and NaN skipped),
 // and the same ids as each other; several waves of blocks (300 rows), a vocabulary smaller than
 // the slices.
