@@ -22,8 +22,8 @@
 
 namespace ds::cuda {
 
-// When a plan times the heuristic's first kTuneCandidates algorithms on a call's operands and keeps
-// the fastest (H200, bench/results/cuda_h200_session8.md: 3-9% faster q|k|v, o_proj and gate|up
+// Tuning: one call times the heuristic's first kTuneCandidates algorithms on its operands and the
+// plan keeps the fastest (H200, bench/results/cuda_h200_session8.md: 3-9% faster q|k|v, o_proj and gate|up
 // matmuls at 16,384 rows; 0-5% at 1,024). The trials cost ~32 calls of the plan, so a plan is tuned
 // at its after_calls-th call (a bucket that recurs: the offline run's ~1,000-row decode steps), not
 // on first use; a bucket seen in one step (a 4,608-row tail of the prefill) is not worth its trials.
@@ -46,7 +46,7 @@ class CublasLtMatmul {
   CublasLtMatmul& operator=(const CublasLtMatmul&) = delete;
 
   // accumulate: out += x @ w^T (+ bias) (beta = 1, out read as C: the fp32 residual stream).
-  // tune_out: a buffer of out's shape and dtype that a new plan's tuning may overwrite (accumulating
+  // tune_out: a buffer of out's shape and dtype that the plan's tuning may overwrite (accumulating
   // calls tune only with one: their out must not be written by the trials).
   void run(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, cudaStream_t stream,
            bool accumulate = false, void* tune_out = nullptr);
