@@ -4,6 +4,7 @@
 // blocks; and batch invariance: a row alone gives the bits it gave in the batch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
