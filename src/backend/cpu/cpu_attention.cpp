@@ -64,13 +64,6 @@ QueryRows query_rows(const AttentionBatch& b, int64_t tokens) {
 
 // --- AVX2 + FMA: one (token, KV head) for its group of query heads ---
 
-__attribute__((target("avx2,fma"))) inline float sum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // Dot products of query head q with K rows (d elements each, `stride` floats apart): one 8-lane
 // accumulator per row over d's 8-element chunks in order, its lanes added as ((0+1)+(2+3)) +
 // ((4+5)+(6+7)), then the scalar tail. dots8 does 8 rows at once (one q load per chunk for all, the
@@ -150,7 +143,7 @@ __attribute__((target("avx2,fma"))) void softmax_avx2(float* sc, int32_t n) {
     _mm256_storeu_ps(sc + j, e);
     sv = _mm256_add_ps(sv, e);
   }
-  float sum = sum8(sv);
+  float sum = lanes_tree(sv);
   for (; j < n; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
   const __m256 div = _mm256_set1_ps(sum);
   for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(sc + j, _mm256_div_ps(_mm256_loadu_ps(sc + j), div));

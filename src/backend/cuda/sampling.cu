@@ -143,10 +143,10 @@ __device__ void merge_row(int row, const float* logits, int64_t vocab, const Sam
 // The body of the partial kernels below. Grid (kSplits, rows): one slice of one row ->
 // parts[row * kSplits + split]; the row's last block to finish merges them (counters[row]: slices
 // done, reset to 0 by the merging block). kLoads: float4 groups each thread loads before it
-// processes them. kPlain: every row of the launch is
-// greedy without logprobs or adjusted tokens (the offline benchmark's ~1,000-row decode steps): the
-// same argmax in the same order, without the log-sum-exp, Gumbel and bitmap code, so the kernel
-// keeps fewer registers and more blocks (and loads) per SM.
+// processes them. kPlain: every row of the launch is greedy without logprobs or adjusted tokens
+// (the offline benchmark's ~1,000-row decode steps): the same argmax in the same order, without the
+// log-sum-exp, Gumbel and bitmap code, so the kernel keeps fewer registers and more blocks (and
+// loads) per SM.
 template <int kLoads, bool kPlain>
 __device__ __forceinline__ void sample_partial(const float* __restrict__ logits, int64_t vocab,
                                                const SampleRow* __restrict__ rows,
