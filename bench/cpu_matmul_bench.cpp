@@ -45,9 +45,7 @@ void run(benchmark::State& state, MatmulIsa isa, int64_t n, int64_t k) {
 
 // 1.5B: gate|up [17920 x 1536] and down_proj [1536 x 8960].
 void args(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(4)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond); }
-BENCHMARK_CAPTURE(run, gate_up_avx512, MatmulIsa::kAvx512, 17920, 1536)->Apply(args);
 BENCHMARK_CAPTURE(run, gate_up_avx2, MatmulIsa::kAvx2, 17920, 1536)->Apply(args);
-BENCHMARK_CAPTURE(run, down_avx512, MatmulIsa::kAvx512, 1536, 8960)->Apply(args);
 BENCHMARK_CAPTURE(run, down_avx2, MatmulIsa::kAvx2, 1536, 8960)->Apply(args);
 BENCHMARK_CAPTURE(run, down_scalar, MatmulIsa::kScalar, 1536, 8960)->Arg(1)->Unit(benchmark::kMillisecond);
 

@@ -1,10 +1,5 @@
 #include "backend/cpu/cpu_matmul.h"
 
-// GCC 12 reports its own _mm512_undefined_* helpers as maybe-uninitialized (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include <immintrin.h>
 #include <omp.h>
 
@@ -13,40 +8,13 @@
 #include <string>
 #include <vector>
 
-
 namespace ds::cpu {
 namespace {
-
-constexpr int64_t kGemvMaxRows = 4;  // activation rows sharing one pass over a weight row
 
 float dot_scalar(const float* x, const void* w, DType wt, int64_t k) {
   float acc = 0.f;
   for (int64_t i = 0; i < k; ++i) acc += x[i] * load_as_f32(w, wt, size_t(i));
   return acc;
-}
-
-__attribute__((target("avx512f"))) inline __m512 load16(const void* w, DType wt, int64_t i) {
-  if (wt == DType::kF32) return _mm512_loadu_ps(static_cast<const float*>(w) + i);
-  __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i));
-  if (wt == DType::kF16) return _mm512_cvtph_ps(h);
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-// rows x (up to kGemvMaxRows) dotted with one weight row; 4 accumulators hide FMA latency.
-__attribute__((target("avx512f"))) void gemv_row_avx512(const float* x, int64_t t_rows, int64_t ldx,
-                                                          const void* w, DType wt, int64_t k, float* acc_out) {
-  __m512 acc[kGemvMaxRows];
-  for (int64_t t = 0; t < t_rows; ++t) acc[t] = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    __m512 wv = load16(w, wt, i);
-    for (int64_t t = 0; t < t_rows; ++t) acc[t] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * ldx + i), wv, acc[t]);
-  }
-  for (int64_t t = 0; t < t_rows; ++t) {
-    float s = _mm512_reduce_add_ps(acc[t]);
-    for (int64_t j = i; j < k; ++j) s += x[t * ldx + j] * load_as_f32(w, wt, size_t(j));
-    acc_out[t] = s;
-  }
 }
 
 // AVX2 + FMA (+ F16C for f16 weights), 8 lanes: a block of kT activation rows x kN weight rows keeps
@@ -160,14 +128,10 @@ bool has_avx2() {
       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return kHas;
 }
-bool has_avx512() {
-  static const bool kHas = __builtin_cpu_supports("avx512f");
-  return kHas;
-}
 
 constexpr int64_t kTileRows = 32;  // weight rows per tile (32 x 8960 x 2 bytes fits L2)
 
-// All rows of x against weight rows [r0, r1): for each weight row, T rows in groups of 4.
+// All rows of x against weight rows [r0, r1) (32 rows: they stay in L2 while every row of x passes).
 void matmul_tile(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor out, int64_t r0, int64_t r1,
                  MatmulIsa isa) {
   const int64_t t_rows = x.dim(0), k = x.dim(1), n = w.dim(0);
@@ -182,18 +146,10 @@ void matmul_tile(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor ou
   const size_t row_bytes = size_t(k) * dtype_size(w.dtype);
   const float* xp = x.ptr<float>();
   float* op = out.ptr<float>();
-  for (int64_t t0 = 0; t0 < t_rows; t0 += kGemvMaxRows) {
-    const int64_t tn = std::min(kGemvMaxRows, t_rows - t0);
+  for (int64_t t = 0; t < t_rows; ++t) {
     for (int64_t r = r0; r < r1; ++r) {
-      const void* wr = static_cast<const char*>(w.data) + size_t(r) * row_bytes;
-      float acc[kGemvMaxRows];
-      if (isa == MatmulIsa::kAvx512) {
-        gemv_row_avx512(xp + t0 * k, tn, k, wr, w.dtype, k, acc);
-      } else {
-        for (int64_t t = 0; t < tn; ++t) acc[t] = dot_scalar(xp + (t0 + t) * k, wr, w.dtype, k);
-      }
       const float b = bias.defined() ? load_as_f32(bias.data, bias.dtype, size_t(r)) : 0.f;
-      for (int64_t t = 0; t < tn; ++t) op[(t0 + t) * n + r] = acc[t] + b;
+      op[t * n + r] = dot_scalar(xp + t * k, static_cast<const char*>(w.data) + size_t(r) * row_bytes, w.dtype, k) + b;
     }
   }
 }
@@ -203,7 +159,6 @@ void matmul_tile(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor ou
 bool matmul_isa_supported(MatmulIsa isa) {
   switch (isa) {
     case MatmulIsa::kAvx2: return has_avx2();
-    case MatmulIsa::kAvx512: return has_avx512();
     default: return true;
   }
 }
@@ -211,13 +166,12 @@ bool matmul_isa_supported(MatmulIsa isa) {
 MatmulIsa cpu_isa() {
   static const MatmulIsa kIsa = [] {
     const char* env = std::getenv("DS_CPU_ISA");
-    if (!env || !*env) return has_avx512() ? MatmulIsa::kAvx512 : has_avx2() ? MatmulIsa::kAvx2 : MatmulIsa::kScalar;
+    if (!env || !*env) return has_avx2() ? MatmulIsa::kAvx2 : MatmulIsa::kScalar;
     const std::string v = env;
     const MatmulIsa isa = v == "scalar" ? MatmulIsa::kScalar
-                          : v == "avx2" ? MatmulIsa::kAvx2
-                          : v == "avx512" ? MatmulIsa::kAvx512
+                          : v == "avx2"   ? MatmulIsa::kAvx2
                                           : MatmulIsa::kAuto;
-    DS_CHECK(isa != MatmulIsa::kAuto) << "DS_CPU_ISA=" << v << ": expected scalar, avx2 or avx512";
+    DS_CHECK(isa != MatmulIsa::kAuto) << "DS_CPU_ISA=" << v << ": expected scalar or avx2";
     DS_CHECK(matmul_isa_supported(isa)) << "DS_CPU_ISA=" << v << ": this CPU lacks it";
     return isa;
   }();
@@ -226,7 +180,6 @@ MatmulIsa cpu_isa() {
 
 const char* matmul_isa_name(MatmulIsa isa) {
   switch (isa == MatmulIsa::kAuto ? cpu_isa() : isa) {
-    case MatmulIsa::kAvx512: return "avx512";
     case MatmulIsa::kAvx2: return "avx2";
     default: return "scalar";
   }
