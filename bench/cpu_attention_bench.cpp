@@ -1,6 +1,8 @@
 // cpu::paged_attention of decode rows at the 1.5B's heads (12 query heads, 2 KV heads, head_dim 128,
-// float32 cache in 16-token blocks): one sequence at 512-8,192 keys, and 8 sequences. Reported as
-// K/V GB/s (each KV head's rows read once would be the floor) and key-heads per second.
+// 16-token blocks), float32 and bfloat16 caches (--kv-cache-dtype): one sequence at 512-8,192 keys,
+// and 8 sequences; and one KV head (6 query heads) at 8,192 keys, fewer (token, KV head) items than
+// threads: its chunks of keys spread (run it with OMP_NUM_THREADS=1 and 2). Reported as K/V GB/s (each KV head's rows read once would be the floor; bytes of
+// the cache's dtype) and key-heads per second.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -12,20 +14,23 @@
 
 namespace {
 
-void run(benchmark::State& state) {
+void run(benchmark::State& state, ds::DType cache_dtype) {
   const int32_t ctx = int32_t(state.range(0)), seqs = int32_t(state.range(1));
-  const int64_t hq = 12, hk = 2, d = 128, bs = 16;
+  const int64_t hk = state.range(2), hq = 6 * hk, d = 128, bs = 16;
   const int32_t blocks_per_seq = (ctx + int32_t(bs) - 1) / int32_t(bs);
   const int64_t blocks = int64_t(blocks_per_seq) * seqs;
   std::mt19937_64 g(5);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
   // The caches as the engine has them: the CPU backend's buffers (aligned; huge pages from 2 MiB).
-  const size_t nkv = size_t(blocks * bs * hk * d);
+  const size_t nkv = size_t(blocks * bs * hk * d), es = ds::dtype_size(cache_dtype);
   const std::unique_ptr<ds::Backend> be = ds::make_cpu_backend({});
-  const auto kbuf = be->alloc(nkv * 4), vbuf = be->alloc(nkv * 4);
-  float* kc = static_cast<float*>(kbuf->data());
-  float* vc = static_cast<float*>(vbuf->data());
-  for (size_t i = 0; i < nkv; ++i) kc[i] = u(g), vc[i] = u(g);
+  const auto kbuf = be->alloc(nkv * es), vbuf = be->alloc(nkv * es);
+  for (auto* buf : {kbuf.get(), vbuf.get()}) {
+    for (size_t i = 0; i < nkv; ++i) {
+      if (cache_dtype == ds::DType::kF32) static_cast<float*>(buf->data())[i] = u(g);
+      else static_cast<uint16_t*>(buf->data())[i] = ds::f32_to_bf16(u(g));
+    }
+  }
   std::vector<float> q(size_t(seqs * hq * d)), out(q.size());
   for (float& v : q) v = u(g);
   std::vector<int32_t> qsl, lens, tables;
@@ -42,20 +47,25 @@ void run(benchmark::State& state) {
   b.max_blocks_per_seq = blocks_per_seq;
   b.block_size = int32_t(bs);
   b.num_decode_seqs = seqs;
-  const ds::Tensor tk(kc, ds::DType::kF32, {blocks, bs, hk, d}), tv(vc, ds::DType::kF32, {blocks, bs, hk, d});
+  const ds::Tensor tk(kbuf->data(), cache_dtype, {blocks, bs, hk, d}), tv(vbuf->data(), cache_dtype, {blocks, bs, hk, d});
   const ds::Tensor tq(q.data(), ds::DType::kF32, {seqs, hq * d}), to(out.data(), ds::DType::kF32, {seqs, hq * d});
   for (auto _ : state) {
     ds::cpu::paged_attention(tq, tk, tv, b, 0.088f, to);
     benchmark::DoNotOptimize(out.data());
   }
-  const double kv_bytes = 2.0 * double(seqs) * ctx * hk * d * 4;
+  const double kv_bytes = 2.0 * double(seqs) * ctx * hk * d * double(es);
   state.counters["kv_GBps"] = benchmark::Counter(kv_bytes * double(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["key_heads_per_s"] =
       benchmark::Counter(double(seqs) * ctx * hq * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-BENCHMARK(run)->ArgNames({"ctx", "seqs"})->Args({512, 1})->Args({2048, 1})->Args({8192, 1})->Args({2048, 8})
-    ->Unit(benchmark::kMillisecond);
+void args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"ctx", "seqs", "kv_heads"})->Args({512, 1, 2})->Args({2048, 1, 2})->Args({8192, 1, 2});
+  b->Args({2048, 8, 2})->Args({8192, 1, 1});
+  b->Unit(benchmark::kMillisecond);
+}
+BENCHMARK_CAPTURE(run, f32, ds::DType::kF32)->Apply(args);
+BENCHMARK_CAPTURE(run, bf16, ds::DType::kBF16)->Apply(args);
 
 }  // namespace
 

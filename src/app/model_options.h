@@ -23,6 +23,7 @@ struct ModelOptions {
   int threads = 0;
   uint64_t dummy_seed = 0;
   std::string device = "cpu";  // --device cpu | cuda
+  std::string kv_cache_dtype = "auto";  // --kv-cache-dtype
   bool batch_invariant = false;  // --batch-invariant (CUDA; the CPU backend always is)
 };
 

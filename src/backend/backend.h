@@ -38,6 +38,9 @@ class Backend {
   virtual void synchronize() = 0;
   // Activation dtype of this backend (float32 on the CPU).
   virtual DType activation_dtype() const = 0;
+  // Element dtype of the paged KV cache (--kv-cache-dtype): the activation dtype unless the backend
+  // was made with another (the CPU: bfloat16 or float16 halve the cache's memory and reads).
+  virtual DType kv_cache_dtype() const { return activation_dtype(); }
   // Sampling where the logits are (backend/sampling.h); nullptr: the engine samples on the host
   // (the CPU backend: its logits already are host memory).
   virtual DeviceSampler* sampler() { return nullptr; }
@@ -69,7 +72,8 @@ class Backend {
 };
 
 struct CpuBackendOptions {
-  int num_threads = 0;  // 0 = all cores
+  int num_threads = 0;                 // 0 = all cores
+  DType kv_cache_dtype = DType::kF32;  // kF32, kBF16 or kF16
 };
 std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opts);
 

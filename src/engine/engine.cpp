@@ -99,7 +99,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& cfg, const Lo
                             ") must be >= --max-num-seqs (" + std::to_string(s.max_num_seqs) + ")");
   if (!(cfg.gpu_memory_utilization > 0 && cfg.gpu_memory_utilization <= 1))
     return invalid_argument("--gpu-memory-utilization must be in (0, 1]");
-  const size_t per_block = KvCache::bytes_per_token(model.config, backend.activation_dtype()) * size_t(cfg.block_size);
+  const size_t per_block = KvCache::bytes_per_token(model.config, backend.kv_cache_dtype()) * size_t(cfg.block_size);
   const MemoryInfo mem = backend.memory_info();
   auto decoder = std::make_unique<Decoder>(model.config, model.weights, backend, s.max_num_batched_tokens, s.max_num_seqs);
   const bool device = mem.total > 0;

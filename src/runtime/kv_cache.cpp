@@ -4,7 +4,7 @@ namespace ds {
 
 KvCache::KvCache(Backend& backend, const ModelConfig& cfg, int32_t num_blocks, int32_t block_size)
     : backend_(backend), num_blocks_(num_blocks), block_size_(block_size) {
-  const DType dt = backend.activation_dtype();
+  const DType dt = backend.kv_cache_dtype();
   block_stride_ = size_t(block_size * cfg.num_key_value_heads * cfg.head_dim) * dtype_size(dt);
   for (int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
     for (auto* views : {&k_views_, &v_views_}) {

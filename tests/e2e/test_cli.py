@@ -281,6 +281,30 @@ class ServeLogLevel(unittest.TestCase):
         err = self.serve_stderr("--uvicorn-log-level", "error")
         self.assertEqual(err, "")
 
+    def test_kv_cache_dtype_halves_the_cache(self):
+        """--kv-cache-dtype bfloat16 on the CPU: the start-up line names it, and the same
+        --kv-cache-memory holds twice the blocks (a request is served from it)."""
+        import re
+        blocks = {}
+        for dt in ("auto", "bfloat16"):
+            err = self.serve_stderr("--kv-cache-memory", "0.05", "--kv-cache-dtype", dt)
+            m = re.search(r"(\d+) KV blocks of (\w+)", err)
+            self.assertIsNotNone(m, err)
+            blocks[m.group(2)] = int(m.group(1))
+        self.assertEqual(sorted(blocks), ["bfloat16", "float32"])
+        self.assertIn(blocks["bfloat16"], (2 * blocks["float32"], 2 * blocks["float32"] + 1))
+
+    def test_kv_cache_dtype_refusals(self):
+        model = os.path.join(SHARED, "models", "stories260k")
+        p = run("generate", "--model", model, "--prompt", "x", "--kv-cache-dtype", "fp8", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--kv-cache-dtype", p.stderr)
+        p = run("generate", "--model", model, "--prompt", "x", "--device", "cuda", "--kv-cache-dtype", "float32",
+                check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        self.assertIn("--kv-cache-dtype float32", p.stderr)
+
     def test_unknown_level_is_refused(self):
         p = run("serve", os.path.join(SHARED, "models", "stories260k"), "--log-level", "loud", check=False)
         self.assertNotEqual(p.returncode, 0)

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/cpu_simd.h"
+
 namespace ds::cpu {
 namespace {
 
@@ -23,14 +25,6 @@ float dot_scalar(const float* x, const void* w, DType wt, int64_t k) {
 // vector once for kN rows, and a single row still has kN independent FMA chains. Every (row, weight
 // row) sum runs over k's 8-element blocks in order, then across the lanes in a fixed order, then the
 // scalar tail: the order depends on k only, never on the block shape, T or the row's place.
-template <DType kW>
-__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const char* w, int64_t i) {
-  if constexpr (kW == DType::kF32) return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + i);
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(w) + i));
-  if constexpr (kW == DType::kF16) return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
 __attribute__((target("avx2,fma,f16c"))) inline float sum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));

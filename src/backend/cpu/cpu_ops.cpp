@@ -152,7 +152,8 @@ class HostBuffer final : public DeviceBuffer {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(const CpuBackendOptions& o) {
+  explicit CpuBackend(const CpuBackendOptions& o) : kv_dtype_(o.kv_cache_dtype) {
+    DS_CHECK(cpu::is_kv_cache_dtype(kv_dtype_)) << "CPU KV cache dtype " << dtype_name(kv_dtype_);
     if (o.num_threads > 0) omp_set_num_threads(o.num_threads);
   }
   std::string name() const override { return "cpu"; }
@@ -163,9 +164,11 @@ class CpuBackend final : public Backend {
   void copy_on_device(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
   void synchronize() override {}
   DType activation_dtype() const override { return DType::kF32; }
+  DType kv_cache_dtype() const override { return kv_dtype_; }
 
  private:
   CpuOps ops_;
+  DType kv_dtype_;
 };
 
 }  // namespace

@@ -68,20 +68,26 @@ const Workload& workload() {
   return w;
 }
 
-// Each request alone on one engine (prefix caching off), one after another.
-const RunResult& reference() {
-  static const RunResult r = [] {
-    EngineConfig cfg = small_engine_config();
-    cfg.enable_prefix_caching = false;
-    return run_requests(test_model("qwen2"), cfg, workload().reqs, /*alone=*/true);
-  }();
-  return r;
+// Each request alone on one engine (prefix caching off), one after another; kv: the CPU's KV cache
+// dtype (float32, or bfloat16 as --kv-cache-dtype bfloat16 gives).
+RunResult run_alone(DType kv) {
+  EngineConfig cfg = small_engine_config();
+  cfg.enable_prefix_caching = false;
+  return run_requests(test_model("qwen2"), cfg, workload().reqs, /*alone=*/true, kv);
+}
+const RunResult& reference(DType kv = DType::kF32) {
+  static const RunResult f32 = run_alone(DType::kF32);
+  if (kv == DType::kF32) return f32;
+  DS_CHECK(kv == DType::kBF16);
+  static const RunResult bf16 = run_alone(DType::kBF16);
+  return bf16;
 }
 
-RunResult run_batched_and_compare(const EngineConfig& cfg, const std::string& what) {
+RunResult run_batched_and_compare(const EngineConfig& cfg, const std::string& what, DType kv = DType::kF32) {
   const Workload& w = workload();
-  const RunResult& ref = reference();
-  RunResult r = run_requests(test_model("qwen2"), cfg, w.reqs);
+  const RunResult& ref = reference(kv);
+  const double tol = kv == DType::kF32 ? kGoldenLogprobTol : kHalfKvGoldenTol;
+  RunResult r = run_requests(test_model("qwen2"), cfg, w.reqs, /*alone=*/false, kv);
   EXPECT_EQ(r.outputs.size(), ref.outputs.size());
   for (size_t i = 0; i < std::min(r.outputs.size(), ref.outputs.size()); ++i) {
     const std::string name = what + " request " + std::to_string(i) + " (prompt " +
@@ -92,7 +98,7 @@ RunResult run_batched_and_compare(const EngineConfig& cfg, const std::string& wh
     EXPECT_EQ(r.outputs[i].finish, "length") << name;
   }
   for (size_t i = 0; i < 3 && i < r.outputs.size(); ++i)
-    expect_matches_golden(r.outputs[i], w.golden_cases[i], what + " golden prompt " + std::to_string(i));
+    expect_matches_golden(r.outputs[i], w.golden_cases[i], what + " golden prompt " + std::to_string(i), tol, tol);
   std::printf("%s: %lld preemptions, %lld prefix-cache hit tokens, %lld batched tokens\n", what.c_str(),
               (long long)r.preemptions, (long long)r.prefix_hits, (long long)r.batched_tokens);
   return r;
@@ -161,6 +167,26 @@ TEST(BatchInvariance, KvShortageRecomputeWithoutPrefixCaching) {
   EXPECT_GT(r.preemptions, 0);
   EXPECT_EQ(r.prefix_hits, 0);
 }
+
+#ifndef DS_TEST_CUDA
+// A bfloat16 KV cache (2-byte elements through chunked prefill over cached blocks, prefix sharing
+// and swapping out and in): the same exact equalities, the goldens within the bf16 bound.
+TEST(BatchInvariance, Bf16KvCacheChunkedPrefill64) {
+  EngineConfig cfg = small_engine_config();
+  cfg.scheduler.max_num_batched_tokens = 64;
+  RunResult r = run_batched_and_compare(cfg, "bf16 KV, max_num_batched_tokens 64", DType::kBF16);
+  EXPECT_GT(r.prefix_hits, 0);
+  const RunResult& alone = reference(DType::kBF16);
+  for (size_t i = 0; i < 3; ++i)
+    expect_matches_golden(alone.outputs[i], workload().golden_cases[i], "bf16 KV alone golden " + std::to_string(i),
+                          kHalfKvGoldenTol, kHalfKvGoldenTol);
+}
+
+TEST(BatchInvariance, Bf16KvCacheShortagePreemptBySwap) {
+  RunResult r = run_batched_and_compare(shortage_config(PreemptionMode::kSwap), "bf16 KV, shortage, swap", DType::kBF16);
+  EXPECT_GT(r.preemptions, 0);
+}
+#endif
 
 }  // namespace
 }  // namespace ds::test

@@ -71,14 +71,17 @@ inline nlohmann::json numerics_goldens() {
 
 // One CPU thread: the models are tiny, and on a shared 2-core machine OpenMP barriers spin for most
 // of a step. Results do not depend on the thread count (every sum has a fixed order).
-inline std::unique_ptr<Backend> make_test_backend() {
+// kv_cache_dtype: the CPU's --kv-cache-dtype (the CUDA backend's cache is bf16 whatever it says).
+inline std::unique_ptr<Backend> make_test_backend(DType kv_cache_dtype = DType::kF32) {
 #ifdef DS_TEST_CUDA
+  (void)kv_cache_dtype;
   CudaBackendOptions c;
   c.batch_invariant = true;
   return make_cuda_backend(c);
 #else
   CpuBackendOptions o;
   o.num_threads = 1;
+  o.kv_cache_dtype = kv_cache_dtype;
   return make_cpu_backend(o);
 #endif
 }
@@ -152,8 +155,8 @@ struct RunResult {
 };
 
 inline RunResult run_requests(const LoadedModel& m, const EngineConfig& cfg, std::vector<EngineRequest> reqs,
-                              bool alone = false) {
-  auto backend = make_test_backend();
+                              bool alone = false, DType kv_cache_dtype = DType::kF32) {
+  auto backend = make_test_backend(kv_cache_dtype);
   const PlacedModel placed = place_on(m, *backend);
   auto engine = Engine::create(cfg, *placed.model, *backend);
   DS_CHECK(engine.ok()) << engine.status().message();
@@ -202,15 +205,20 @@ constexpr double kGoldenTieGap = 0.05;
 constexpr double kGoldenLogprobTol = 1e-3;  // the acceptance bound
 constexpr double kGoldenTieGap = 1e-3;      // HF top-2 logits closer than this may legitimately swap
 #endif
+// The CPU with a 16-bit KV cache (--kv-cache-dtype bfloat16 / float16): K and V rounded to 16 bits
+// against HF's float32, held to the GPU's bf16 bound.
+constexpr double kHalfKvGoldenTol = 0.05;
 
 // Compares one output with its golden steps (HF transformers); returns the largest logprob error.
-inline double expect_matches_golden(const Output& out, const nlohmann::json& c, const std::string& what) {
+// tol: the logprob bound, and the HF top-2 gap under which the ids may swap.
+inline double expect_matches_golden(const Output& out, const nlohmann::json& c, const std::string& what,
+                                    double tol = kGoldenLogprobTol, double tie_gap = kGoldenTieGap) {
   double worst = 0;
   EXPECT_EQ(out.ids.size(), c["steps"].size()) << what;
   for (size_t s = 0; s < std::min(out.ids.size(), c["steps"].size()); ++s) {
     const auto& want = c["steps"][s];
     if (out.ids[s] != want["id"].get<int32_t>()) {
-      EXPECT_LT(want["top2_gap"].get<double>(), kGoldenTieGap)
+      EXPECT_LT(want["top2_gap"].get<double>(), tie_gap)
           << what << " step " << s << ": got id " << out.ids[s] << " want " << want["id"] << " (HF top-2 gap "
           << want["top2_gap"] << ")";
       break;  // continuations legitimately diverge after a near-tie
@@ -221,7 +229,7 @@ inline double expect_matches_golden(const Output& out, const nlohmann::json& c, 
     }
     const double err = std::abs(out.logprobs[s] - want["logprob"].get<double>());
     worst = std::max(worst, err);
-    EXPECT_LT(err, kGoldenLogprobTol) << what << " step " << s;
+    EXPECT_LT(err, tol) << what << " step " << s;
   }
   return worst;
 }

@@ -7,7 +7,8 @@
 namespace ds::test {
 namespace {
 
-void check_model(const std::string& name) {
+// kv: the CPU's KV cache dtype; 16-bit caches are held to kHalfKvGoldenTol.
+void check_model(const std::string& name, DType kv = DType::kF32) {
   const nlohmann::json g = numerics_goldens();
   const auto& cases = g["models"][name]["cases"];
   ASSERT_EQ(cases.size(), 3u);
@@ -19,15 +20,21 @@ void check_model(const std::string& name) {
   EngineConfig cfg = small_engine_config();
   cfg.scheduler.max_num_batched_tokens = 48;  // chunked prefill over cached blocks too
   cfg.scheduler.max_num_seqs = 8;
-  RunResult r = run_requests(test_model(name), cfg, reqs);
+  RunResult r = run_requests(test_model(name), cfg, reqs, /*alone=*/false, kv);
+  const double tol = kv == DType::kF32 ? kGoldenLogprobTol : kHalfKvGoldenTol;
   double worst = 0;
   for (size_t i = 0; i < cases.size(); ++i)
-    worst = std::max(worst, expect_matches_golden(r.outputs[i], cases[i], name + " prompt " + std::to_string(i)));
-  std::printf("%s: max |logprob - HF| = %.3g\n", name.c_str(), worst);
+    worst = std::max(worst, expect_matches_golden(r.outputs[i], cases[i], name + " prompt " + std::to_string(i), tol, tol));
+  std::printf("%s, %s KV cache: max |logprob - HF| = %.3g\n", name.c_str(), std::string(dtype_name(kv)).c_str(), worst);
 }
 
 TEST(Numerics, Qwen2MatchesTransformers) { check_model("qwen2"); }
 TEST(Numerics, Llama3MatchesTransformers) { check_model("llama3"); }
+#ifndef DS_TEST_CUDA
+// --kv-cache-dtype bfloat16 / float16 on the CPU.
+TEST(Numerics, Qwen2Bf16KvCacheWithinBf16Bound) { check_model("qwen2", DType::kBF16); }
+TEST(Numerics, Llama3F16KvCacheWithinBf16Bound) { check_model("llama3", DType::kF16); }
+#endif
 
 }  // namespace
 }  // namespace ds::test
