@@ -1,8 +1,9 @@
 // cpu::paged_attention of decode rows at the 1.5B's heads (12 query heads, 2 KV heads, head_dim 128,
 // 16-token blocks), float32 and bfloat16 caches (--kv-cache-dtype): one sequence at 512-8,192 keys,
 // and 8 sequences; and one KV head (6 query heads) at 8,192 keys, fewer (token, KV head) items than
-// threads: its chunks of keys spread (run it with OMP_NUM_THREADS=1 and 2). Reported as K/V GB/s (each KV head's rows read once would be the floor; bytes of
-// the cache's dtype) and key-heads per second.
+// threads: its chunks of keys spread (run it with OMP_NUM_THREADS=1 and 2). Reported as K/V GB/s
+// (each KV head's rows read once would be the floor; bytes of the cache's dtype) and key-heads per
+// second.
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -47,7 +48,8 @@ void run(benchmark::State& state, ds::DType cache_dtype) {
   b.max_blocks_per_seq = blocks_per_seq;
   b.block_size = int32_t(bs);
   b.num_decode_seqs = seqs;
-  const ds::Tensor tk(kbuf->data(), cache_dtype, {blocks, bs, hk, d}), tv(vbuf->data(), cache_dtype, {blocks, bs, hk, d});
+  const ds::Tensor tk(kbuf->data(), cache_dtype, {blocks, bs, hk, d});
+  const ds::Tensor tv(vbuf->data(), cache_dtype, {blocks, bs, hk, d});
   const ds::Tensor tq(q.data(), ds::DType::kF32, {seqs, hq * d}), to(out.data(), ds::DType::kF32, {seqs, hq * d});
   for (auto _ : state) {
     ds::cpu::paged_attention(tq, tk, tv, b, 0.088f, to);

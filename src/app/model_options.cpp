@@ -34,8 +34,9 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool model_required) {
                  "unless --kv-cache-memory / --num-kv-blocks)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd.add_option("--kv-cache-dtype", o.kv_cache_dtype,
-                 "auto (CPU: float32; CUDA: bfloat16) | bfloat16 | float16 | half | float32 | float: the KV cache's "
-                 "element type; on the CPU bfloat16 or float16 halve its memory (twice the tokens per --kv-cache-memory)")
+                 "auto (CPU: float32; CUDA: bfloat16) | bfloat16 | float16 | half | float32 | float: the KV "
+                 "cache's element type; on the CPU bfloat16 or float16 halve its memory (twice the tokens per "
+                 "--kv-cache-memory)")
       ->check(CLI::IsMember({"auto", "bfloat16", "float16", "half", "float32", "float"}));
   cmd.add_flag("--batch-invariant", o.batch_invariant,
                "CUDA: bit-identical results for a sequence whatever else is batched with it (slower; the CPU "
@@ -46,7 +47,8 @@ Result<std::unique_ptr<Backend>> make_backend(const ModelOptions& o) {
   const std::string& kv = o.kv_cache_dtype;
   if (o.device == "cuda") {
     if (kv != "auto" && kv != "bfloat16")
-      return unsupported("--kv-cache-dtype " + kv + ": the CUDA backend keeps the KV cache in bfloat16 (auto | bfloat16)");
+      return unsupported("--kv-cache-dtype " + kv +
+                         ": the CUDA backend keeps the KV cache in bfloat16 (auto | bfloat16)");
 #ifdef DSSERVE_CUDA
     if (cuda_device_count() == 0) return unsupported("--device cuda: no CUDA device is visible to this process");
     CudaBackendOptions opts;

@@ -197,7 +197,8 @@ int run_serve(ServeArgs& a) {
     std::_Exit(1);
   }
   ctx.ready = true;
-  log.info(printf_string("serving %s on http://%s:%d (max_model_len %d, %d KV blocks of %s, reasoning parser %s, auth %s)",
+  log.info(printf_string("serving %s on http://%s:%d (max_model_len %d, %d KV blocks of %s, reasoning parser %s, "
+                         "auth %s)",
                          ctx.model_name().c_str(), a.server.host.c_str(), a.server.port, rt.engine->max_model_len(),
                          rt.engine->num_kv_blocks(), std::string(dtype_name(rt.backend->kv_cache_dtype())).c_str(),
                          ctx.protocol.reasoning ? "deepseek_r1" : "off",

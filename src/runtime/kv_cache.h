@@ -1,6 +1,7 @@
 #pragma once
 // KvCache: per-layer paged K and V storage, [num_blocks, block_size, num_kv_heads, head_dim] each,
-// in the backend's memory and KV cache dtype (Backend::kv_cache_dtype). Block bookkeeping lives elsewhere (BlockManager).
+// in the backend's memory and KV cache dtype (Backend::kv_cache_dtype). Block bookkeeping lives
+// elsewhere (BlockManager).
 #include <memory>
 #include <vector>
 

@@ -148,7 +148,8 @@ TEST(CpuAttention, LongContextChunksMatchReferenceOnAnyThreadCount) {
     for (float& v : kc) v = nd(rng);
     for (float& v : vc) v = nd(rng);
     for (float& v : q) v = nd(rng) * 0.5f;
-    const Tensor tk(kc.data(), DType::kF32, {m.blocks, bs, c.hk, c.d}), tv(vc.data(), DType::kF32, {m.blocks, bs, c.hk, c.d});
+    const Tensor tk(kc.data(), DType::kF32, {m.blocks, bs, c.hk, c.d});
+    const Tensor tv(vc.data(), DType::kF32, {m.blocks, bs, c.hk, c.d});
     const Tensor tq(q.data(), DType::kF32, {1, c.hq * c.d});
     std::vector<float> ref(q.size(), NAN), all(q.size(), NAN), one(q.size(), NAN);
     paged_attention_reference(tq, tk, tv, m.b, 0.09f, Tensor(ref.data(), DType::kF32, {1, c.hq * c.d}));

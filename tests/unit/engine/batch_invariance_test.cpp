@@ -183,7 +183,8 @@ TEST(BatchInvariance, Bf16KvCacheChunkedPrefill64) {
 }
 
 TEST(BatchInvariance, Bf16KvCacheShortagePreemptBySwap) {
-  RunResult r = run_batched_and_compare(shortage_config(PreemptionMode::kSwap), "bf16 KV, shortage, swap", DType::kBF16);
+  RunResult r =
+      run_batched_and_compare(shortage_config(PreemptionMode::kSwap), "bf16 KV, shortage, swap", DType::kBF16);
   EXPECT_GT(r.preemptions, 0);
 }
 #endif

@@ -23,8 +23,10 @@ void check_model(const std::string& name, DType kv = DType::kF32) {
   RunResult r = run_requests(test_model(name), cfg, reqs, /*alone=*/false, kv);
   const double tol = kv == DType::kF32 ? kGoldenLogprobTol : kHalfKvGoldenTol;
   double worst = 0;
-  for (size_t i = 0; i < cases.size(); ++i)
-    worst = std::max(worst, expect_matches_golden(r.outputs[i], cases[i], name + " prompt " + std::to_string(i), tol, tol));
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string what = name + " prompt " + std::to_string(i);
+    worst = std::max(worst, expect_matches_golden(r.outputs[i], cases[i], what, tol, tol));
+  }
   std::printf("%s, %s KV cache: max |logprob - HF| = %.3g\n", name.c_str(), std::string(dtype_name(kv)).c_str(), worst);
 }
 
