@@ -98,6 +98,17 @@ bool has_think_tokens(const LoadedModel& m) {
   return m.tokenizer && m.tokenizer->token_to_id("</think>").has_value();
 }
 
+// vllm:cache_config_info's labels: the flags as given (vLLM renders its CacheConfig's fields; its
+// cache_dtype stays "auto" when the flag says so) and the engine's block count.
+metrics::Labels cache_config_labels(const ServeArgs& a, const Engine& engine) {
+  return {{"block_size", std::to_string(a.engine.block_size)},
+          {"cache_dtype", a.model.kv_cache_dtype},
+          {"enable_prefix_caching", a.engine.enable_prefix_caching ? "True" : "False"},
+          {"gpu_memory_utilization", printf_string("%g", a.engine.gpu_memory_utilization)},
+          {"num_gpu_blocks", std::to_string(engine.num_kv_blocks())},
+          {"swap_space", printf_string("%g", a.engine.swap_space)}};
+}
+
 // Loads the model and starts the engine; fills the parts of the context that need them.
 struct Runtime {
   std::unique_ptr<LoadedModel> model;
@@ -131,7 +142,8 @@ Status start_runtime(ServeArgs& a, const ServeLog& log, Runtime& rt, server::Ser
   ctx.protocol.reasoning = rp == "deepseek_r1" || (rp == "auto" && has_think_tokens(*rt.model));
   ctx.protocol.cfg = &ctx.cfg;
   ctx.metrics = std::make_unique<ServerMetrics>(ServerMetricsConfig{ctx.model_name(), rt.engine->max_model_len(),
-                                                                    a.engine.max_num_batched_tokens, true});
+                                                                    a.engine.max_num_batched_tokens, true,
+                                                                    cache_config_labels(a, *rt.engine)});
   if (a.model.device == "cuda") {  // NVML gauges (dsserve:gpu_*) when the driver's library is there
     ctx.gpu_metrics = std::make_unique<GpuMetrics>(ctx.metrics->registry());
     if (!ctx.gpu_metrics->available()) log.warn("NVML (libnvidia-ml.so.1) not found: no GPU metrics in /metrics");

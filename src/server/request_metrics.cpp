@@ -151,6 +151,10 @@ ServerMetrics::ServerMetrics(ServerMetricsConfig cfg) : cfg_(std::move(cfg)) {
                      "Scheduled tokens per engine step / max_num_batched_tokens, averaged since the previous scrape.");
   budget_ = gauge("dsserve:max_num_batched_tokens", "Token budget of one engine step (--max-num-batched-tokens).");
   budget_->set(double(cfg_.max_num_batched_tokens));
+  if (!cfg_.cache_config.empty())
+    reg_.add_gauge("vllm:cache_config_info", "The KV cache's configuration, in the labels (the value is 1).")
+        .labels(cfg_.cache_config)
+        .set(1);
   steps_ = counter("dsserve:engine_steps_total", "Engine steps that ran a batch.");
   batched_tokens_ = counter("dsserve:batched_tokens_total", "Tokens scheduled over all engine steps.");
 }

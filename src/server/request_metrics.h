@@ -70,6 +70,9 @@ struct ServerMetricsConfig {
   int32_t max_model_len = 0;           // bounds of the request token-count histograms
   int32_t max_num_batched_tokens = 0;  // denominator of dsserve:batch_efficiency
   bool process_metrics = true;         // process_* from /proc/self
+  // vllm:cache_config_info's labels (block_size, cache_dtype, ...: the flags' values, as vLLM renders
+  // its CacheConfig); empty: no such series.
+  metrics::Labels cache_config;
 };
 
 class ServerMetrics {

@@ -240,4 +240,7 @@ test('/metrics counters agree with what was sent', async () => {
   assert.equal(metric(afterText, 'vllm:request_success_total', 'finished_reason="length"') - s0, 1);
   assert.ok(metric(afterText, 'vllm:e2e_request_latency_seconds_count') >= 1);
   assert.ok(metric(afterText, 'vllm:time_to_first_token_seconds_count') >= 1);
+  // vLLM's config info: the cache flags in the labels (this server: --num-kv-blocks 2048, defaults otherwise).
+  assert.equal(metric(afterText, 'vllm:cache_config_info', 'block_size="16",cache_dtype="auto"'), 1);
+  assert.equal(metric(afterText, 'vllm:cache_config_info', 'num_gpu_blocks="2048"'), 1);
 });

@@ -83,6 +83,27 @@ TEST(ServerMetrics, RendersVllmNamesFromEngineStats) {
   EXPECT_TRUE(ex.errors.empty()) << ex.errors[0];
 }
 
+// vLLM's config info series: one gauge sample of 1 whose labels carry the cache flags; none when the
+// config gives no labels.
+TEST(ServerMetrics, CacheConfigInfo) {
+  EngineStats st;
+  {
+    auto ex = check_exposition(ServerMetrics(config()).render(st));
+    EXPECT_EQ(ex.types.count("vllm:cache_config_info"), 0u);
+  }
+  ServerMetricsConfig c = config();
+  c.cache_config = {{"block_size", "16"}, {"cache_dtype", "bfloat16"}, {"num_gpu_blocks", "4096"}};
+  auto ex = check_exposition(ServerMetrics(c).render(st));
+  ASSERT_TRUE(ex.errors.empty()) << ex.errors[0];
+  EXPECT_EQ(ex.types["vllm:cache_config_info"], "gauge");
+  EXPECT_EQ(ex.value("vllm:cache_config_info", {{"block_size", "16"}, {"cache_dtype", "bfloat16"},
+                                                {"num_gpu_blocks", "4096"}}),
+            1);
+  size_t n = 0;
+  for (const auto& smp : ex.samples) n += smp.name == "vllm:cache_config_info";
+  EXPECT_EQ(n, 1u);
+}
+
 TEST(ServerMetrics, ProcessMetricsFromProc) {
   auto p = read_process_stats();
   ASSERT_TRUE(p.has_value());
