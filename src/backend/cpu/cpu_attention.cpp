@@ -337,38 +337,47 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   const int32_t chunk = chunk_keys(b.block_size);
   // Query heads of (token t, KV head kvh): consecutive from here.
   const auto first = [&](int64_t t, int64_t kvh) { return (t * h.hq + kvh * h.group) * h.d; };
-  // One (token, KV head) item whole: its chunks one after another into `part` (when there are
-  // several), then merged.
-  const auto attend_item = [&](int64_t t, int64_t kvh, std::vector<float>& scores, std::vector<float>& part) {
-    const int32_t ctx = rows.ctx(b, t), s = rows.seq_of[size_t(t)], n = num_chunks(ctx, chunk);
+  // Chunk c of the n of item (t, kvh): with n == 1 the whole context, into the output; else into
+  // `part` (the chunk's outputs, then its statistics), merged by `merge` once all n are there.
+  const auto attend_chunk = [&](int64_t t, int64_t kvh, int32_t c, int32_t n, std::vector<float>& scores,
+                                float* part) {
+    const int32_t ctx = rows.ctx(b, t), s = rows.seq_of[size_t(t)];
     const float* qp = q.ptr<const float>() + first(t, kvh);
-    float* op = out.ptr<float>() + first(t, kvh);
-    if (n == 1) return attend_group(qp, h.group, k_cache, v_cache, b, s, 0, ctx, kvh, scale, scores, op, nullptr);
-    part.resize(size_t(n * per));
-    for (int32_t c = 0; c < n; ++c) {
-      float* pc = part.data() + c * per;
-      attend_group(qp, h.group, k_cache, v_cache, b, s, c * chunk, std::min(ctx, (c + 1) * chunk), kvh, scale, scores,
-                   pc, pc + h.group * h.d);
+    if (n == 1) {
+      return attend_group(qp, h.group, k_cache, v_cache, b, s, 0, ctx, kvh, scale, scores,
+                          out.ptr<float>() + first(t, kvh), nullptr);
     }
-    merge_chunks(part.data(), n, h.group, h.d, op);
+    attend_group(qp, h.group, k_cache, v_cache, b, s, c * chunk, std::min(ctx, (c + 1) * chunk), kvh, scale, scores,
+                 part, part + h.group * h.d);
+  };
+  const auto merge = [&](int64_t t, int64_t kvh, int32_t n, const float* part) {
+    if (n > 1) merge_chunks(part, n, h.group, h.d, out.ptr<float>() + first(t, kvh));
   };
   const int64_t items = tokens * h.hk;
   int32_t most_chunks = 1;
   for (int64_t t = 0; t < tokens; ++t) most_chunks = std::max(most_chunks, num_chunks(rows.ctx(b, t), chunk));
   if (most_chunks == 1 || items >= 2 * int64_t(omp_get_max_threads())) {
-    // Enough items to keep the threads busy (or no long context): each item whole on one thread.
+    // Enough items to keep the threads busy (or no long context): each item whole on one thread,
+    // its chunks one after another.
 #pragma omp parallel
     {
       std::vector<float> scores, part;
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t i = 0; i < items; ++i) attend_item(i / h.hk, i % h.hk, scores, part);
+      for (int64_t i = 0; i < items; ++i) {
+        const int64_t t = i / h.hk, kvh = i % h.hk;
+        const int32_t n = num_chunks(rows.ctx(b, t), chunk);
+        part.resize(size_t(n * per));
+        for (int32_t c = 0; c < n; ++c) attend_chunk(t, kvh, c, n, scores, part.data() + c * per);
+        merge(t, kvh, n, part.data());
+      }
     }
     return;
   }
   // Few items with long contexts (decode of a few sequences): each chunk is an item, the merges after.
-  std::vector<int64_t> chunk_start(size_t(items) + 1, 0);  // item i's chunks: [chunk_start[i], chunk_start[i + 1])
+  std::vector<int64_t> chunk_start(size_t(items) + 1, 0);  // item i's: [chunk_start[i], chunk_start[i + 1])
   for (int64_t i = 0; i < items; ++i)
     chunk_start[size_t(i + 1)] = chunk_start[size_t(i)] + num_chunks(rows.ctx(b, i / h.hk), chunk);
+  const auto chunks_of = [&](int64_t i) { return int32_t(chunk_start[size_t(i + 1)] - chunk_start[size_t(i)]); };
   std::vector<float> part(size_t(chunk_start.back() * per));
 #pragma omp parallel
   {
@@ -376,24 +385,12 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
 #pragma omp for schedule(dynamic, 1)
     for (int64_t j = 0; j < chunk_start.back(); ++j) {
       const int64_t i = int64_t(std::upper_bound(chunk_start.begin(), chunk_start.end(), j) - chunk_start.begin()) - 1;
-      const int64_t t = i / h.hk, kvh = i % h.hk, c = j - chunk_start[size_t(i)];
-      const int32_t ctx = rows.ctx(b, t), n = int32_t(chunk_start[size_t(i + 1)] - chunk_start[size_t(i)]);
-      const float* qp = q.ptr<const float>() + first(t, kvh);
-      if (n == 1) {
-        attend_group(qp, h.group, k_cache, v_cache, b, rows.seq_of[size_t(t)], 0, ctx, kvh, scale, scores,
-                     out.ptr<float>() + first(t, kvh), nullptr);
-        continue;
-      }
-      float* pc = part.data() + j * per;
-      attend_group(qp, h.group, k_cache, v_cache, b, rows.seq_of[size_t(t)], int32_t(c) * chunk,
-                   std::min(ctx, int32_t(c + 1) * chunk), kvh, scale, scores, pc, pc + h.group * h.d);
+      attend_chunk(i / h.hk, i % h.hk, int32_t(j - chunk_start[size_t(i)]), chunks_of(i), scores,
+                   part.data() + j * per);
     }
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < items; ++i) {
-      const int32_t n = int32_t(chunk_start[size_t(i + 1)] - chunk_start[size_t(i)]);
-      if (n > 1) merge_chunks(part.data() + chunk_start[size_t(i)] * per, n, h.group, h.d,
-                              out.ptr<float>() + first(i / h.hk, i % h.hk));
-    }
+    for (int64_t i = 0; i < items; ++i)
+      merge(i / h.hk, i % h.hk, chunks_of(i), part.data() + chunk_start[size_t(i)] * per);
   }
 }
 
