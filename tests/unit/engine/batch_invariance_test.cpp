@@ -2,6 +2,7 @@
 // prefixes, the 3 Hugging Face golden prompts among them) submitted together give bit-identical
 // token ids and logprobs to each request run alone, under every scheduling regime the engine has:
 // prefix caching on/off, small chunked prefill, KV shortage with preemption by recompute and by swap.
+// Also prompts of 513-1,000 tokens (CPU attention in chunks of keys), and a bfloat16 KV cache (CPU).
 // The CPU matmul and attention sum every output element in an order independent of the batch, so
 // equality is exact. The golden prompts also match transformers (numerics_test.cpp's tie rule).
 // The same file builds test_gpu_engine (tests/gpu, DS_TEST_CUDA): the CUDA backend in batch-invariant
@@ -166,6 +167,29 @@ TEST(BatchInvariance, KvShortageRecomputeWithoutPrefixCaching) {
   RunResult r = run_batched_and_compare(cfg, "shortage, recompute, no prefix caching");
   EXPECT_GT(r.preemptions, 0);
   EXPECT_EQ(r.prefix_hits, 0);
+}
+
+// Contexts past 512 keys, where CPU attention goes a chunk of keys at a time: prompts of 600-1000
+// tokens alone and batched with chunked prefill (prefill rows at every context length, decode rows
+// after) give the same bits.
+TEST(BatchInvariance, LongContexts) {
+  std::vector<EngineRequest> reqs;
+  int32_t i = 0;
+  for (int32_t n : {1000, 600, 513, 20, 777}) {
+    reqs.push_back(greedy_request("long" + std::to_string(i), random_prompt(uint32_t(100 + i), n), 12));
+    ++i;
+  }
+  EngineConfig cfg = small_engine_config();
+  cfg.enable_prefix_caching = false;
+  const RunResult alone = run_requests(test_model("qwen2"), cfg, reqs, /*alone=*/true);
+  cfg.scheduler.max_num_batched_tokens = 200;
+  const RunResult batched = run_requests(test_model("qwen2"), cfg, reqs);
+  ASSERT_EQ(batched.outputs.size(), reqs.size());
+  for (size_t r = 0; r < reqs.size(); ++r) {
+    EXPECT_EQ(batched.outputs[r].ids.size(), 12u) << r;
+    EXPECT_EQ(batched.outputs[r].ids, alone.outputs[r].ids) << r;
+    EXPECT_EQ(batched.outputs[r].logprobs, alone.outputs[r].logprobs) << r;
+  }
 }
 
 #ifndef DS_TEST_CUDA
