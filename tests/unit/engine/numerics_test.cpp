@@ -27,7 +27,12 @@ void check_model(const std::string& name, DType kv = DType::kF32) {
     const std::string what = name + " prompt " + std::to_string(i);
     worst = std::max(worst, expect_matches_golden(r.outputs[i], cases[i], what, tol, tol));
   }
-  std::printf("%s, %s KV cache: max |logprob - HF| = %.3g\n", name.c_str(), std::string(dtype_name(kv)).c_str(), worst);
+#ifdef DS_TEST_CUDA
+  const std::string kv_name = "bfloat16 (CUDA)";
+#else
+  const std::string kv_name(dtype_name(kv));
+#endif
+  std::printf("%s, %s KV cache: max |logprob - HF| = %.3g\n", name.c_str(), kv_name.c_str(), worst);
 }
 
 TEST(Numerics, Qwen2MatchesTransformers) { check_model("qwen2"); }
