@@ -14,6 +14,18 @@
 
 namespace ds::app {
 
+namespace {
+
+// A --dtype / --kv-cache-dtype value (vLLM's spellings) as a DType; "auto" gives `auto_dtype`.
+DType flag_dtype(const std::string& v, DType auto_dtype) {
+  if (v == "float32" || v == "float") return DType::kF32;
+  if (v == "float16" || v == "half") return DType::kF16;
+  if (v == "bfloat16") return DType::kBF16;
+  return auto_dtype;
+}
+
+}  // namespace
+
 void add_model_options(CLI::App& cmd, ModelOptions& o, bool model_required) {
   auto* model = cmd.add_option("--model,-m", o.model, "Model folder (Hugging Face layout) or, with --load-format dummy, a model id");
   if (model_required) model->required();
@@ -60,8 +72,7 @@ Result<std::unique_ptr<Backend>> make_backend(const ModelOptions& o) {
   }
   CpuBackendOptions cpu;
   cpu.num_threads = o.threads;
-  if (kv == "bfloat16") cpu.kv_cache_dtype = DType::kBF16;
-  if (kv == "float16" || kv == "half") cpu.kv_cache_dtype = DType::kF16;
+  cpu.kv_cache_dtype = flag_dtype(kv, DType::kF32);
   return make_cpu_backend(cpu);
 }
 
@@ -80,8 +91,7 @@ Result<std::unique_ptr<LoadedModel>> load_model_from_options(ModelOptions& o) {
   src.tokenizer = o.tokenizer;
   src.load_format = o.load_format == "dummy" ? LoadFormat::kDummy : LoadFormat::kAuto;
   src.dummy_seed = o.dummy_seed;
-  if (o.dtype == "float32" || o.dtype == "float") src.dummy_dtype = DType::kF32;
-  if (o.dtype == "half" || o.dtype == "float16") src.dummy_dtype = DType::kF16;
+  src.dummy_dtype = flag_dtype(o.dtype, src.dummy_dtype);
   if (o.generation_config != "auto" && o.generation_config != "none" && o.generation_config != "vllm") {
     return invalid_argument("--generation-config: expected auto or none, got '" + o.generation_config + "'");
   }
